@@ -1,0 +1,111 @@
+"""Analyst public keys as one line of text: ``skrynka1…`` (Bech32, BIP 173).
+
+The prefix says what the key is for; Bech32's checksum catches a mistyped,
+swapped or cut key, so a bad line is rejected with a clear message instead of
+silently sealing reports to nobody.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from keys.errors import KeyFileError
+
+HRP = "skrynka"
+_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+_HINT = "copy the whole line from the analyst's .pub file (it starts with skrynka1)"
+
+
+def _polymod(values: list[int]) -> int:
+    chk = 1
+    for v in values:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ v
+        for i in range(5):
+            chk ^= _GEN[i] if (top >> i) & 1 else 0
+    return chk
+
+
+def _hrp_expand(hrp: str) -> list[int]:
+    return [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp]
+
+
+def _convert(data: bytes | list[int], frm: int, to: int, pad: bool) -> list[int] | None:
+    acc = bits = 0
+    out: list[int] = []
+    maxv = (1 << to) - 1
+    for value in data:
+        acc = (acc << frm) | value
+        bits += frm
+        while bits >= to:
+            bits -= to
+            out.append((acc >> bits) & maxv)
+    if pad and bits:
+        out.append((acc << (to - bits)) & maxv)
+    elif not pad and (bits >= frm or (acc << (to - bits)) & maxv):
+        return None
+    return out
+
+
+def encode_public(raw: bytes) -> str:
+    """``skrynka1…`` text for a 32-byte X25519 public key."""
+    if len(raw) != 32:
+        raise ValueError("public keys are 32 bytes")
+    data = _convert(raw, 8, 5, True)
+    assert data is not None
+    check = _polymod(_hrp_expand(HRP) + data + [0] * 6) ^ 1
+    data += [(check >> 5 * (5 - i)) & 31 for i in range(6)]
+    return HRP + "1" + "".join(_CHARSET[d] for d in data)
+
+
+def decode_public(text: str) -> bytes:
+    """The 32-byte key in a ``skrynka1…`` line; KeyFileError if it is not exactly one."""
+    text = text.strip()
+    if text.lower() != text and text.upper() != text:
+        raise KeyFileError("public key mixes upper and lower case", hint=_HINT)
+    text = text.lower()
+    if not text.startswith(HRP + "1"):
+        raise KeyFileError("not a Skrynka public key (it must start with skrynka1)", hint=_HINT)
+    body = text[len(HRP) + 1 :]
+    if len(body) != 58:
+        raise KeyFileError(
+            f"public key has {len(body) + len(HRP) + 1} characters, expected 66 (cut or extended?)",
+            hint=_HINT,
+        )
+    if any(c not in _CHARSET for c in body):
+        raise KeyFileError("public key has a character that cannot occur in one", hint=_HINT)
+    values = [_CHARSET.index(c) for c in body]
+    if _polymod(_hrp_expand(HRP) + values) != 1:
+        raise KeyFileError("public key checksum does not match (mistyped?)", hint=_HINT)
+    raw = _convert(values[:-6], 5, 8, False)
+    if raw is None or len(raw) != 32:
+        raise KeyFileError("public key does not hold 32 bytes", hint=_HINT)
+    return bytes(raw)
+
+
+def read_recipients(path: str | Path) -> list[bytes]:
+    """Keys listed in a recipients file: one ``skrynka1…`` per line, ``#`` comments.
+
+    Any bad line rejects the whole file (naming the line); an empty file or a
+    repeated key is an error too.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"cannot read analyst keys file {path}: {exc}") from None
+    keys: list[bytes] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            key = decode_public(line)
+        except KeyFileError as exc:
+            raise KeyFileError(f"{path}:{number}: {exc.message}", hint=exc.hint) from None
+        if key in keys:
+            raise KeyFileError(f"{path}:{number}: this key is listed twice")
+        keys.append(key)
+    if not keys:
+        raise KeyFileError(f"{path} lists no analyst public key")
+    return keys
