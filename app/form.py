@@ -1,0 +1,373 @@
+"""The report form: its TOML definition, localized labels and input validation.
+
+A form definition (``app/forms/*.toml``) is checked completely when loaded, so a
+typo in it stops the app at start-up with :class:`FormDefError`, never a voter.
+:meth:`FormDef.validate` turns the posted fields into normalised values (NFC,
+stripped, LF line ends, choice ids) plus per-field errors given as catalog keys.
+It never logs or keeps anything: the values it returns go straight to sealing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from app.errors import ConfigError
+from app.i18n import LANGS
+
+FIELD_TYPES = ("multi", "choice", "text", "textarea", "date", "time", "file")
+#: Default and greatest allowed max_length per type (characters, after normalising).
+DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 10_000}
+HARD_MAX_LENGTH = {"text": 1_000, "textarea": 50_000}
+#: A date this many days after today (UTC) is still accepted (time zones).
+FUTURE_SLACK_DAYS = 1
+EARLIEST_DATE = dt.date(2000, 1, 1)
+
+_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_CHOICE_RE = re.compile(r"[a-z0-9_]{1,40}")
+_FORM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?")
+_FIELD_KEYS = frozenset(
+    {"name", "type", "required", "max_length", "label", "help", "warning", "choices",
+     "widget", "multiple"}
+)
+_FORM_KEYS = frozenset({"id", "version", "fields"})
+_ECHO_MAX = 40  # a bad date/time is echoed back to the form at most this long
+
+Texts = Mapping[str, str]  # language -> text
+
+
+class FormDefError(ConfigError):
+    """The form definition file is missing or wrong."""
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """One question of the form."""
+
+    name: str
+    type: str
+    labels: Texts
+    required: bool = False
+    max_length: int | None = None
+    choices: tuple[tuple[str, Texts], ...] = ()
+    help: Texts = field(default_factory=dict)
+    warning: Texts = field(default_factory=dict)
+    widget: str = ""  # "choice": "radio" (default) or "select"
+    multiple: bool = False  # "file": several files in one input
+
+    def label(self, lang: str) -> str:
+        return self.labels.get(lang) or self.labels["en"]
+
+    def help_text(self, lang: str) -> str:
+        return self.help.get(lang) or self.help.get("en", "")
+
+    def warning_text(self, lang: str) -> str:
+        return self.warning.get(lang) or self.warning.get("en", "")
+
+    def choice_ids(self) -> tuple[str, ...]:
+        return tuple(cid for cid, _ in self.choices)
+
+    def choice_label(self, choice_id: str, lang: str) -> str:
+        for cid, labels in self.choices:
+            if cid == choice_id:
+                return labels.get(lang) or labels["en"]
+        raise KeyError(choice_id)
+
+
+@dataclass(frozen=True)
+class Validated:
+    """The outcome of :meth:`FormDef.validate`."""
+
+    values: dict[str, str | list[str]]
+    errors: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class FormDef:
+    """A whole form: id, version and its fields in display order."""
+
+    id: str
+    version: int
+    fields: tuple[FieldDef, ...]
+
+    def field(self, name: str) -> FieldDef:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def labels_en(self) -> dict[str, str]:
+        """Field name -> English label (the report's "labels" object)."""
+        return {f.name: f.labels["en"] for f in self.fields}
+
+    def file_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.type == "file")
+
+    def validate(
+        self, form: Mapping[str, Any], lang: str, today: dt.date | None = None
+    ) -> Validated:
+        """Check posted fields; ``form`` is a MultiDict (or a dict of lists).
+
+        File fields and names the form does not define are ignored. ``lang`` is
+        accepted for symmetry with rendering; error values are catalog keys.
+        """
+        del lang  # messages are catalog keys; the page renders them per language
+        day = today or dt.datetime.now(dt.timezone.utc).date()
+        values: dict[str, str | list[str]] = {}
+        errors: dict[str, str] = {}
+        for f in self.fields:
+            if f.type == "file":
+                continue
+            value, error = _check_field(f, _getlist(form, f.name), day)
+            if value:
+                values[f.name] = value
+            if error:
+                errors[f.name] = error
+        return Validated(values, errors)
+
+
+def _getlist(form: Mapping[str, Any], name: str) -> list[str]:
+    getlist = getattr(form, "getlist", None)
+    raw = getlist(name) if callable(getlist) else form.get(name, [])
+    if isinstance(raw, str):
+        raw = [raw]
+    return [v if isinstance(v, str) else str(v) for v in raw]
+
+
+def normalise(text: str, multiline: bool) -> str:
+    """NFC, LF line ends, no surrounding white space; one line unless multiline."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if multiline:
+        return text.strip()
+    return text.replace("\n", " ").replace("\t", " ").strip()
+
+
+def _bad_chars(text: str, multiline: bool) -> bool:
+    allowed = "\n\t" if multiline else ""
+    return any(
+        unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text
+    )
+
+
+def _strip_bad(text: str, multiline: bool) -> str:
+    allowed = "\n\t" if multiline else ""
+    return "".join(
+        c for c in text if unicodedata.category(c) not in ("Cc", "Cs") or c in allowed
+    )
+
+
+def _check_field(
+    f: FieldDef, raw: list[str], today: dt.date
+) -> tuple[str | list[str] | None, str | None]:
+    """(normalised value or None, error key or None) for one field."""
+    if f.type == "multi":
+        return _check_multi(f, raw)
+    multiline = f.type == "textarea"
+    texts = [normalise(v, multiline) for v in raw]
+    texts = [v for v in texts if v]
+    if not texts:
+        return None, "error.required" if f.required else None
+    value = texts[0]
+    if _bad_chars(value, multiline):
+        return _strip_bad(value, multiline) or None, "error.bad_chars"
+    if len(texts) > 1:
+        return value, "error.duplicate"
+    if f.type == "choice":
+        if value not in f.choice_ids():
+            return None, "error.unknown_choice"
+        return value, None
+    if f.max_length is not None and len(value) > f.max_length:
+        return value, "error.too_long"
+    if f.type == "date":
+        return value[:_ECHO_MAX], _check_date(value, today)
+    if f.type == "time":
+        return _check_time(value[:_ECHO_MAX])
+    return value, None
+
+
+def _check_multi(f: FieldDef, raw: list[str]) -> tuple[list[str] | None, str | None]:
+    given = {v.strip() for v in raw if v.strip()}
+    ids = f.choice_ids()
+    chosen = [cid for cid in ids if cid in given]
+    if given - set(ids):
+        return chosen or None, "error.unknown_choice"
+    if not chosen:
+        return None, "error.required" if f.required else None
+    return chosen, None
+
+
+def _check_date(value: str, today: dt.date) -> str | None:
+    if not _DATE_RE.fullmatch(value):
+        return "error.bad_date"
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return "error.bad_date"
+    if day < EARLIEST_DATE:
+        return "error.bad_date"
+    if day > today + dt.timedelta(days=FUTURE_SLACK_DAYS):
+        return "error.future_date"
+    return None
+
+
+def _check_time(value: str) -> tuple[str, str | None]:
+    m = _TIME_RE.fullmatch(value)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3) or 0) > 59:
+        return value, "error.bad_time"
+    return f"{int(m.group(1)):02d}:{m.group(2)}", None
+
+
+# --- loading and checking a definition -------------------------------------------------
+
+
+def _texts(raw: Any, where: str, what: str, required: bool) -> dict[str, str]:
+    if raw is None and not required:
+        return {}
+    if not isinstance(raw, dict):
+        raise FormDefError(
+            f"{where}: {what} must be a table of languages",
+            f'write {what}.be = "…", {what}.ru = "…", {what}.en = "…"',
+        )
+    unknown = sorted(set(raw) - set(LANGS))
+    if unknown:
+        raise FormDefError(f"{where}: {what} has unknown language(s) {unknown}")
+    for lang in LANGS:
+        text = raw.get(lang)
+        if not isinstance(text, str) or not text.strip():
+            raise FormDefError(
+                f"{where}: {what} is missing in language {lang!r}",
+                f"every {what} needs a non-empty text in each of {', '.join(LANGS)}",
+            )
+    return {lang: raw[lang].strip() for lang in LANGS}
+
+
+def _choices(raw: Any, where: str) -> tuple[tuple[str, Texts], ...]:
+    if not isinstance(raw, list) or not raw:
+        raise FormDefError(f"{where}: needs a non-empty list of [[fields.choices]]")
+    out: list[tuple[str, Texts]] = []
+    seen: set[str] = set()
+    for i, ch in enumerate(raw):
+        cwhere = f"{where}: choice {i + 1}"
+        if not isinstance(ch, dict) or set(ch) - {"id", "label"}:
+            raise FormDefError(f"{cwhere}: must have only id and label")
+        cid = ch.get("id")
+        if not isinstance(cid, str) or not _CHOICE_RE.fullmatch(cid):
+            raise FormDefError(
+                f"{cwhere}: choice id {cid!r} is not valid",
+                "choice ids are 1-40 characters of a-z, 0-9 and _",
+            )
+        if cid in seen:
+            raise FormDefError(f"{cwhere}: duplicate choice id {cid!r}")
+        seen.add(cid)
+        out.append((cid, _texts(ch.get("label"), f"{cwhere} ({cid})", "label", True)))
+    return tuple(out)
+
+
+def _max_length(raw: Any, ftype: str, where: str) -> int | None:
+    if ftype not in DEFAULT_MAX_LENGTH:
+        if raw is not None:
+            raise FormDefError(f"{where}: max_length does not apply to type {ftype!r}")
+        return None
+    if raw is None:
+        return DEFAULT_MAX_LENGTH[ftype]
+    if type(raw) is not int or not 1 <= raw <= HARD_MAX_LENGTH[ftype]:
+        raise FormDefError(
+            f"{where}: max_length must be an integer from 1 to {HARD_MAX_LENGTH[ftype]}"
+        )
+    return raw
+
+
+def _field(raw: Any, index: int) -> FieldDef:
+    where = f"field {index + 1}"
+    if not isinstance(raw, dict):
+        raise FormDefError(f"{where}: must be a [[fields]] table")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise FormDefError(
+            f"{where}: name {name!r} is not valid",
+            "field names start with a-z and use only a-z, 0-9 and _ (at most 40)",
+        )
+    where = f"field {name!r}"
+    unknown = sorted(set(raw) - _FIELD_KEYS)
+    if unknown:
+        raise FormDefError(f"{where}: unknown key(s) {unknown}")
+    ftype = raw.get("type")
+    if ftype not in FIELD_TYPES:
+        raise FormDefError(
+            f"{where}: unknown field type {ftype!r}", f"use one of {', '.join(FIELD_TYPES)}"
+        )
+    for flag in ("required", "multiple"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise FormDefError(f"{where}: {flag} must be true or false")
+    if ftype == "file" and raw.get("required", False):
+        raise FormDefError(f"{where}: file fields cannot be required")
+    if raw.get("multiple") is not None and ftype != "file":
+        raise FormDefError(f"{where}: multiple applies only to file fields")
+    widget = raw.get("widget", "radio" if ftype == "choice" else "")
+    if (ftype == "choice" and widget not in ("radio", "select")) or (
+        ftype != "choice" and widget
+    ):
+        raise FormDefError(f"{where}: widget must be 'radio' or 'select' (choice fields only)")
+    has_choices = ftype in ("multi", "choice")
+    if not has_choices and "choices" in raw:
+        raise FormDefError(f"{where}: choices apply only to multi and choice fields")
+    return FieldDef(
+        name=name,
+        type=ftype,
+        labels=_texts(raw.get("label"), where, "label", True),
+        required=raw.get("required", False),
+        max_length=_max_length(raw.get("max_length"), ftype, where),
+        choices=_choices(raw.get("choices"), where) if has_choices else (),
+        help=_texts(raw.get("help"), where, "help", False),
+        warning=_texts(raw.get("warning"), where, "warning", False),
+        widget=widget,
+        multiple=raw.get("multiple", False),
+    )
+
+
+def parse_form(doc: Mapping[str, Any], where: str = "form") -> FormDef:
+    """Build and check a :class:`FormDef` from an already parsed TOML document."""
+    unknown = sorted(set(doc) - _FORM_KEYS)
+    if unknown:
+        raise FormDefError(f"{where}: unknown top-level key(s) {unknown}")
+    form_id = doc.get("id")
+    if not isinstance(form_id, str) or not _FORM_ID_RE.fullmatch(form_id):
+        raise FormDefError(f"{where}: id {form_id!r} is not valid", 'e.g. id = "my-form"')
+    version = doc.get("version")
+    if type(version) is not int or version < 1:
+        raise FormDefError(f"{where}: version must be a positive integer")
+    raw_fields = doc.get("fields")
+    if not isinstance(raw_fields, list) or not raw_fields:
+        raise FormDefError(f"{where}: needs at least one [[fields]] table")
+    fields = tuple(_field(raw, i) for i, raw in enumerate(raw_fields))
+    names = [f.name for f in fields]
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        raise FormDefError(f"{where}: duplicate field name(s) {dups}")
+    return FormDef(id=form_id, version=version, fields=fields)
+
+
+def load_form(path: str | Path) -> FormDef:
+    """Read and check a form definition file."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            doc = tomllib.load(f)
+    except FileNotFoundError:
+        raise FormDefError(f"form definition {p} is missing") from None
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise FormDefError(f"cannot read form definition {p}: {e}") from None
+    return parse_form(doc, str(p))
