@@ -1,0 +1,405 @@
+"""Decrypting batches into an analyst's output directory.
+
+Each report becomes ``DIR/<report id>/`` holding ``report.json`` and its
+attachments. A folder appears only once the whole report (report and every
+attachment) has been authenticated and checked against the batch manifest, the
+hash chain and what the directory has seen before: it is built in
+``DIR/.tmp-<id>/`` and renamed. Reports that fail a check are named in the
+summary and skipped; everything else is still decrypted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from nacl.public import PrivateKey
+
+from keys import envelope, output, reader
+from keys.errors import DamagedError, KeysError, NotRecipient, OutputError, VerificationError
+from keys.state import Seen, State, load_state
+
+MAX_REPORT_JSON = 16 << 20
+_ID_DIR = re.compile(r"[0-9a-f]{32}")
+_TMP_DIR = re.compile(r"\.tmp-[0-9a-f]{32}")
+Progress = Callable[[int, int, int, int], None]  # reports done, total, bytes done, total
+
+
+@dataclass
+class Summary:
+    out_dir: Path
+    decrypted: int = 0
+    attachments: int = 0
+    skipped: int = 0
+    problems: list[str] = field(default_factory=list)
+    fatal: list[KeysError] = field(default_factory=list)
+
+    def line(self) -> str:
+        count = len(self.problems) + len(self.fatal)
+        return (
+            f"decrypted {self.decrypted} reports ({self.attachments} attachments) to "
+            f"{self.out_dir}; skipped {self.skipped} already present; "
+            f"{count} problem{'' if count == 1 else 's'}"
+        )
+
+    def raise_for_problems(self) -> None:
+        """The error the run ends with, if any: a batch-level one first."""
+        if self.fatal:
+            first = self.fatal[0]
+            more = f" (and {len(self.fatal) - 1} more batch errors)" if len(self.fatal) > 1 else ""
+            raise type(first)(first.message + more, hint=first.hint)
+        if self.problems:
+            raise VerificationError(
+                f"{len(self.problems)} problem(s) found; the reports named above were not kept",
+                hint="ask the server operator for the missing or damaged reports",
+            )
+
+
+class _Reject(Exception):
+    """This report cannot be kept (kind: damaged, altered, duplicate, not-recipient)."""
+
+    def __init__(self, kind: str, text: str) -> None:
+        super().__init__(text)
+        self.kind = kind
+        self.text = text
+
+
+class _FdWriter:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+        return len(data)
+
+
+class _Limited:
+    def __init__(self, limit: int) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise DamagedError("report is larger than any report the server makes")
+        self.parts.append(bytes(data))
+        return len(data)
+
+
+def decrypt_batches(
+    key: PrivateKey, batches: Sequence[str | Path], out_dir: str | Path,
+    *, progress: Progress | None = None,
+) -> Summary:
+    """Decrypt every batch into ``out_dir``; see the module docstring.
+
+    Raises FormatError before doing anything if a file is not a batch, and
+    OutputError if the directory cannot be written. Per-report problems and
+    batch-level errors found while streaming are collected in the Summary.
+    """
+    run = _Run(key, Path(out_dir), progress)
+    return run.run([Path(b) for b in batches])
+
+
+class _Run:
+    def __init__(self, key: PrivateKey, out_dir: Path, progress: Progress | None) -> None:
+        self.key = key
+        self.out = out_dir
+        self.progress = progress
+        self.summary = Summary(out_dir)
+        self.state = State()
+        self.opened = 0
+        self.not_recipient = 0
+        self.listed: dict[bytes, set[int]] = {}
+        self.done = [0, 0, 0, 0]
+        self.queue: list[tuple[int, str]] = []
+
+    def run(self, paths: list[Path]) -> Summary:
+        files = _open_all(paths)
+        try:
+            self._prepare()
+            files.sort(key=lambda f: (f.manifest.chain_id, f.manifest.prev_seq))
+            self.done[1] = sum(len(f.manifest.reports) for f in files)
+            self.done[3] = sum(f.manifest.body_size for f in files)
+            for bf in files:
+                try:
+                    self._batch(bf)
+                except (reader.BatchTruncated, DamagedError) as exc:
+                    self.summary.fatal.append(exc)
+                finally:
+                    output.fsync_dir(self.out)
+                    self.state.save(self.out)
+        finally:
+            for bf in files:
+                bf.close()
+        self._gaps()
+        if self.opened == 0 and self.not_recipient:
+            self.summary.problems = [p for p in self.summary.problems
+                                     if not p.startswith("not-recipient")]
+            self.summary.fatal.insert(0, NotRecipient(
+                f"none of the {self.not_recipient} reports is sealed to this key",
+                hint="decrypt with the key whose public key the server was configured with",
+            ))
+        write_tables(self.out, self.state)
+        return self.summary
+
+    def _prepare(self) -> None:
+        try:
+            self.out.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for entry in os.scandir(self.out):
+                if _TMP_DIR.fullmatch(entry.name):
+                    _remove(Path(entry.path))
+        except OSError as exc:
+            raise OutputError(f"cannot use output directory {self.out}: {exc.strerror}") from None
+        self.state = load_state(self.out)
+
+    def _batch(self, bf: reader.BatchFile) -> None:
+        m = bf.manifest
+        listed = self.listed.setdefault(m.chain_id, set())
+        listed.update(r.seq for r in m.reports)
+        anchor = self.state.get(m.chain_id, m.prev_seq)
+        if anchor is not None and anchor.chain != m.prev_chain:
+            self.summary.problems.append(
+                f"altered: {bf.name}: its link to report seq {m.prev_seq} differs from the one "
+                "seen before (chain of this server was rewritten)"
+            )
+        for index, item in enumerate(m.reports):
+            self._report(bf, index, item)
+            self.done[0] += 1
+            self.done[2] += item.size + sum(a.size for a in item.attachments)
+            if self.progress:
+                self.progress(*self.done)
+        bf.finish()
+
+    def _report(self, bf: reader.BatchFile, index: int, item: reader.ReportItem) -> None:
+        name = f"report {item.id.hex()} (seq {item.seq}) in {bf.name}"
+        staging = self.out / f".tmp-{item.id.hex()}"
+        self.queue = [(item.size, f"report seq {item.seq}")] + [
+            (a.size, f"attachment {a.id.hex()} of report seq {item.seq}") for a in item.attachments
+        ]
+        try:
+            try:
+                if not self._skip_known(bf, item):
+                    self._decrypt(bf, index, item, staging)
+            except _Reject as exc:
+                if exc.kind == "not-recipient":
+                    self.not_recipient += 1
+                self.summary.problems.append(f"{exc.kind}: {name}: {exc.text}")
+            while self.queue:
+                self._next(bf).drain()
+        finally:
+            if staging.exists() or staging.is_symlink():
+                _remove(staging)
+
+    def _next(self, bf: reader.BatchFile) -> reader.Section:
+        size, where = self.queue.pop(0)
+        return bf.section(size, where)
+
+    def _skip_known(self, bf: reader.BatchFile, item: reader.ReportItem) -> bool:
+        m = bf.manifest
+        where = self.state.ids.get(item.id)
+        if where is not None and where != (m.chain_id, item.seq):
+            raise _Reject("duplicate", f"this report id was seen before as seq {where[1]}")
+        known = self.state.get(m.chain_id, item.seq)
+        if known is None:
+            return False
+        if known.report_id != item.id:
+            raise _Reject("altered", f"seq {item.seq} was seen before as report "
+                                     f"{known.report_id.hex()}")
+        if not (self.out / item.id.hex()).is_dir():
+            return False  # seen, but its folder was removed: decrypt it again
+        sha = self._next(bf).sha256()
+        if sha != known.envelope_sha256 or item.chain != known.chain:
+            raise _Reject("altered", "differs from the copy decrypted before")
+        self.summary.skipped += 1
+        return True
+
+    def _decrypt(
+        self, bf: reader.BatchFile, index: int, item: reader.ReportItem, staging: Path
+    ) -> None:
+        m = bf.manifest
+        section = self._next(bf)
+        report = self._open_report(section, item)
+        sha = section.sha256()
+        known = self.state.get(m.chain_id, item.seq)
+        if sha != item.sha256 or reader.link_ok(m, index, sha) is False:
+            raise _Reject("altered", "its envelope does not match the batch's hash chain")
+        if known is not None and known.envelope_sha256 != sha:
+            raise _Reject("altered", "differs from the copy decrypted before")
+        try:
+            staging.mkdir(mode=0o700)
+        except OSError as exc:
+            raise OutputError(f"cannot create {staging}: {exc.strerror}") from None
+        names = output.attachment_names(report)
+        listing = {bytes.fromhex(a["id"]): (a, n) for a, n in zip(report["attachments"], names)}
+        if len(listing) != len(names) or set(listing) != {a.id for a in item.attachments}:
+            raise _Reject("damaged", "its attachments in the batch differ from those it lists")
+        for att in item.attachments:
+            self._attachment(self._next(bf), att, item, listing[att.id], staging)
+        output.write_new(staging / output.REPORT_FILE, output.report_json(report))
+        output.fsync_dir(staging)
+        final = self.out / item.id.hex()
+        if final.exists() or final.is_symlink():
+            self.summary.skipped += 1  # decrypted before (state was lost)
+        else:
+            os.rename(staging, final)
+            self.summary.decrypted += 1
+            self.summary.attachments += len(item.attachments)
+        self.state.add(m.chain_id, item.seq, Seen(item.id, sha, item.chain))
+
+    def _open_report(
+        self, section: reader.Section, item: reader.ReportItem
+    ) -> dict[str, Any]:
+        sink = _Limited(MAX_REPORT_JSON)
+        try:
+            header, _ = envelope.open_stream(section, sink, self.key)  # type: ignore[arg-type]
+        except NotRecipient:
+            raise _Reject("not-recipient", "it is not sealed to this key") from None
+        except reader.BatchTruncated:
+            raise
+        except KeysError as exc:
+            raise _Reject("damaged", exc.message) from None
+        self.opened += 1
+        if header.kind != envelope.KIND_REPORT or header.report_id != item.id:
+            raise _Reject("damaged", "its envelope is not this report's")
+        return check_report(b"".join(sink.parts))
+
+    def _attachment(
+        self, section: reader.Section, att: reader.AttachmentItem, item: reader.ReportItem,
+        listed: tuple[dict[str, Any], str], staging: Path,
+    ) -> None:
+        entry, name = listed
+        fd = output.create_exclusive(staging / name)
+        try:
+            header, info = envelope.open_stream(section, _FdWriter(fd), self.key)  # type: ignore[arg-type]
+            os.fsync(fd)
+        except reader.BatchTruncated:
+            raise
+        except KeysError as exc:
+            raise _Reject("damaged", f"attachment {att.id.hex()}: {exc.message}") from None
+        except OSError as exc:
+            raise OutputError(f"cannot write {staging / name}: {exc.strerror}") from None
+        finally:
+            os.close(fd)
+        if (header.kind != envelope.KIND_ATTACHMENT or header.envelope_id != att.id
+                or header.report_id != item.id):
+            raise _Reject("damaged", f"attachment {att.id.hex()} belongs to another report")
+        if info.size != entry["size"] or info.sha256.hex() != entry["sha256"]:
+            raise _Reject("damaged", f"attachment {att.id.hex()} differs from the report's listing")
+        if section.sha256() != att.sha256:
+            raise _Reject("altered", f"attachment {att.id.hex()} differs from the batch manifest")
+
+    def _gaps(self) -> None:
+        for chain_id, listed in self.listed.items():
+            chain = self.state.chains.get(chain_id)
+            have = listed | set(chain.seen if chain else ())
+            missing = sorted(set(range(min(have), max(have) + 1)) - have) if have else []
+            for low, high in _ranges(missing):
+                span = f"seq {low}" if low == high else f"seq {low}-{high}"
+                self.summary.problems.append(
+                    f"gap: server {chain_id.hex()}: reports {span} are in none of the batches seen"
+                )
+
+
+def _open_all(paths: list[Path]) -> list[reader.BatchFile]:
+    files: list[reader.BatchFile] = []
+    try:
+        for path in paths:
+            files.append(reader.open_batch(path))
+    except BaseException:
+        for bf in files:
+            bf.close()
+        raise
+    return files
+
+
+def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for n in numbers:
+        if out and out[-1][1] == n - 1:
+            out[-1] = (out[-1][0], n)
+        else:
+            out.append((n, n))
+    return out
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
+
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_report(raw: bytes) -> dict[str, Any]:
+    """The report plaintext as a dict, if it has the shape the server writes."""
+    try:
+        report = json.loads(raw.decode("utf-8"))
+        ok = _shape_ok(report)
+    except (UnicodeDecodeError, ValueError, RecursionError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise _Reject("damaged", "its plaintext is not a Skrynka report")
+    result: dict[str, Any] = report
+    return result
+
+
+def _shape_ok(report: Any) -> bool:
+    form, fields, atts = report["form"], report["fields"], report["attachments"]
+    fields_ok = isinstance(fields, dict) and all(
+        isinstance(v, str) or (isinstance(v, list) and all(isinstance(c, str) for c in v))
+        for v in fields.values()
+    )
+    atts_ok = isinstance(atts, list) and all(
+        isinstance(a, dict) and isinstance(a.get("id"), str) and bool(_HEX32.fullmatch(a["id"]))
+        and isinstance(a.get("name"), str) and type(a.get("size")) is int
+        and isinstance(a.get("sha256"), str) and bool(_HEX64.fullmatch(a["sha256"]))
+        for a in atts
+    )
+    return bool(
+        report.get("format") == "skrynka-report" and report.get("version") == 1
+        and isinstance(form, dict) and isinstance(form.get("id"), str)
+        and type(form.get("version")) is int and isinstance(report.get("lang"), str)
+        and isinstance(report.get("received_day"), str) and fields_ok and atts_ok
+    )
+
+
+def write_tables(out_dir: Path, state: State) -> None:
+    """Rebuild DIR/reports.csv and DIR/reports.jsonl from every report folder."""
+    found: list[tuple[tuple[int, str, int, str], str, int | None, str, dict[str, Any]]] = []
+    for entry in os.scandir(out_dir):
+        if not _ID_DIR.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
+            continue
+        report = _read_report(Path(entry.path) / output.REPORT_FILE)
+        if report is None:
+            continue
+        where = state.ids.get(bytes.fromhex(entry.name))
+        chain, seq = (where[0].hex(), where[1]) if where else ("", None)
+        order = (0 if where else 1, chain, seq or 0, entry.name)
+        found.append((order, chain, seq, entry.name, report))
+    found.sort(key=lambda f: f[0])
+    columns, rows = output.table_rows((c, s, i, r) for _, c, s, i, r in found)
+    output.write_atomic(out_dir / "reports.csv", output.render_csv(columns, rows))
+    output.write_atomic(out_dir / "reports.jsonl", output.render_jsonl(columns, rows))
+
+
+def _read_report(path: Path) -> dict[str, Any] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_REPORT_JSON + 1)
+        report = json.loads(data.decode("utf-8"))
+        return report if isinstance(report, dict) and _shape_ok(report) else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -1,0 +1,196 @@
+"""Writing decrypted reports safely: file names, atomic files, the CSV/JSONL tables.
+
+Nothing here decrypts. Every file is created with ``O_EXCL | O_NOFOLLOW`` and
+mode 0600, fsynced, and only then renamed into place, so a reader of the output
+directory never sees a partial file and no symlink planted there is followed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nacl.utils import random
+
+from keys.errors import OutputError
+
+REPORT_FILE = "report.json"
+MAX_NAME_BYTES = 180
+_RESERVED = {REPORT_FILE, "reports.csv", "reports.jsonl", ".skrynka-state.json"}
+_WINDOWS = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)}
+_BAD_CHARS = re.compile(r'[<>:"|?*\\/]')
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(
+    os, "O_CLOEXEC", 0
+)
+
+
+def safe_name(name: str, taken: set[str]) -> str:
+    """A harmless file name for an attachment's original ``name``; adds it to ``taken``.
+
+    Directories, ``..``, control and format characters (NUL, RTL overrides),
+    leading dots, characters Windows forbids and reserved names are removed or
+    replaced; the name is cut to a safe length; a clash (case-insensitive) gets
+    `` (2)``, `` (3)``, … before the extension.
+    """
+    name = unicodedata.normalize("NFC", name.replace("\\", "/")).split("/")[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] not in ("C", "Z") or c == " ")
+    name = _BAD_CHARS.sub("_", name).strip(" .")
+    name = name.lstrip(". ")
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    if len(ext.encode("utf-8")) > 16 or not stem:
+        stem, ext = name, ""
+    if not stem or stem.lower() in _WINDOWS or name.lower() in _RESERVED:
+        stem = "_" + stem if stem else "attachment"
+    ext = "." + ext if ext else ""
+    stem = _cut(stem, MAX_NAME_BYTES - len(ext.encode("utf-8")))
+    candidate, number = stem + ext, 1
+    while candidate.lower() in taken:
+        number += 1
+        suffix = f" ({number})"
+        candidate = _cut(stem, MAX_NAME_BYTES - len((suffix + ext).encode("utf-8"))) + suffix + ext
+    taken.add(candidate.lower())
+    return candidate
+
+
+def _cut(text: str, limit: int) -> str:
+    data = text.encode("utf-8")[:limit]
+    return data.decode("utf-8", "ignore").rstrip(" .") or "attachment"
+
+
+def create_exclusive(path: Path) -> int:
+    """Open a new file for writing (0600); fails if anything, even a symlink, is there."""
+    try:
+        return os.open(path, _O_FLAGS, 0o600)
+    except OSError as exc:
+        raise OutputError(f"cannot create {path}: {exc.strerror}") from None
+
+
+def write_new(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Write ``data`` into a new file (no temp file: callers stage whole folders)."""
+    fd = create_exclusive(path)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (new files, renames) durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise OutputError(f"cannot open directory {path}: {exc.strerror}") from None
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot fsync a directory; nothing more we can do
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` atomically: temp file beside it, fsync, rename, fsync the folder."""
+    tmp = path.with_name(f".{path.name}.tmp-{random(8).hex()}")
+    try:
+        write_new(tmp, data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        if tmp.exists() or tmp.is_symlink():
+            tmp.unlink()
+    fsync_dir(path.parent)
+
+
+def report_json(report: Mapping[str, Any]) -> bytes:
+    """The decrypted report as analysts read it: pretty-printed UTF-8 JSON."""
+    return (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def attachment_names(report: Mapping[str, Any]) -> list[str]:
+    """The file names a report's attachments get, in listed order (deterministic)."""
+    taken: set[str] = set()
+    return [safe_name(str(a.get("name", "")), taken) for a in report.get("attachments", [])]
+
+
+# -- the tables --------------------------------------------------------------------------
+
+BASE_COLUMNS = [
+    "seq", "report_id", "chain_id", "received_day", "lang", "form_id", "form_version",
+    "attachments",
+]
+
+
+def table_rows(
+    reports: Iterable[tuple[str, int | None, str, Mapping[str, Any]]],
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Columns and rows from ``(chain_id, seq, report_id, report)``, in the order given."""
+    fields: dict[str, None] = {}
+    rows: list[dict[str, Any]] = []
+    for chain_id, seq, report_id, report in reports:
+        form = report.get("form", {})
+        row: dict[str, Any] = {
+            "seq": seq, "report_id": report_id, "chain_id": chain_id,
+            "received_day": report.get("received_day"), "lang": report.get("lang"),
+            "form_id": form.get("id"), "form_version": form.get("version"),
+            "attachments": attachment_names(report),
+        }
+        for name, value in report.get("fields", {}).items():
+            fields.setdefault(name)
+            row["field:" + name] = value
+        rows.append(row)
+    columns = BASE_COLUMNS + ["field:" + name for name in fields]
+    return columns, rows
+
+
+def column_title(column: str) -> str:
+    """A field column is titled by the field's name unless that clashes with a base column."""
+    name = column[len("field:") :] if column.startswith("field:") else column
+    return column if column.startswith("field:") and name in BASE_COLUMNS else name
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        text = ""
+    elif isinstance(value, list):
+        text = "; ".join(str(v) for v in value)
+    else:
+        text = str(value)
+    if text.startswith(_FORMULA):
+        text = "'" + text
+    return text
+
+
+def render_csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """UTF-8 with BOM, RFC 4180 quoting, formula-looking cells defused with an apostrophe."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([_cell(column_title(c)) for c in columns])
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def render_jsonl(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """One JSON object per report, keys as in the CSV, lists kept as lists."""
+    lines = []
+    for row in rows:
+        obj = {column_title(c): row.get(c) for c in columns}
+        lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+    return ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8")

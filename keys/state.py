@@ -1,0 +1,102 @@
+"""What an output directory has seen: ``DIR/.skrynka-state.json``.
+
+Per chain (one per server) every report sequence number accepted into the
+directory, with its report id, envelope SHA-256 and chain link, so a later
+batch can be checked for gaps, duplicates and altered reports, and reports
+already decrypted are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keys.errors import OutputError
+from keys.output import write_atomic
+
+STATE_FILE = ".skrynka-state.json"
+_FORMAT = "skrynka-analyst-state"
+_HINT = f"move {STATE_FILE} aside to start afresh (checks against earlier batches are then lost)"
+
+
+@dataclass(frozen=True)
+class Seen:
+    report_id: bytes
+    envelope_sha256: bytes
+    chain: bytes
+
+
+@dataclass
+class ChainState:
+    seen: dict[int, Seen] = field(default_factory=dict)
+
+    def last(self) -> tuple[int, bytes] | None:
+        if not self.seen:
+            return None
+        seq = max(self.seen)
+        return seq, self.seen[seq].chain
+
+
+@dataclass
+class State:
+    chains: dict[bytes, ChainState] = field(default_factory=dict)
+    ids: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
+
+    def add(self, chain_id: bytes, seq: int, seen: Seen) -> None:
+        self.chains.setdefault(chain_id, ChainState()).seen[seq] = seen
+        self.ids[seen.report_id] = (chain_id, seq)
+
+    def get(self, chain_id: bytes, seq: int) -> Seen | None:
+        chain = self.chains.get(chain_id)
+        return chain.seen.get(seq) if chain else None
+
+    def dump(self) -> bytes:
+        chains: dict[str, Any] = {}
+        for chain_id, chain in sorted(self.chains.items()):
+            last = chain.last()
+            chains[chain_id.hex()] = {
+                "last": {"seq": last[0], "chain": last[1].hex()} if last else None,
+                "reports": [
+                    [seq, s.report_id.hex(), s.envelope_sha256.hex(), s.chain.hex()]
+                    for seq, s in sorted(chain.seen.items())
+                ],
+            }
+        data = {"format": _FORMAT, "version": 1, "chains": chains}
+        return (json.dumps(data, separators=(",", ":")) + "\n").encode("ascii")
+
+    def save(self, out_dir: Path) -> None:
+        write_atomic(out_dir / STATE_FILE, self.dump())
+
+
+def load_state(out_dir: Path) -> State:
+    """The directory's state; an empty one if there is none yet."""
+    path = out_dir / STATE_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return State()
+    except OSError as exc:
+        raise OutputError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return _parse(json.loads(raw.decode("ascii")))
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise OutputError(f"{path} is damaged", hint=_HINT) from None
+
+
+def _parse(data: Any) -> State:
+    if data["format"] != _FORMAT or data["version"] != 1:
+        raise ValueError("not a state file")
+    state = State()
+    for chain_hex, chain in data["chains"].items():
+        chain_id = bytes.fromhex(chain_hex)
+        for seq, rid, sha, link in chain["reports"]:
+            if type(seq) is not int or seq < 1:
+                raise ValueError("bad seq")
+            seen = Seen(bytes.fromhex(rid), bytes.fromhex(sha), bytes.fromhex(link))
+            lengths = (len(seen.report_id), len(seen.envelope_sha256), len(seen.chain))
+            if lengths != (16, 32, 32):
+                raise ValueError("bad entry")
+            state.add(chain_id, seq, seen)
+    return state
