@@ -1,0 +1,7 @@
+"""``python -m onion``: see onion.cli."""
+
+import sys
+
+from onion.cli import main
+
+sys.exit(main())

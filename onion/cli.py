@@ -1,0 +1,222 @@
+"""``python -m onion serve | status | rotate | signing-keygen | sign | verify``.
+
+The one place that prints errors: ``onion: error: …`` and ``hint: …``; exit 0 only on
+full success, otherwise the error's exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from onion import rotation, state
+from onion.errors import OnionError, UsageError
+from onion.serve import ServeConfig, serve
+
+PROG = "onion"
+
+
+def say(line: str) -> None:
+    print(f"{PROG}: {line}", flush=True)
+
+
+def data_dir(args: argparse.Namespace) -> Path:
+    raw = args.data or os.environ.get("SKRYNKA_DATA") or "data"
+    return Path(raw).resolve()
+
+
+def read_client_auth(path: str) -> tuple[str, ...]:
+    """One base32 x25519 public key per line ('descriptor:x25519:KEY' also accepted)."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read --client-auth {path}: {exc.strerror}") from exc
+    keys = []
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key = line.rsplit(":", 1)[-1].upper()
+        if len(key) != 52 or not set(key) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"):
+            raise UsageError(f"{path}: {line!r} is not a base32 x25519 public key (52 chars)")
+        keys.append(key)
+    if not keys:
+        raise UsageError(f"{path} holds no client keys")
+    return tuple(keys)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    extra = ""
+    for path in args.tor_config or []:
+        try:
+            extra += Path(path).read_text() + "\n"
+        except OSError as exc:
+            raise UsageError(f"cannot read --tor-config {path}: {exc.strerror}") from exc
+    grace = args.grace_seconds if args.grace_seconds is not None else args.grace_days * state.DAY
+    cfg = ServeConfig(
+        data=data_dir(args), bind=args.bind, control_port=args.control_port,
+        control_socket=args.control_socket, tor_config=extra, grace_seconds=grace,
+        pow_enabled=not args.no_pow, pow_queue_rate=args.pow_queue_rate,
+        pow_queue_burst=args.pow_queue_burst, max_streams=args.max_streams,
+        client_auth=read_client_auth(args.client_auth) if args.client_auth else (),
+        bootstrap_warn=args.bootstrap_warn, local_look=not args.no_local_look, wsgi=args.wsgi)
+    if cfg.control_port is not None and cfg.control_socket is not None:
+        raise UsageError("give --control-port or --control-socket, not both")
+    serve(cfg, say)
+    return 0
+
+
+def _ago(ts: float) -> str:
+    secs = int(max(0.0, time.time() - ts))
+    return f"{secs // 86400}d {secs % 86400 // 3600}h {secs % 3600 // 60}m {secs % 60}s"
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    data = data_dir(args)
+    st = state.read_status(data)
+    if st is None:
+        raise OnionError(f"no status in {state.onion_dir(data)}: serve has never run here",
+                         "start it with `make run` or `python -m onion serve`")
+    running = bool(st.get("running")) and _alive(st.get("pid"))
+    print(f"serve:      {'running, pid ' + str(st['pid']) if running else 'NOT running'}")
+    if running:
+        print(f"uptime:     {_ago(float(st['started']))}")
+    print(f"tor:        {st.get('mode')}, bootstrap {st.get('bootstrap')}%, "
+          f"restarted {st.get('tor_restarts', 0)} time(s)")
+    print(f"pow:        {'on' if st.get('pow') else 'OFF'}, max streams per circuit "
+          f"{st.get('max_streams')}, client auth {'on' if st.get('client_auth') else 'off'}")
+    print(f"web:        {st.get('web')} (restarted {st.get('web_restarts', 0)} time(s))")
+    for s in st.get("services", []):
+        pub = "published" if s.get("published") else "NOT published"
+        retire = s.get("retire_at")
+        extra = f", retired on {rotation.day(float(retire))}" if retire else ", current"
+        print(f"address:    {s['address']}  descriptor {pub}{extra}")
+    return 0 if running else 1
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    grace = args.grace_seconds if args.grace_seconds is not None else (
+        args.grace_days * state.DAY if args.grace_days is not None else None)
+    path, new = rotation.rotate(data_dir(args), grace)
+    if args.signing_key:
+        path.write_text(rotation.sign(path.read_text(), rotation.load_signing_key(
+            Path(args.signing_key))))
+    say(f"new onion address: {new}")
+    say(f"announcement: {path}")
+    say("a running serve picks this up within seconds and serves both addresses")
+    if not args.signing_key:
+        say(f"next: sign it offline: python -m onion sign --key signing.key {path}")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    pub = Path(args.out + ".pub")
+    vk = rotation.signing_keygen(Path(args.out), pub)
+    say(f"signing key: {args.out} (keep it offline); verify key: {pub}")
+    print(vk)
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text("ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    signed = rotation.sign(_read(args.announcement), rotation.load_signing_key(Path(args.key)))
+    out = args.out or args.announcement
+    state.write_atomic(Path(out), signed)
+    say(f"signed: {out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    ann = rotation.verify(_read(args.announcement), rotation.load_verify_key(args.verify_key))
+    print(f"GOOD SIGNATURE: {ann.old} -> {ann.new}, valid from {ann.valid_from}; "
+          f"the old address is retired after {ann.old_until}")
+    return 0
+
+
+def _serve_parser(sub: Any) -> None:
+    p = sub.add_parser("serve", help="run tor + gunicorn and publish the onion service")
+    p.add_argument("--bind", default="127.0.0.1:8086",
+                   help="loopback HOST:PORT for gunicorn (default 127.0.0.1:8086)")
+    p.add_argument("--control-port", type=int, help="attach to an operator's tor on this port")
+    p.add_argument("--control-socket", help="attach to an operator's tor via this socket")
+    p.add_argument("--tor-config", action="append", metavar="FILE",
+                   help="extra torrc lines for the tor serve launches (repeatable)")
+    p.add_argument("--grace-days", type=float, default=state.DEFAULT_GRACE_DAYS,
+                   help="how long an old address is served after a rotation (default 14)")
+    p.add_argument("--grace-seconds", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--no-pow", action="store_true", help="turn the PoW defense off (not advised)")
+    p.add_argument("--pow-queue-rate", type=int, default=250)
+    p.add_argument("--pow-queue-burst", type=int, default=2500)
+    p.add_argument("--max-streams", type=int, default=20,
+                   help="streams per rendezvous circuit before it is closed (default 20)")
+    p.add_argument("--client-auth", metavar="FILE",
+                   help="staff-only onion: file of x25519 client public keys (ClientAuthV3)")
+    p.add_argument("--bootstrap-warn", type=float, default=60.0, metavar="SECONDS",
+                   help="say so when tor has not bootstrapped after this long (default 60)")
+    p.add_argument("--no-local-look", action="store_true",
+                   help="do not let the app answer Host: 127.0.0.1/localhost")
+    p.add_argument("--wsgi", default="app.wsgi:app", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_serve)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m onion", description=(
+        "Skrynka's onion service: serve it, check it, rotate its address, sign and verify "
+        "address announcements."))
+    top.add_argument("--data", help="data directory (default $SKRYNKA_DATA, else ./data)")
+    sub = top.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    p = sub.add_parser("status", help="what the running serve reports")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("rotate", help="new onion address; the old one stays for a grace period")
+    p.add_argument("--grace-days", type=float,
+                   help="grace period (default: the running serve's, else 14 days)")
+    p.add_argument("--grace-seconds", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--signing-key", help="sign the announcement right away with this key")
+    p.set_defaults(func=cmd_rotate)
+    p = sub.add_parser("signing-keygen", help="make the organisation's Ed25519 signing key")
+    p.add_argument("--out", default="signing.key", help="key file (default signing.key); "
+                   "the verify key goes to FILE.pub")
+    p.set_defaults(func=cmd_keygen)
+    p = sub.add_parser("sign", help="sign an announcement (on the offline machine)")
+    p.add_argument("--key", required=True, help="the signing key file")
+    p.add_argument("--out", help="write here (default: sign the file in place)")
+    p.add_argument("announcement")
+    p.set_defaults(func=cmd_sign)
+    p = sub.add_parser("verify", help="check an announcement against the published verify key")
+    p.add_argument("--verify-key", required=True, help="the verify key text or a file with it")
+    p.add_argument("announcement")
+    p.set_defaults(func=cmd_verify)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except OnionError as exc:
+        print(f"{PROG}: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,285 @@
+"""``python -m onion serve``: tor + gunicorn, supervised.
+
+One loop (main thread) ticks every second: restart gunicorn if it died, relaunch tor or
+reconnect its control port if either went away (then publish the same addresses again),
+follow ``services.json`` (rotation) and retire addresses whose grace period is over, and
+write ``status.json`` for ``onion status``. SIGINT/SIGTERM stop everything cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from stem.control import Controller
+
+from onion import state, tor
+from onion.errors import OnionError
+from onion.onionkey import OnionKey
+from onion.web import Web
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    data: Path
+    bind: str = "127.0.0.1:8086"
+    control_port: int | None = None      # attach to an operator's tor ...
+    control_socket: str | None = None    # ... or to its control socket
+    tor_config: str = ""                 # extra torrc lines for the tor we launch
+    grace_seconds: float = state.DEFAULT_GRACE_DAYS * state.DAY
+    pow_enabled: bool = True
+    pow_queue_rate: int = 250
+    pow_queue_burst: int = 2500
+    max_streams: int = 20
+    client_auth: tuple[str, ...] = ()
+    bootstrap_warn: float = 60.0
+    local_look: bool = True
+    wsgi: str = "app.wsgi:app"
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def attached(self) -> bool:
+        return self.control_port is not None or self.control_socket is not None
+
+
+class TorLink:
+    """Our tor (launched or attached) and the services published on it."""
+
+    def __init__(self, cfg: ServeConfig, say: Say) -> None:
+        self.cfg = cfg
+        self.say = say
+        self.tor_dir = cfg.data / "tor"
+        self.proc: Any = None
+        self.ctl: Controller | None = None
+        self.published: set[str] = set()    # service ids with an uploaded descriptor
+        self.serving: dict[str, OnionKey] = {}
+        self.wanted: dict[str, OnionKey] = {}
+        self.restarts = 0
+        self.lock = threading.Lock()
+
+    def options(self, target: str) -> tor.PublishOptions:
+        c = self.cfg
+        return tor.PublishOptions(target=target, pow_enabled=c.pow_enabled,
+                                  pow_queue_rate=c.pow_queue_rate,
+                                  pow_queue_burst=c.pow_queue_burst, max_streams=c.max_streams,
+                                  detach=c.attached, client_auth=c.client_auth)
+
+    def start(self) -> None:
+        if not self.cfg.attached:
+            cmd = tor.find_tor()
+            tor.check_version(tor.binary_version(cmd))
+            self.proc = tor.launch(cmd, self.tor_dir, self.cfg.tor_config)
+        self.connect()
+
+    def connect(self) -> None:
+        if self.cfg.attached:
+            ctl = tor.connect(port=self.cfg.control_port, socket_path=self.cfg.control_socket)
+        else:
+            port = tor.control_port_from_file(self.tor_dir)
+            ctl = tor.connect(port=port)
+        with self.lock:
+            self.published.clear()
+        tor.listen_hs_desc(ctl, self._uploaded)
+        self.ctl = ctl
+
+    def _uploaded(self, service_id: str) -> None:
+        with self.lock:
+            self.published.add(service_id)
+
+    def publish_all(self, keys: dict[str, OnionKey], target: str) -> None:
+        assert self.ctl is not None
+        self.wanted = dict(keys)
+        for address, key in keys.items():
+            if address not in self.serving:
+                tor.publish(self.ctl, key, self.options(target))
+        for address in set(self.serving) - set(keys):
+            tor.remove(self.ctl, self.serving[address])
+            with self.lock:
+                self.published.discard(self.serving[address].service_id)
+        self.serving = dict(keys)
+
+    def healthy(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            return False
+        return self.ctl is not None and self.ctl.is_alive()
+
+    def recover(self, target: str) -> None:
+        """Relaunch tor or reconnect; publish every address again."""
+        self.serving = {}
+        if self.ctl is not None:
+            self.ctl.close()
+            self.ctl = None
+        if self.proc is not None and self.proc.poll() is not None:
+            self.say(f"tor exited (code {self.proc.returncode}); starting it again")
+            self.proc = tor.launch(tor.find_tor(), self.tor_dir, self.cfg.tor_config)
+        else:
+            self.say("lost the control connection to tor; reconnecting")
+        self.connect()
+        self.publish_all(self.wanted, target)
+        self.restarts += 1
+        self.say("tor is back; the same address(es) are published again")
+
+    def bootstrap(self) -> int:
+        return tor.bootstrap_percent(self.ctl) if self.ctl is not None else -1
+
+    def stop(self) -> None:
+        if self.ctl is not None:
+            if self.cfg.attached:
+                for key in self.serving.values():
+                    tor.remove(self.ctl, key)
+            self.ctl.close()
+            self.ctl = None
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+class Server:
+    def __init__(self, cfg: ServeConfig, say: Say) -> None:
+        self.cfg = cfg
+        self.say = say
+        env = dict(cfg.env, SKRYNKA_DATA=str(cfg.data),
+                   SKRYNKA_HOSTNAMES_FILE=str(state.hostnames_path(cfg.data)))
+        if cfg.local_look:
+            env.setdefault("SKRYNKA_ALLOW_LOCAL_HOST", "1")
+        self.web = Web(cfg.bind, env, cfg.wsgi)
+        self.tor = TorLink(cfg, say)
+        self.stop_event = threading.Event()
+        self.started = time.time()
+        self.services: list[state.Service] = []
+        self.services_mtime = 0.0
+        self.warned_bootstrap = False
+        self.bootstrapped = False
+        self.said_published: set[str] = set()
+
+    def keys(self) -> dict[str, OnionKey]:
+        return {s.address: state.load_key(self.cfg.data, s) for s in self.services}
+
+    def refresh_services(self) -> bool:
+        """Retire what is due, reload services.json; True if the set changed."""
+        for gone in state.retire_due(self.cfg.data, self.cfg.grace_seconds):
+            self.say(f"grace period over: retired {gone.address}")
+        path = state.onion_dir(self.cfg.data) / "services.json"
+        mtime = path.stat().st_mtime
+        if mtime == self.services_mtime and self.services:
+            return False
+        self.services_mtime = mtime
+        before = [s.address for s in self.services]
+        self.services = state.load_services(self.cfg.data)
+        state.write_hostnames(self.cfg.data, [s.address for s in self.services])
+        return before != [s.address for s in self.services]
+
+    def run(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        state.ensure_services(self.cfg.data)
+        self.refresh_services()
+        try:
+            self.web.start()
+            self.tor.start()
+            self.tor.publish_all(self.keys(), self.web.target)
+            self.announce()
+            self.loop()
+        finally:
+            self.say("stopping tor and gunicorn")
+            self.tor.stop()
+            self.web.stop()
+            self.write_status(running=False)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_event.set()
+
+    def announce(self) -> None:
+        cur = state.current(self.services)
+        pow_text = "on" if self.cfg.pow_enabled else "OFF"
+        self.say(f"onion address: http://{cur.address}/")
+        for s in self.services:
+            if s.superseded_at is not None:
+                self.say(f"also serving the old address during its grace period: {s.address}")
+        self.say(f"proof-of-work defense {pow_text}; at most {self.cfg.max_streams} streams "
+                 "per circuit")
+        self.say(f"web server on http://{self.web.target}/ (loopback only)")
+        self.say("next: wait for 'descriptor published' (or run `python -m onion status`), then "
+                 "open the onion address in Tor Browser; Ctrl-C stops")
+
+    def loop(self) -> None:
+        last_status = 0.0
+        while not self.stop_event.wait(1.0):
+            self.tick()
+            if time.monotonic() - last_status >= 2.0:
+                self.write_status(running=True)
+                last_status = time.monotonic()
+
+    def tick(self) -> None:
+        if not self.web.alive():
+            self.say("gunicorn exited; starting it again")
+            self._try(self.web.restart)
+        if not self.tor.healthy():
+            self._try(lambda: self.tor.recover(self.web.target))
+        if self.refresh_services() and self.tor.healthy():
+            self._try(lambda: self.tor.publish_all(self.keys(), self.web.target))
+            self.say("now serving: " + ", ".join(s.address for s in self.services))
+        self.check_bootstrap()
+        self.report_published()
+
+    def report_published(self) -> None:
+        with self.tor.lock:
+            new = self.tor.published - self.said_published
+            self.said_published = set(self.tor.published)
+        for sid in sorted(new):
+            self.say(f"descriptor published: {sid}.onion")
+        if new:
+            self.write_status(running=True)
+
+    def _try(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except OnionError as exc:
+            self.say(f"{exc} (will retry)")
+
+    def check_bootstrap(self) -> None:
+        if self.bootstrapped:
+            return
+        pct = self.tor.bootstrap()
+        if pct >= 100:
+            self.bootstrapped = True
+            self.say("tor has bootstrapped: the onion service is reachable over Tor")
+        elif not self.warned_bootstrap and time.time() - self.started > self.cfg.bootstrap_warn:
+            self.warned_bootstrap = True
+            self.say(f"tor has not bootstrapped ({max(pct, 0)}%, no network?); serving on "
+                     f"http://{self.web.target}/ for a local look")
+
+    def write_status(self, running: bool) -> None:
+        with self.tor.lock:
+            published = set(self.tor.published)
+        status: dict[str, Any] = {
+            "pid": os.getpid(), "running": running, "started": self.started,
+            "updated": time.time(), "mode": "attached" if self.cfg.attached else "launched",
+            "bootstrap": self.tor.bootstrap() if running else -1,
+            "pow": self.cfg.pow_enabled, "grace_seconds": self.cfg.grace_seconds,
+            "max_streams": self.cfg.max_streams,
+            "client_auth": bool(self.cfg.client_auth), "web": f"http://{self.web.target}/",
+            "tor_restarts": self.tor.restarts, "web_restarts": self.web.restarts,
+            "services": [{"address": s.address,
+                          "published": s.address[:-6] in published and running,
+                          "retire_at": s.retire_at(self.cfg.grace_seconds)}
+                         for s in self.services],
+        }
+        state.write_status(self.cfg.data, status)
+
+
+def serve(cfg: ServeConfig, say: Say) -> None:
+    Server(cfg, say).run()

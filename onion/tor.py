@@ -1,0 +1,205 @@
+"""Talking to tor: find and check the binary, launch it (stem) or attach, publish services.
+
+Only this package talks to tor. Services are published with a raw ADD_ONION so that the
+proof-of-work defense (tor >= 0.4.9.2; stem 1.8.2 has no parameter for it) and per-circuit
+stream limits are always set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import stem
+import stem.connection
+import stem.control
+import stem.process
+from stem.control import Controller
+
+from onion.errors import ControlRefused, OnionError, TorFailed, TorMissing, TorTooOld
+from onion.onionkey import OnionKey
+
+MIN_VERSION = (0, 4, 9, 2)
+VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    target: str                    # "127.0.0.1:PORT"
+    pow_enabled: bool = True
+    pow_queue_rate: int = 250
+    pow_queue_burst: int = 2500
+    max_streams: int = 20
+    detach: bool = False
+    client_auth: tuple[str, ...] = ()    # base32 x25519 public keys
+
+
+def find_tor() -> str:
+    path = shutil.which("tor")
+    if path is None:
+        raise TorMissing("tor is not installed (no `tor` on PATH)")
+    return path
+
+
+def parse_version(text: str) -> tuple[int, int, int, int]:
+    m = VERSION_RE.search(text)
+    if m is None:
+        raise TorFailed(f"cannot read tor's version from {text.strip()[:80]!r}")
+    a, b, c, d = (int(g) for g in m.groups())
+    return (a, b, c, d)
+
+
+def check_version(version: tuple[int, int, int, int], where: str = "tor") -> None:
+    if version < MIN_VERSION:
+        shown = ".".join(map(str, version))
+        raise TorTooOld(f"{where} {shown} is too old: onion-service proof-of-work needs "
+                        "0.4.9.2 or later")
+
+
+def binary_version(tor_cmd: str) -> tuple[int, int, int, int]:
+    try:
+        out = subprocess.run([tor_cmd, "--version"], capture_output=True, text=True,
+                             timeout=30, check=False).stdout
+    except OSError as exc:
+        raise TorFailed(f"cannot run {tor_cmd}: {exc.strerror}") from exc
+    return parse_version(out)
+
+
+def torrc_text(tor_dir: Path, extra: str = "") -> str:
+    lines = [
+        f"DataDirectory {tor_dir}",
+        "ControlPort auto",
+        f"ControlPortWriteToFile {tor_dir / 'control-port'}",
+        "CookieAuthentication 1",
+        "SocksPort 0",
+        "Log notice stdout",
+        f"Log notice file {tor_dir / 'tor.log'}",
+        f"__OwningControllerProcess {os.getpid()}",
+    ]
+    return "\n".join(lines) + "\n" + extra + ("\n" if extra and not extra.endswith("\n") else "")
+
+
+def launch(tor_cmd: str, tor_dir: Path, extra_config: str = "") -> subprocess.Popen[bytes]:
+    """Start our own tor; returns once it listens on the control port (not bootstrapped)."""
+    tor_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(tor_dir, 0o700)
+    torrc = tor_dir / "torrc"
+    torrc.write_text(torrc_text(tor_dir, extra_config))
+    port_file = tor_dir / "control-port"
+    if port_file.exists():
+        port_file.unlink()
+    lines: list[str] = []
+    env_arena = os.environ.get("MALLOC_ARENA_MAX")
+    os.environ.setdefault("MALLOC_ARENA_MAX", "1")
+    try:
+        proc = stem.process.launch_tor(
+            tor_cmd=tor_cmd, args=["-f", str(torrc), "--defaults-torrc", os.devnull],
+            completion_percent=0, init_msg_handler=lines.append, timeout=None,
+            take_ownership=False)
+    except OSError as exc:
+        detail = next((ln for ln in reversed(lines) if "[err]" in ln or "[warn]" in ln), "")
+        raise TorFailed(f"tor did not start: {exc} {detail}".strip(),
+                        f"see {tor_dir / 'tor.log'} and {torrc}") from exc
+    finally:
+        if env_arena is None:
+            os.environ.pop("MALLOC_ARENA_MAX", None)
+    return proc  # type: ignore[no-any-return]
+
+
+def control_port_from_file(tor_dir: Path) -> int | None:
+    try:
+        text = (tor_dir / "control-port").read_text()
+    except OSError:
+        return None
+    m = re.search(r"PORT=127\.0\.0\.1:(\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+def connect(*, port: int | None = None, socket_path: str | None = None) -> Controller:
+    """Open and authenticate (cookie) a control connection."""
+    where = f"control socket {socket_path}" if socket_path else f"control port 127.0.0.1:{port}"
+    try:
+        if socket_path:
+            ctl = Controller.from_socket_file(socket_path)
+        else:
+            ctl = Controller.from_port(address="127.0.0.1", port=port or 9051)
+    except stem.SocketError as exc:
+        raise ControlRefused(f"tor's {where} refused us: {exc}") from exc
+    try:
+        ctl.authenticate()
+    except (stem.connection.AuthenticationFailure, stem.SocketError) as exc:
+        ctl.close()
+        raise ControlRefused(f"tor's {where} refused our authentication: {exc}") from exc
+    try:
+        version = ctl.get_version()
+        check_version((version.major, version.minor, version.micro, version.patch or 0),
+                      f"the tor behind the {where} is")
+    except OnionError:
+        ctl.close()
+        raise
+    return ctl
+
+
+def add_onion_command(key: OnionKey, opts: PublishOptions) -> str:
+    flags = ["MaxStreamsCloseCircuit"]
+    if opts.detach:
+        flags.append("Detach")
+    parts = ["ADD_ONION", key.tor_key_blob(), "Flags=" + ",".join(flags),
+             f"MaxStreams={opts.max_streams}"]
+    if opts.pow_enabled:
+        parts += ["PoWDefensesEnabled=1", f"PoWQueueRate={opts.pow_queue_rate}",
+                  f"PoWQueueBurst={opts.pow_queue_burst}"]
+    parts.append(f"Port=80,{opts.target}")
+    parts += [f"ClientAuthV3={k}" for k in opts.client_auth]
+    return " ".join(parts)
+
+
+def publish(ctl: Controller, key: OnionKey, opts: PublishOptions) -> None:
+    """ADD_ONION; an address already published by us (detached) is left as it is."""
+    if opts.detach and key.service_id in detached(ctl):
+        return
+    try:
+        reply = ctl.msg(add_onion_command(key, opts))
+    except stem.SocketError as exc:
+        raise ControlRefused(f"control connection lost while publishing: {exc}") from exc
+    if not reply.is_ok():
+        text = str(reply)
+        raise TorFailed(f"tor refused to publish {key.address}: {text}",
+                        "an old tor without PoW support says 'Unrecognized' here")
+
+
+def detached(ctl: Controller) -> set[str]:
+    try:
+        text = ctl.get_info("onions/detached", "")
+    except stem.ControllerError:
+        return set()
+    return {line.strip() for line in text.splitlines() if line.strip()}
+
+
+def remove(ctl: Controller, key: OnionKey) -> None:
+    with contextlib.suppress(stem.SocketError):
+        ctl.msg(f"DEL_ONION {key.service_id}")
+
+
+def bootstrap_percent(ctl: Controller) -> int:
+    try:
+        text = ctl.get_info("status/bootstrap-phase")
+    except (stem.ControllerError, stem.SocketError):
+        return -1
+    m = re.search(r"PROGRESS=(\d+)", text)
+    return int(m.group(1)) if m else -1
+
+
+def listen_hs_desc(ctl: Controller, on_uploaded: Callable[[str], None]) -> None:
+    """Call ``on_uploaded(service_id)`` for every HS_DESC UPLOADED event."""
+    def handler(event: object) -> None:
+        if getattr(event, "action", None) == "UPLOADED":
+            on_uploaded(str(getattr(event, "address", "")))
+
+    ctl.add_event_listener(handler, stem.control.EventType.HS_DESC)  # type: ignore[arg-type]
