@@ -1,0 +1,206 @@
+"""``python -m keys``: keygen | pubkey | passwd | decrypt, with one error dispatcher.
+
+Every error the library raises is a :class:`KeysError`; :func:`main` turns it
+into ``skrynka-keys: error: …`` and ``hint: …`` on stderr and its exit code.
+This is the only module in keys/ that prints or exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from keys import errors
+from keys.errors import KeysError, UsageError
+
+PROG = "skrynka-keys"
+EPILOG = """\
+exit codes:
+  0  success (every report decrypted and verified)
+  1  internal error (a bug; run with SKRYNKA_DEBUG=1 for details)
+  2  usage error (command line, passphrase input)
+  3  not a Skrynka file, or an unsupported format version
+  4  damaged: a truncated or altered batch, envelope or manifest
+  5  this key is not a recipient of the reports
+  6  key file is malformed, or a public key is mistyped
+  7  wrong passphrase
+  8  verification: gaps, duplicates, altered or damaged reports (named above;
+     everything else was decrypted)
+  9  the output directory or a file in it cannot be written
+130  interrupted
+"""
+
+
+def _passphrase(path: str | None, prompt: str, *, confirm: bool = False) -> bytes:
+    """From ``--passphrase-file`` (one trailing newline dropped) or the terminal."""
+    if path is not None:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+        for end in (b"\r\n", b"\n"):
+            if data.endswith(end):
+                return data[: -len(end)]
+        return data
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the passphrase",
+                         hint="run it in a terminal, or give --passphrase-file FILE")
+    first = getpass.getpass(prompt).encode("utf-8")
+    if confirm and getpass.getpass("Repeat it: ").encode("utf-8") != first:
+        raise UsageError("the two passphrases differ", hint="type the same passphrase twice")
+    return first
+
+
+def _nonempty(passphrase: bytes) -> bytes:
+    if not passphrase:
+        raise UsageError("the passphrase is empty", hint="choose a long passphrase")
+    return passphrase
+
+
+def cmd_keygen(args: argparse.Namespace, out: TextIO) -> int:
+    from keys import keyfile
+    from keys.pubkey import encode_public
+
+    passphrase = _nonempty(_passphrase(args.passphrase_file, "New passphrase: ", confirm=True))
+    params = None
+    if args.kdf_memory_mib or args.kdf_passes:
+        default = keyfile.KdfParams()
+        params = keyfile.KdfParams(
+            (args.kdf_memory_mib or default.memory_kib // 1024) * 1024,
+            args.kdf_passes or default.time_cost, 1)
+        params.check()
+    public = keyfile.generate(args.out, passphrase, params=params)
+    out.write(f"{encode_public(public)}\n")
+    out.write(f"private key: {args.out} (keep it offline)\npublic key: {args.out}.pub "
+              "(give this line to the server operator)\n")
+    return 0
+
+
+def cmd_pubkey(args: argparse.Namespace, out: TextIO) -> int:
+    from keys import keyfile
+    from keys.pubkey import encode_public
+
+    out.write(encode_public(keyfile.public_from_file(args.keyfile)) + "\n")
+    return 0
+
+
+def cmd_passwd(args: argparse.Namespace, out: TextIO) -> int:
+    from keys import keyfile
+
+    old = _passphrase(args.passphrase_file, "Current passphrase: ")
+    new = _nonempty(_passphrase(args.new_passphrase_file, "New passphrase: ", confirm=True))
+    keyfile.change_passphrase(args.keyfile, old, new)
+    out.write(f"passphrase of {args.keyfile} changed\n")
+    return 0
+
+
+class _Bar:
+    """A one-line progress bar on a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown = False
+
+    def __call__(self, done: int, total: int, done_bytes: int, total_bytes: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        self.stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} reports, "
+            f"{done_bytes / 1048576:.1f}/{total_bytes / 1048576:.1f} MiB"
+        )
+        self.stream.flush()
+        self.shown = True
+
+    def end(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+
+
+def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
+    from keys import keyfile, reader
+    from keys.decrypt import decrypt_batches
+
+    for path in args.batch:  # before asking the passphrase: is each file a batch at all?
+        if not os.path.isfile(path):
+            raise UsageError(f"{path} is not a file", hint="give the batch files to decrypt")
+        reader.open_batch(path).close()
+    passphrase = _passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
+    key = keyfile.load_private(args.key, passphrase)  # derived once for all batches
+    bar = _Bar(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        summary = decrypt_batches(key, args.batch, args.out, progress=bar)
+    finally:
+        if bar:
+            bar.end()
+    for problem in summary.problems:
+        sys.stderr.write(f"{PROG}: {problem}\n")
+    out.write(summary.line() + "\n")
+    summary.raise_for_problems()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Skrynka analyst keys: make keys, decrypt report batches.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    keygen = add("keygen", "make a new analyst key (asks the passphrase twice)")
+    keygen.add_argument("--out", required=True, help="private key file to create (+ .pub)")
+    keygen.add_argument("--passphrase-file", help="read the passphrase from FILE")
+    keygen.add_argument("--kdf-memory-mib", type=int, help="Argon2id memory (default 256)")
+    keygen.add_argument("--kdf-passes", type=int, help="Argon2id passes (default: ~1 s)")
+    keygen.set_defaults(func=cmd_keygen)
+
+    pubkey = add("pubkey", "print the public key of a key file (no passphrase needed)")
+    pubkey.add_argument("keyfile")
+    pubkey.set_defaults(func=cmd_pubkey)
+
+    passwd = add("passwd", "change the passphrase of a key file")
+    passwd.add_argument("keyfile")
+    passwd.add_argument("--passphrase-file", help="read the current passphrase from FILE")
+    passwd.add_argument("--new-passphrase-file", help="read the new passphrase from FILE")
+    passwd.set_defaults(func=cmd_passwd)
+
+    decrypt = add("decrypt", "decrypt batches into DIR (report folders, reports.csv/.jsonl)")
+    decrypt.add_argument("--key", required=True, help="your private key file")
+    decrypt.add_argument("--out", required=True, help="output directory (made if missing)")
+    decrypt.add_argument("--passphrase-file", help="read the passphrase from FILE")
+    decrypt.add_argument("batch", nargs="+", help="batch files, in any order")
+    decrypt.set_defaults(func=cmd_decrypt)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code is returned, never raised."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args, sys.stdout)
+        sys.stdout.flush()
+        return code
+    except KeysError as exc:
+        sys.stdout.flush()
+        sys.stderr.write(f"{PROG}: error: {exc.message}\n")
+        if exc.hint:
+            sys.stderr.write(f"hint: {exc.hint}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\n{PROG}: interrupted\n")
+        return 130
+    except Exception as exc:  # a bug: one line, no traceback, never data
+        if os.environ.get("SKRYNKA_DEBUG") == "1":
+            raise
+        sys.stderr.write(f"{PROG}: error: internal error ({type(exc).__name__}); this is a bug\n")
+        sys.stderr.write("hint: run again with SKRYNKA_DEBUG=1 to see the details\n")
+        return errors.KeysError.exit_code
