@@ -1,0 +1,370 @@
+"""Storing sealed reports: SQLite (WAL) or PostgreSQL through SQLAlchemy 2.
+
+Only ciphertext reaches this module. Storing a report is one transaction that
+locks the chain, numbers the report ``last_seq + 1``, links it into the hash
+chain and inserts it; attachment envelopes are renamed from ``incoming/`` into
+``blobs/`` (already fsynced) before that transaction commits, so a committed
+report always has its files. Anything a crash leaves behind is an unreferenced
+file, removed by :meth:`Store.sweep`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nacl.utils import random as random_bytes
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from app.errors import StorageError, StorageFull
+from app.models import attachments, chain_state, reports
+from keys.batch import GENESIS, chain_next
+
+IMMEDIATE = "skrynka_immediate"
+
+
+@dataclass(frozen=True)
+class PendingAttachment:
+    """A sealed attachment waiting in ``incoming/`` (ciphertext only)."""
+
+    attachment_id: bytes
+    part_path: Path
+    size: int  # envelope bytes
+    sha256: bytes  # of the envelope
+
+    @property
+    def blob_name(self) -> str:
+        return self.attachment_id.hex()
+
+
+@dataclass(frozen=True)
+class PendingReport:
+    """A sealed report: its envelope and its attachments' envelopes."""
+
+    report_id: bytes
+    envelope: bytes
+    envelope_sha256: bytes
+    attachments: tuple[PendingAttachment, ...]
+
+    @property
+    def stored_bytes(self) -> int:
+        return len(self.envelope) + sum(a.size for a in self.attachments)
+
+
+@dataclass(frozen=True)
+class ChainState:
+    chain_id: bytes
+    last_seq: int
+    last_chain: bytes
+    exported_seq: int
+    exported_chain: bytes
+    unexported_bytes: int
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine with Skrynka's durability settings (SQLite: WAL, FULL sync)."""
+    if not is_sqlite(url):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "busy_timeout=30000",
+            "secure_delete=ON",
+            "foreign_keys=ON",
+        ):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(IMMEDIATE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "full" in text or "no space" in text
+
+
+class Store:
+    """The reports database and the blob directory of one server."""
+
+    def __init__(self, url: str, data: Path, budget_bytes: int) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.incoming = data / "incoming"
+        self.blobs = data / "blobs"
+        self.budget_bytes = budget_bytes
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def make_dirs(self) -> None:
+        for path in (self.incoming, self.blobs):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def _locked(self) -> Connection:
+        """A connection whose next transaction locks the database for writing."""
+        return self.engine.connect().execution_options(**{IMMEDIATE: True})
+
+    @staticmethod
+    def _lock_state(conn: Connection) -> ChainState:
+        row = conn.execute(
+            select(chain_state).where(chain_state.c.id == 1).with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise StorageError(
+                "the database has no chain yet", hint="run `python -m app init` first"
+            )
+        return ChainState(
+            row.chain_id, row.last_seq, row.last_chain, row.exported_seq,
+            row.exported_chain, row.unexported_bytes,
+        )
+
+    def ensure_chain(self) -> bool:
+        """Create the chain row (random chain id) if missing; True if created."""
+        try:
+            with self._locked() as conn, conn.begin():
+                if conn.execute(select(chain_state.c.id)).first() is not None:
+                    return False
+                conn.execute(
+                    chain_state.insert().values(
+                        id=1, chain_id=random_bytes(16), last_seq=0, last_chain=GENESIS,
+                        exported_seq=0, exported_chain=GENESIS, unexported_bytes=0,
+                    )
+                )
+            return True
+        except IntegrityError:
+            return False  # another process created it at the same moment
+
+    def state(self) -> ChainState:
+        with self.engine.connect() as conn, conn.begin():
+            return self._lock_state(conn)
+
+    def unexported_bytes(self) -> int:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(chain_state.c.unexported_bytes)).scalar()
+        return int(value or 0)
+
+    def store_report(self, pending: PendingReport, day: str) -> int:
+        """Durably store a sealed report; returns its sequence number.
+
+        StorageFull (nothing stored) if it would exceed the budget or the disk.
+        """
+        moved: list[Path] = []
+        try:
+            for att in pending.attachments:
+                dest = self.blobs / att.blob_name
+                os.rename(att.part_path, dest)
+                moved.append(dest)
+            if moved:
+                fsync_dir(self.blobs)
+            return self._insert(pending, day)
+        except BaseException:
+            for path in moved:
+                path.unlink(missing_ok=True)
+            raise
+
+    def _insert(self, pending: PendingReport, day: str) -> int:
+        try:
+            with self._locked() as conn, conn.begin():
+                state = self._lock_state(conn)
+                if state.unexported_bytes + pending.stored_bytes > self.budget_bytes:
+                    raise StorageFull("the storage budget for unexported reports is used up")
+                seq = state.last_seq + 1
+                link = chain_next(state.last_chain, seq, pending.report_id, pending.envelope_sha256)
+                conn.execute(reports.insert().values(
+                    seq=seq, report_id=pending.report_id, day=day, envelope=pending.envelope,
+                    envelope_size=len(pending.envelope), envelope_sha256=pending.envelope_sha256,
+                    chain=link, stored_bytes=pending.stored_bytes,
+                ))
+                for position, att in enumerate(pending.attachments):
+                    conn.execute(attachments.insert().values(
+                        attachment_id=att.attachment_id, report_seq=seq, position=position,
+                        blob=att.blob_name, size=att.size, sha256=att.sha256,
+                    ))
+                conn.execute(update(chain_state).where(chain_state.c.id == 1).values(
+                    last_seq=seq, last_chain=link,
+                    unexported_bytes=state.unexported_bytes + pending.stored_bytes,
+                ))
+            return seq
+        except OperationalError as exc:
+            if _is_disk_full(exc):
+                raise StorageFull("the disk is full") from None
+            raise StorageError(f"database error: {type(exc.orig).__name__}") from None
+
+    # --- reading -------------------------------------------------------------
+
+    def report_envelope(self, seq: int) -> bytes:
+        with self.engine.connect() as conn:
+            value = conn.execute(select(reports.c.envelope).where(reports.c.seq == seq)).scalar()
+        if value is None:
+            raise StorageError(f"report {seq} is not in the database")
+        return bytes(value)
+
+    def blob_path(self, name: str) -> Path:
+        return self.blobs / name
+
+    def unexported(self, after_seq: int) -> list[Any]:
+        """Rows of reports after ``after_seq`` (seq order), without envelopes."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(
+                select(
+                    reports.c.seq, reports.c.report_id, reports.c.day, reports.c.envelope_size,
+                    reports.c.envelope_sha256, reports.c.chain, reports.c.stored_bytes,
+                ).where(reports.c.seq > after_seq).order_by(reports.c.seq)
+            ))
+
+    def attachments_of(self, seqs: list[int]) -> dict[int, list[Any]]:
+        out: dict[int, list[Any]] = {seq: [] for seq in seqs}
+        with self.engine.connect() as conn:
+            for start in range(0, len(seqs), 500):
+                rows = conn.execute(
+                    select(attachments)
+                    .where(attachments.c.report_seq.in_(seqs[start : start + 500]))
+                    .order_by(attachments.c.report_seq, attachments.c.position)
+                )
+                for row in rows:
+                    out[row.report_seq].append(row)
+        return out
+
+    def mark_exported(
+        self, prev_seq: int, last_seq: int, last_chain: bytes, batch_id: bytes, day: str,
+        exported_bytes: int,
+    ) -> None:
+        """Mark reports ``prev_seq+1 .. last_seq`` exported, in one transaction."""
+        with self._locked() as conn, conn.begin():
+            state = self._lock_state(conn)
+            if state.exported_seq != prev_seq:
+                raise StorageError("another export ran at the same time")
+            conn.execute(
+                update(reports)
+                .where(reports.c.seq > prev_seq, reports.c.seq <= last_seq)
+                .values(exported_batch=batch_id, exported_day=day)
+            )
+            conn.execute(update(chain_state).where(chain_state.c.id == 1).values(
+                exported_seq=last_seq, exported_chain=last_chain,
+                unexported_bytes=state.unexported_bytes - exported_bytes,
+            ))
+
+    # --- purge, sweep, stats ---------------------------------------------------
+
+    def purge(self, cutoff_day: str) -> int:
+        """Delete reports exported on or before ``cutoff_day``; returns how many."""
+        with self._locked() as conn, conn.begin():
+            seqs = [r.seq for r in conn.execute(
+                select(reports.c.seq).where(
+                    reports.c.exported_day.is_not(None), reports.c.exported_day <= cutoff_day
+                )
+            )]
+            blobs: list[str] = []
+            for start in range(0, len(seqs), 500):
+                chunk = seqs[start : start + 500]
+                blobs += [r.blob for r in conn.execute(
+                    select(attachments.c.blob).where(attachments.c.report_seq.in_(chunk))
+                )]
+                conn.execute(delete(attachments).where(attachments.c.report_seq.in_(chunk)))
+                conn.execute(delete(reports).where(reports.c.seq.in_(chunk)))
+        for name in blobs:
+            (self.blobs / name).unlink(missing_ok=True)
+        if blobs:
+            fsync_dir(self.blobs)
+        if seqs:
+            self.vacuum()
+        return len(seqs)
+
+    def vacuum(self) -> None:
+        """Rewrite the database so deleted envelopes leave no readable trace in it.
+
+        SQLite: secure_delete zeroes freed pages, VACUUM rebuilds the file and a
+        TRUNCATE checkpoint empties the WAL. PostgreSQL: VACUUM FULL rewrites the
+        two tables into new files (the old files' blocks and PostgreSQL's own WAL
+        segments are outside what the app controls).
+        """
+        if is_sqlite(self.url):
+            db = sqlite3.connect(str(self.engine.url.database), timeout=30, isolation_level=None)
+            try:
+                for sql in ("PRAGMA secure_delete=ON", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"):
+                    db.execute(sql)
+            finally:
+                db.close()
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM FULL reports, attachments")
+
+    def sweep(self, min_age: float = 0.0) -> int:
+        """Remove leftovers of interrupted uploads: ``incoming/*.part`` and
+        blob files no attachment row names, older than ``min_age`` seconds."""
+        now = time.time()
+        removed = 0
+        with self.engine.connect() as conn:
+            known = {r.blob for r in conn.execute(select(attachments.c.blob))}
+        for path in self._files(self.incoming):
+            removed += _remove_if_old(path, now, min_age)
+        for path in self._files(self.blobs):
+            if path.name not in known:
+                removed += _remove_if_old(path, now, min_age)
+        return removed
+
+    @staticmethod
+    def _files(directory: Path) -> Iterator[Path]:
+        if directory.is_dir():
+            yield from (p for p in directory.iterdir() if p.is_file())
+
+    def stats(self) -> dict[str, int]:
+        """Counts and sizes only; never contents."""
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(reports)).scalar() or 0
+            unexported = conn.execute(
+                select(func.count()).select_from(reports).where(reports.c.exported_day.is_(None))
+            ).scalar() or 0
+            stored = conn.execute(select(func.sum(reports.c.stored_bytes))).scalar() or 0
+            n_att = conn.execute(select(func.count()).select_from(attachments)).scalar() or 0
+        state = self.state()
+        return {
+            "reports": int(total),
+            "unexported": int(unexported),
+            "exported": int(total) - int(unexported),
+            "attachments": int(n_att),
+            "stored_bytes": int(stored),
+            "unexported_bytes": state.unexported_bytes,
+            "budget_bytes": self.budget_bytes,
+            "last_seq": state.last_seq,
+            "exported_seq": state.exported_seq,
+        }
+
+
+def _remove_if_old(path: Path, now: float, min_age: float) -> int:
+    try:
+        if min_age and now - path.stat().st_mtime < min_age:
+            return 0
+        path.unlink()
+        return 1
+    except FileNotFoundError:
+        return 0

@@ -1,0 +1,215 @@
+"""The voter-facing pages: language chooser, form, submit, receipt, safety, errors."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, render_template, request
+from nacl.utils import random as random_bytes
+from werkzeug.exceptions import HTTPException, NotFound
+
+from app.config import Config
+from app.errors import Full, NoKeys, PageError, StorageFull, WrongHost
+from app.form import FormDef
+from app.i18n import DEFAULT_LANG, LANGS, Catalogs
+from app.sealing import Invalid, Receiving, SealingRequest, receive
+from app.security import WatchedFile, drain, host_allowed, set_headers
+from app.storage import Store
+
+log = logging.getLogger("skrynka")
+bp = Blueprint("pages", __name__)
+ERROR_TITLES = {400: "400", 404: "404", 405: "405", 413: "413", 421: "host", 503: "503"}
+DRAIN_SECONDS = 60.0
+
+
+@dataclass
+class Runtime:
+    """What the views need, built once by create_app."""
+
+    config: Config
+    form_def: FormDef
+    catalogs: Catalogs
+    store: Store
+    keys: WatchedFile  # -> tuple of analyst public keys (raises if unusable)
+    hostnames: WatchedFile  # -> frozenset of onion names
+    reported: str = ""
+
+    def recipients(self) -> tuple[bytes, ...] | None:
+        """The analyst keys, or None (reason logged once) if there is no usable one."""
+        try:
+            keys: tuple[bytes, ...] = self.keys.get()
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if reason != self.reported:
+                self.reported = reason
+                log.warning("not accepting reports: analyst keys unusable (%s)",
+                            type(exc).__name__)
+            return None
+        return keys
+
+
+def rt() -> Runtime:
+    runtime: Runtime = current_app.extensions["skrynka"]
+    return runtime
+
+
+def today() -> str:
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+def receipt_code() -> str:
+    """16 random base32 characters in groups of 4; shown once, never stored."""
+    text = base64.b32encode(random_bytes(10)).decode("ascii")
+    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
+
+
+def path_lang() -> str:
+    first = request.path.split("/")[1] if request.path.count("/") >= 1 else ""
+    return first if first in LANGS else DEFAULT_LANG
+
+
+def page(template: str, lang: str, title: str, status: int = 200, **ctx: Any) -> Response:
+    runtime = rt()
+    t = runtime.catalogs.translator(lang)
+    suffix = request.path[len(lang) + 1 :] if request.path.startswith(f"/{lang}/") else "/"
+    lang_urls = {code: f"/{code}{suffix}" for code in LANGS}
+    html = render_template(
+        template, lang=lang, t=t, lang_urls=lang_urls, page_title=t(title), **ctx
+    )
+    return Response(html, status=status, mimetype="text/html")
+
+
+def check_lang(lang: str) -> None:
+    if lang not in LANGS:
+        raise NotFound()
+
+
+@bp.get("/")
+def index() -> Response:
+    return page("index.html", DEFAULT_LANG, "title.index")
+
+
+@bp.get("/<lang>/safety")
+def safety(lang: str) -> Response:
+    check_lang(lang)
+    return page("safety.html", lang, "title.safety")
+
+
+def form_page(lang: str, status: int = 200, values: Any = None, errors: Any = None) -> Response:
+    config = rt().config
+    return page(
+        "form.html", lang, "title.form", status=status, form_def=rt().form_def,
+        values=values or {}, errors=errors or {}, action=f"/{lang}/",
+        max_file_mb=config.max_file_mb, max_report_mb=config.max_report_mb,
+    )
+
+
+@bp.get("/<lang>/")
+def form(lang: str) -> Response:
+    check_lang(lang)
+    if rt().recipients() is None:
+        raise NoKeys()
+    return form_page(lang)
+
+
+@bp.post("/<lang>/")
+@bp.post("/<lang>/submit")
+def submit(lang: str) -> Response:
+    check_lang(lang)
+    runtime = rt()
+    recipients = runtime.recipients()
+    if recipients is None:
+        raise NoKeys()
+    config = runtime.config
+    declared = request.content_length or config.max_report_bytes
+    if runtime.store.unexported_bytes() + declared > config.budget_bytes:
+        raise Full()
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    assert isinstance(req, SealingRequest)
+    rx = Receiving(
+        recipients, config.incoming_dir, config.max_file_bytes, config.max_report_bytes,
+        frozenset(runtime.form_def.file_fields()),
+    )
+    req.receiving = rx
+    day = today()
+    try:
+        outcome = receive(req, runtime.form_def, lang, day)
+        if isinstance(outcome, Invalid):
+            v = outcome.validated
+            return form_page(lang, 400, values=v.values, errors=v.errors)
+        runtime.store.store_report(outcome, day)
+    except StorageFull:
+        raise Full() from None
+    finally:
+        rx.discard()  # stored parts were renamed away; anything left is removed
+    return page("receipt.html", lang, "title.receipt", receipt=receipt_code())
+
+
+# --- errors and every response ---------------------------------------------------------
+
+
+def error_page(exc: HTTPException) -> Response:
+    code = exc.code or 500
+    if isinstance(exc, PageError):
+        key, params = exc.message_key, dict(exc.params)
+    elif code in (400, 404, 405, 413):
+        key, params = f"error.{code}", {}
+    else:
+        key, params, code = "error.500", {}, 500
+    if code == 413 and "limit_mb" not in params:
+        params["limit_mb"] = rt().config.max_report_mb
+    close = False
+    if request.method == "POST":
+        limit = 2 * rt().config.max_report_bytes + (1 << 20)
+        close = not drain(request.environ, limit, DRAIN_SECONDS)
+    title = ERROR_TITLES.get(code, "500")
+    try:
+        resp = page("error.html", path_lang(), f"error.title.{title}", status=code,
+                    title_key=f"error.title.{title}", message_key=key, message_params=params)
+    except Exception as render_exc:  # a broken template must not hide the status
+        log.error("error page failed: %s", type(render_exc).__name__)
+        resp = Response(f"Error {code}\n", status=code, mimetype="text/plain")
+    if close:
+        resp.headers["Connection"] = "close"
+    for name, value in exc.get_headers():
+        if name.lower() == "allow":
+            resp.headers["Allow"] = value
+    return resp
+
+
+def handle_http(exc: HTTPException) -> Response | HTTPException:
+    if exc.code is None or exc.code < 400:
+        return exc
+    return error_page(exc)
+
+
+def handle_other(exc: Exception) -> Response:
+    log.error("request failed: %s", type(exc).__name__)  # never its message: it may quote input
+    return error_page(HTTPException())
+
+
+def check_host() -> None:
+    runtime = rt()
+    try:
+        onions: frozenset[str] = runtime.hostnames.get()
+    except Exception:
+        onions = frozenset()
+    if not host_allowed(request.host, onions, runtime.config.allow_local_host):
+        raise WrongHost()
+
+
+def after(response: Response) -> Response:
+    static = request.endpoint == "static" and response.status_code < 400
+    return set_headers(response, cacheable=static)
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.before_request(check_host)
+    app.after_request(after)
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(Exception, handle_other)
