@@ -1,4 +1,4 @@
-"""Generate the SPEC.md test vectors into tests/vectors/ (run: python -m tests.vectors.make_vectors).
+"""Generate the SPEC.md test vectors (run: python -m tests.vectors.make_vectors).
 
 Private keys are fixed; envelopes use fresh random file keys, so a rerun gives
 different bytes with the same meaning. Broken vectors are made either by editing
@@ -148,7 +148,8 @@ def envelope_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]]]:
         "DamagedError", "first chunk tagged FINAL, then another chunk")
     bad("last-not-final.bin", craft([(padded(b"abc", 512), MSG)]), "DamagedError",
         "only chunk tagged MESSAGE")
-    bad("rekey-tag.bin", craft([(padded(b"abc", 512), sodium.crypto_secretstream_xchacha20poly1305_TAG_REKEY)]),
+    rekey = sodium.crypto_secretstream_xchacha20poly1305_TAG_REKEY
+    bad("rekey-tag.bin", craft([(padded(b"abc", 512), rekey)]),
         "DamagedError", "only chunk tagged REKEY")
     bad("nonzero-padding.bin", craft([(padded(b"abc", 512, pad=b"\0\0\x01"), FIN)]),
         "DamagedError", "a non-zero padding byte")
@@ -276,10 +277,11 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
                                                     b'"created_day":"2026-11-25"'),
         "DamagedError", "manifest altered, hash not updated")
     bad("batch-manifest-too-long.skb", first[:9] + struct.pack(">I", (64 << 20) + 1) + first[13:],
-        "DamagedError", "manifest length over 64 MiB")
+        "FormatError", "manifest length over 64 MiB")
     bad("batch-truncated.skb", first[:-1], "DamagedError", "last byte missing")
     bad("batch-trailing.skb", first + b"\0", "DamagedError", "a byte after the last envelope")
-    bad("batch-env-altered.skb", set_byte(first, len(first) - 1, first[-1] ^ 1), "DamagedError",
+    bad("batch-env-altered.skb", set_byte(first, len(first) - 1, first[-1] ^ 1),
+        "VerificationError",
         "a byte of the last envelope altered (its sha256 differs)")
     bad("batch-not-json.skb", raw_batch(b"{not json}", body), "FormatError", "manifest not JSON")
     bad("batch-non-ascii.skb", raw_batch(dump(m).replace(b"2026-11-24", "2026-11-2\u0664".encode()),
