@@ -145,7 +145,8 @@ class _Run:
             self.summary.problems = [p for p in self.summary.problems
                                      if not p.startswith("not-recipient")]
             self.summary.fatal.insert(0, NotRecipient(
-                f"none of the {self.not_recipient} reports is sealed to this key",
+                f"these batches are not sealed to this key (none of the {self.not_recipient} "
+                "reports opens with it)",
                 hint="decrypt with the key whose public key the server was configured with",
             ))
         write_tables(self.out, self.state)

@@ -120,8 +120,8 @@ def make_batch(path: Path, recipients: list[bytes], n: int, *, attachments: int 
     """A batch of ``n`` reports, each with ``attachments`` small attachments."""
     d = Drop(recipients)
     for i in range(n):
-        d.submit({"what": f"report {i}", "where": ["polling", "street"]},
-                 attachments=[(f"photo{j}.jpg", os.urandom(100 + i + j)) for j in range(attachments)])
+        files = [(f"photo{j}.jpg", os.urandom(100 + i + j)) for j in range(attachments)]
+        d.submit({"what": f"report {i}", "where": ["polling", "street"]}, attachments=files)
     d.export(path)
     return d
 

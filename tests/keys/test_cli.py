@@ -1,0 +1,189 @@
+"""`python -m keys …` run as the analyst runs it: messages, exit codes, files."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keys import keyfile
+from keys.pubkey import encode_public
+from tests.keys.conftest import Drop, assert_report_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = keyfile.KdfParams(65536, 1, 1)
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "keys", *map(str, args)], cwd=ROOT, capture_output=True,
+        text=True, stdin=subprocess.DEVNULL, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+@pytest.fixture(scope="module")
+def keydir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("key")
+    (d / "pw").write_bytes("пароль correct horse\n".encode())
+    (d / "bad").write_bytes(b"wrong\n")
+    keyfile.generate(d / "analyst.key", "пароль correct horse".encode(), params=FAST)
+    return d
+
+
+@pytest.fixture
+def cli_drop(keydir: Path) -> Drop:
+    return Drop([keyfile.public_from_file(keydir / "analyst.key")])
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith(("skrynka-keys: error:",
+                                                                      "hint:"))]
+
+
+def test_decrypt_ok(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
+    a = cli_drop.submit({"what": "=1+1", "kind": ["x", "y"]}, lang="be",
+                        attachments=[("../../etc/x.jpg", b"jpeg")])
+    cli_drop.export(tmp_path / "b.skb")
+    out = tmp_path / "out"
+    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+            "--out", out, tmp_path / "b.skb")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (f"decrypted 1 reports (1 attachments) to {out}; "
+                        "skipped 0 already present; 0 problems\n")
+    assert r.stderr == ""  # no progress bar when stderr is not a terminal
+    assert_report_dir(out, a)
+    with open(out / "reports.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["what"] == "'=1+1" and rows[0]["attachments"] == "x.jpg"
+    again = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+                "--out", out, tmp_path / "b.skb")
+    assert again.returncode == 0 and "skipped 1 already present; 0 problems" in again.stdout
+
+
+def test_wrong_passphrase(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
+    cli_drop.submit()
+    cli_drop.export(tmp_path / "b.skb")
+    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "bad",
+            "--out", tmp_path / "out", tmp_path / "b.skb")
+    assert r.returncode == 7
+    lines = _error_lines(r.stderr)
+    assert len(lines) == 2 and "wrong passphrase" in lines[0] and lines[1].startswith("hint: ")
+    assert r.stderr.count("\n") == 2 and not (tmp_path / "out").exists()
+
+
+def test_not_recipient(tmp_path: Path, keydir: Path) -> None:
+    from nacl.public import PrivateKey
+
+    other = Drop([bytes(PrivateKey.generate().public_key)])  # sealed to someone else
+    for _ in range(4):
+        other.submit()
+    other.export(tmp_path / "b.skb")
+    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+            "--out", tmp_path / "out", tmp_path / "b.skb")
+    assert r.returncode == 5, r.stderr
+    assert r.stderr.count("not sealed to this key") == 1
+    assert len(r.stderr.splitlines()) == 2 and r.stderr.startswith("skrynka-keys: error: ")
+
+
+def test_truncated(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
+    cli_drop.submit(attachments=[("a", os.urandom(100000))])
+    path = cli_drop.export(tmp_path / "b.skb")
+    path.write_bytes(path.read_bytes()[:-1000])
+    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+            "--out", tmp_path / "out", path)
+    assert r.returncode == 4
+    lines = r.stderr.splitlines()
+    assert len(lines) == 2 and "truncated" in lines[0] and lines[1].startswith("hint: ")
+    assert lines[0].startswith("skrynka-keys: error: ")
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_not_a_batch(tmp_path: Path, keydir: Path) -> None:
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 JFIF")
+    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+            "--out", tmp_path / "out", tmp_path / "photo.jpg")
+    assert r.returncode == 3
+    first = r.stderr.splitlines()[0]
+    assert first == f"skrynka-keys: error: {tmp_path / 'photo.jpg'} is not a Skrynka batch"
+    assert r.stderr.splitlines()[1].startswith("hint: ") and len(r.stderr.splitlines()) == 2
+
+
+def test_altered_report_exit_8(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
+    for i in range(3):
+        cli_drop.submit({"what": f"r{i}"})
+    path = cli_drop.export(tmp_path / "b.skb")
+    data = bytearray(path.read_bytes())
+    data[data.index(cli_drop.reports[1].envelope) + 400] ^= 0x80
+    path.write_bytes(bytes(data))
+    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+            "--out", tmp_path / "out", path)
+    assert r.returncode == 8
+    assert "decrypted 2 reports" in r.stdout and "1 problem" in r.stdout
+    assert f"damaged: report {cli_drop.reports[1].id.hex()} (seq 2)" in r.stderr
+    assert len(_error_lines(r.stderr)) == 2
+
+
+def test_no_passphrase_without_tty(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
+    cli_drop.submit()
+    cli_drop.export(tmp_path / "b.skb")
+    r = run("decrypt", "--key", keydir / "analyst.key", "--out", tmp_path / "o", tmp_path / "b.skb")
+    assert r.returncode == 2 and "passphrase-file" in r.stderr
+
+
+def test_help_documents_exit_codes() -> None:
+    r = run("--help")
+    assert r.returncode == 0
+    for code in ("2  usage", "4  damaged", "5  this key", "7  wrong passphrase", "8  verification"):
+        assert code in r.stdout
+    assert "exit codes" in run("decrypt", "--help").stdout
+
+
+def test_keygen_pubkey_passwd(tmp_path: Path, keydir: Path) -> None:
+    key = tmp_path / "k.key"
+    r = run("keygen", "--out", key, "--passphrase-file", keydir / "pw", "--kdf-memory-mib", "64",
+            "--kdf-passes", "1")
+    assert r.returncode == 0, r.stderr
+    public = keyfile.public_from_file(key)
+    assert r.stdout.splitlines()[0] == encode_public(public) and str(key) in r.stdout
+    assert oct(key.stat().st_mode & 0o777) == "0o600" and Path(f"{key}.pub").exists()
+    again = run("keygen", "--out", key, "--passphrase-file", keydir / "pw")
+    assert again.returncode == 9 and "already exists" in again.stderr
+    assert run("pubkey", key).stdout == encode_public(public) + "\n"
+    (tmp_path / "empty").write_bytes(b"\n")
+    empty = run("keygen", "--out", tmp_path / "e.key", "--passphrase-file", tmp_path / "empty")
+    assert empty.returncode == 2 and "empty" in empty.stderr
+    (tmp_path / "new").write_bytes(b"new passphrase\n")
+    p = run("passwd", key, "--passphrase-file", keydir / "pw", "--new-passphrase-file",
+            tmp_path / "new")
+    assert p.returncode == 0, p.stderr
+    assert bytes(keyfile.load_private(key, b"new passphrase").public_key) == public
+
+
+def test_internal_error_has_no_traceback(tmp_path: Path, keydir: Path) -> None:
+    # a directory where the batch should be is a usage error, not a crash
+    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+            "--out", tmp_path / "o", tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_bug_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                         tmp_path: Path) -> None:
+    from keys import cli
+
+    def boom(args: object, out: object) -> int:
+        raise RuntimeError("secret plaintext")
+
+    monkeypatch.setattr(cli, "cmd_pubkey", boom)
+    assert cli.main(["pubkey", str(tmp_path / "k")]) == 1
+    err = capsys.readouterr().err
+    assert "secret plaintext" not in err and "Traceback" not in err
+    first = err.splitlines()[0]
+    assert first == "skrynka-keys: error: internal error (RuntimeError); this is a bug"
+    monkeypatch.setenv("SKRYNKA_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        cli.main(["pubkey", str(tmp_path / "k")])
