@@ -1,0 +1,72 @@
+"""gunicorn settings for Skrynka: ``gunicorn -c gunicorn.conf.py app.wsgi:app``.
+
+Listens only on SKRYNKA_BIND: ``unix:/path`` or a loopback ``host:port``
+(default ``unix:<SKRYNKA_DATA>/run/gunicorn.sock``); anything else stops
+gunicorn before it binds. No access log at all; errors go to stderr and name
+only an error class, never a request's contents.
+
+Why gthread, 2 workers x 32 threads: over Tor an upload of a 25 MB photo runs
+at 20-100 KB/s, i.e. for minutes, and holds one thread for its whole duration
+(the body is parsed and sealed as it arrives, never spooled). 64 threads let 32
+such slow uploads run while small reports still find a free thread; each
+thread holds at most ~200 KiB of buffers, so memory stays small. Two processes
+keep the form answering if one is busy sealing, and the master restarts a dead
+worker. CPU work per request (sealing) is light, so more processes buy little.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from app.config import Config, parse_bind
+from app.errors import ConfigError
+
+try:
+    _config = Config.from_env()
+    bind_address = os.environ.get("SKRYNKA_BIND", "").strip() or (
+        f"unix:{_config.data / 'run' / 'gunicorn.sock'}"
+    )
+    parse_bind(bind_address)
+except ConfigError as _exc:
+    print(f"skrynka: error: {_exc.message}", file=sys.stderr)
+    if _exc.hint:
+        print(f"hint: {_exc.hint}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+if bind_address.startswith("unix:"):
+    Path(bind_address[len("unix:") :]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+bind = [bind_address]
+worker_class = "gthread"
+workers = 2
+threads = 32
+timeout = 60  # worker heartbeat; a slow upload in a thread does not block it
+graceful_timeout = 120
+keepalive = 5
+accesslog = None
+disable_redirect_access_to_syslog = True
+errorlog = "-"
+loglevel = "warning"
+capture_output = False
+limit_request_line = 4096
+limit_request_fields = 50
+limit_request_field_size = 8190
+forwarded_allow_ips = ""
+proxy_allow_ips = ""
+proc_name = "skrynka"
+
+
+def on_starting(server: object) -> None:
+    """Before any worker exists: remove leftovers of uploads a crash interrupted."""
+    from app.cli import open_store
+
+    store = open_store(_config)
+    try:
+        store.make_dirs()
+        store.sweep(0.0)
+    except Exception as exc:  # the workers will report a missing database clearly
+        print(f"skrynka: warning: orphan sweep skipped ({type(exc).__name__})", file=sys.stderr)
+    finally:
+        store.close()
