@@ -1,0 +1,1 @@
+"""Hostile conditions: crashes, full disks, slow and abusive clients, load, bad input."""
