@@ -121,6 +121,7 @@ class _Run:
         self.listed: dict[bytes, set[int]] = {}
         self.done = [0, 0, 0, 0]
         self.queue: list[tuple[int, str]] = []
+        self.publisher = output.Publisher(out_dir)
 
     def run(self, paths: list[Path]) -> Summary:
         files = _open_all(paths)
@@ -132,12 +133,11 @@ class _Run:
             for bf in files:
                 try:
                     self._batch(bf)
-                except (reader.BatchTruncated, DamagedError) as exc:
+                except DamagedError as exc:  # truncated, trailing bytes
                     self.summary.fatal.append(exc)
-                finally:
-                    output.fsync_dir(self.out)
-                    self.state.save(self.out)
+                self._publish()
         finally:
+            self.publisher.discard()
             for bf in files:
                 bf.close()
         self._gaps()
@@ -151,6 +151,16 @@ class _Run:
             ))
         write_tables(self.out, self.state)
         return self.summary
+
+    def _publish(self) -> None:
+        """Make staged reports durable and visible, then remember them."""
+        for item, fresh in self.publisher.publish():
+            if fresh:
+                self.summary.decrypted += 1
+                self.summary.attachments += item.attachments
+            else:
+                self.summary.skipped += 1  # decrypted before (the state was lost)
+        self.state.save(self.out)
 
     def _prepare(self) -> None:
         try:
@@ -174,6 +184,8 @@ class _Run:
             )
         for index, item in enumerate(m.reports):
             self._report(bf, index, item)
+            if self.publisher.full():
+                self._publish()
             self.done[0] += 1
             self.done[2] += item.size + sum(a.size for a in item.attachments)
             if self.progress:
@@ -197,7 +209,8 @@ class _Run:
             while self.queue:
                 self._next(bf).drain()
         finally:
-            if staging.exists() or staging.is_symlink():
+            staged = self.publisher.pending and self.publisher.pending[-1].staging == staging
+            if not staged and (staging.exists() or staging.is_symlink()):
                 _remove(staging)
 
     def _next(self, bf: reader.BatchFile) -> reader.Section:
@@ -243,17 +256,13 @@ class _Run:
         listing = {bytes.fromhex(a["id"]): (a, n) for a, n in zip(report["attachments"], names)}
         if len(listing) != len(names) or set(listing) != {a.id for a in item.attachments}:
             raise _Reject("damaged", "its attachments in the batch differ from those it lists")
+        files = [staging / output.REPORT_FILE] + [staging / listing[a.id][1]
+                                                  for a in item.attachments]
         for att in item.attachments:
             self._attachment(self._next(bf), att, item, listing[att.id], staging)
-        output.write_new(staging / output.REPORT_FILE, output.report_json(report))
-        output.fsync_dir(staging)
-        final = self.out / item.id.hex()
-        if final.exists() or final.is_symlink():
-            self.summary.skipped += 1  # decrypted before (state was lost)
-        else:
-            os.rename(staging, final)
-            self.summary.decrypted += 1
-            self.summary.attachments += len(item.attachments)
+        output.write_new(files[0], output.report_json(report), sync=False)
+        staged = output.Staged(staging, self.out / item.id.hex(), files, len(item.attachments))
+        self.publisher.add(staged, sum(a.size for a in item.attachments) + item.size)
         self.state.add(m.chain_id, item.seq, Seen(item.id, sha, item.chain))
 
     def _open_report(
@@ -281,7 +290,6 @@ class _Run:
         fd = output.create_exclusive(staging / name)
         try:
             header, info = envelope.open_stream(section, _FdWriter(fd), self.key)  # type: ignore[arg-type]
-            os.fsync(fd)
         except reader.BatchTruncated:
             raise
         except KeysError as exc:

@@ -12,10 +12,12 @@ import io
 import json
 import os
 import re
+import shutil
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from nacl.utils import random
 
@@ -194,3 +196,95 @@ def render_jsonl(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> b
         obj = {column_title(c): row.get(c) for c in columns}
         lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
     return ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8")
+
+
+# -- durable groups of report folders ----------------------------------------------------
+
+
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux syncfs(2): flush one filesystem in one call (None where unavailable)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn: Callable[[int], int] = libc.syncfs
+        return fn
+    except (OSError, AttributeError):
+        return None
+
+
+@dataclass
+class Staged:
+    staging: Path
+    final: Path
+    files: list[Path]
+    attachments: int
+
+
+class Publisher:
+    """Makes verified report folders durable, then renames them into place, in groups.
+
+    Every file and folder is flushed before any rename (one ``syncfs`` for the
+    whole group where Linux offers it, else an fsync per file and folder); the
+    output directory is fsynced once after the renames. A folder is thus only
+    ever visible complete, and each fsync is not paid 10,000 times over.
+    """
+
+    MAX_ITEMS = 4096
+    MAX_BYTES = 256 << 20
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out = out_dir
+        self.pending: list[Staged] = []
+        self.size = 0
+        self._sync = _syncfs()
+
+    def add(self, item: Staged, size: int) -> None:
+        self.pending.append(item)
+        self.size += size
+
+    def full(self) -> bool:
+        return len(self.pending) >= self.MAX_ITEMS or self.size >= self.MAX_BYTES
+
+    def _flush_data(self) -> None:
+        if self._sync is not None:
+            fd = os.open(self.out, os.O_RDONLY)
+            try:
+                if self._sync(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
+        for item in self.pending:
+            for path in item.files:
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            fsync_dir(item.staging)
+
+    def publish(self) -> list[tuple[Staged, bool]]:
+        """Flush and rename every pending folder; (item, False) if it was already there."""
+        if not self.pending:
+            return []
+        done: list[tuple[Staged, bool]] = []
+        try:
+            self._flush_data()
+            for item in self.pending:
+                if item.final.exists() or item.final.is_symlink():
+                    shutil.rmtree(item.staging, ignore_errors=True)
+                    done.append((item, False))
+                else:
+                    os.rename(item.staging, item.final)
+                    done.append((item, True))
+            fsync_dir(self.out)
+        except OSError as exc:
+            raise OutputError(f"cannot publish reports in {self.out}: {exc.strerror}") from None
+        self.pending, self.size = [], 0
+        return done
+
+    def discard(self) -> None:
+        """Remove every staging folder not yet published."""
+        for item in self.pending:
+            shutil.rmtree(item.staging, ignore_errors=True)
+        self.pending, self.size = [], 0

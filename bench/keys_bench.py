@@ -1,0 +1,199 @@
+"""keys/ figures: envelope throughput against raw secretstream, memory, batch decrypt time.
+
+* seal / open MB/s for 1 KiB, 1 MiB and 256 MiB bodies next to raw libsodium
+  secretstream push / pull of the same data, same 64 KiB chunking, same run;
+* peak RSS above the idle interpreter while a child process opens 256 MiB;
+* seconds to decrypt a batch of 10,000 small reports into a directory with the
+  CLI's code path (passphrase derivation excluded; files fsynced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import nacl.bindings as sodium
+from nacl.public import PrivateKey
+
+from bench import Row
+from keys import batch, envelope
+from keys.decrypt import decrypt_batches
+
+MIB = 1 << 20
+GROUP = "keys"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Null:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _pieces(total: int, block: bytes) -> Iterator[bytes]:
+    """``total`` bytes as a stream of pieces (never one big bytes object)."""
+    left = total
+    while left > 0:
+        piece = block if left >= len(block) else block[:left]
+        left -= len(piece)
+        yield piece
+
+
+def _seal(size: int, block: bytes, key: PrivateKey, out: object) -> None:
+    sealer = envelope.Sealer(out, [key.public_key], kind=envelope.KIND_REPORT,  # type: ignore[arg-type]
+                             envelope_id=bytes(16), report_id=bytes(16))
+    for piece in _pieces(size, block):
+        sealer.write(piece)
+    sealer.close()
+
+
+def _raw_push(size: int, block: bytes, out: object) -> None:
+    state = sodium.crypto_secretstream_xchacha20poly1305_state()
+    out.write(sodium.crypto_secretstream_xchacha20poly1305_init_push(state, bytes(32)))  # type: ignore[attr-defined]
+    buf = b""
+    tag_msg = envelope.TAG_MESSAGE
+    for piece in _pieces(size, block):
+        buf += piece
+        while len(buf) > envelope.CHUNK:
+            out.write(sodium.crypto_secretstream_xchacha20poly1305_push(  # type: ignore[attr-defined]
+                state, buf[: envelope.CHUNK], None, tag_msg))
+            buf = buf[envelope.CHUNK :]
+    out.write(sodium.crypto_secretstream_xchacha20poly1305_push(  # type: ignore[attr-defined]
+        state, buf, None, envelope.TAG_FINAL))
+
+
+def _raw_pull(path: Path) -> None:
+    state = sodium.crypto_secretstream_xchacha20poly1305_state()
+    with open(path, "rb") as f:
+        header = f.read(envelope.SS_HEADER_LEN)
+        sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header, bytes(32))
+        while chunk := f.read(envelope.SEALED_CHUNK):
+            sodium.crypto_secretstream_xchacha20poly1305_pull(state, chunk, None)
+
+
+def _timed(fn: Callable[[], object], repeat: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def _throughput(tmp: Path, key: PrivateKey, size: int, label: str, repeat: int) -> list[Row]:
+    block = os.urandom(min(size, MIB))
+    seal_t = _timed(lambda: _seal(size, block, key, _Null()), repeat)
+    push_t = _timed(lambda: _raw_push(size, block, _Null()), repeat)
+    sealed, raw = tmp / f"sealed-{label}", tmp / f"raw-{label}"
+    with open(sealed, "wb") as f:
+        _seal(size, block, key, f)
+    with open(raw, "wb") as f:
+        _raw_push(size, block, f)
+
+    def open_once() -> None:
+        with open(sealed, "rb") as f:
+            envelope.open_stream(f, _Null(), key)
+
+    open_t = _timed(open_once, repeat)
+    pull_t = _timed(lambda: _raw_pull(raw), repeat)
+    mb = size / 1e6
+    target = "ratio >= 0.8" if size >= 256 * MIB else ""
+    rows = []
+    for op, ours, base in (("seal", seal_t, push_t), ("open", open_t, pull_t)):
+        ratio = base / ours
+        rows.append(Row(GROUP, f"{op} {label} vs raw secretstream", mb / ours, "MB/s", mb / base,
+                        target, (ratio >= 0.8) if target else None))
+    if size < 256 * MIB:
+        sealed.unlink()
+    raw.unlink()
+    return rows
+
+
+_CHILD = """
+import sys, resource
+from pathlib import Path
+from nacl.public import PrivateKey
+from keys import envelope
+def hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+class Null:
+    def write(self, data):
+        return len(data)
+key = PrivateKey(bytes.fromhex(sys.argv[2]))
+idle = hwm()
+if sys.argv[3] == 'open':
+    with open(sys.argv[1], 'rb') as f:
+        envelope.open_stream(f, Null(), key)
+print(idle, hwm())
+"""
+
+
+def _peak_rss(sealed: Path, key: PrivateKey) -> Row:
+    def child(mode: str) -> tuple[int, int]:
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(sealed), bytes(key).hex(), mode],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        ).stdout.split()
+        return int(out[0]), int(out[1])
+
+    idle, peak = child("open")
+    growth = (peak - idle) / 1024
+    return Row(GROUP, "peak RSS above idle, open 256 MiB (child)", growth, "MiB",
+               idle / 1024, "< 32 MiB above idle", growth < 32)
+
+
+def _small_batch(path: Path, key: PrivateKey, count: int) -> None:
+    link = batch.GENESIS
+    entries = []
+    for seq in range(1, count + 1):
+        rid = os.urandom(16)
+        report = {"format": "skrynka-report", "version": 1, "form": {"id": "v", "version": 1},
+                  "lang": "be", "received_day": "2026-11-20",
+                  "fields": {"what": f"справаздача {seq}", "kind": ["a", "b"]},
+                  "labels": {"what": "What", "kind": "Kind"}, "attachments": []}
+        env = envelope.seal_bytes(json.dumps(report).encode(), [key.public_key],
+                                  envelope_id=rid, report_id=rid)
+        sha = hashlib.sha256(env).digest()
+        link = batch.chain_next(link, seq, rid, sha)
+        entries.append(batch.ReportEntry(seq, rid, "2026-11-20", len(env), sha, link,
+                                         (lambda e=env: io.BytesIO(e))))
+    with open(path, "wb") as out:
+        batch.write_batch(out, batch_id=os.urandom(16), chain_id=os.urandom(16),
+                          created_day="2026-11-21", prev_seq=0, prev_chain=batch.GENESIS,
+                          reports=entries)
+
+
+def _batch_decrypt(tmp: Path, key: PrivateKey, count: int) -> Row:
+    path = tmp / "small.skb"
+    _small_batch(path, key, count)
+    out = tmp / "out"
+    start = time.perf_counter()
+    summary = decrypt_batches(key, [path], out)
+    elapsed = time.perf_counter() - start
+    if summary.decrypted != count or summary.problems or summary.fatal:
+        raise RuntimeError(f"bench batch did not decrypt cleanly: {summary.line()}")
+    return Row(GROUP, f"decrypt batch of {count:,} small reports to DIR (fsynced)", elapsed, "s",
+               None, "<= 3 s", elapsed <= 3.0)
+
+
+def run(soak: bool) -> list[Row]:
+    """Measure everything; print nothing."""
+    key = PrivateKey.generate()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="keys-bench-") as d:
+        tmp = Path(d)
+        rows += _throughput(tmp, key, 1024, "1 KiB", 2000 if soak else 500)
+        rows += _throughput(tmp, key, MIB, "1 MiB", 60 if soak else 20)
+        rows += _throughput(tmp, key, 256 * MIB, "256 MiB", 3 if soak else 1)
+        rows.append(_peak_rss(tmp / "sealed-256 MiB", key))
+        rows.append(_batch_decrypt(tmp, key, 10_000))
+    return rows
