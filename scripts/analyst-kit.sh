@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Build the analyst's offline kit in DIR (default: analyst-kit):
+#   DIR/wheels/                    PyNaCl, argon2-cffi and their dependencies, as wheels
+#   DIR/keys/                      the keys package (with SPEC.md)
+#   DIR/requirements-analyst.txt   the pinned versions
+#   DIR/INSTALL.txt                offline install and use, step by step
+# Wheels are fetched for this machine's Python and for CPython 3.9-3.13 on
+# manylinux (this machine's architecture). Needs the package registry once;
+# the laptop that uses the kit needs nothing but Python 3.9+.
+# Running it again refreshes keys/ and INSTALL.txt and fetches only what is missing.
+set -euo pipefail
+
+die() { echo "analyst-kit: error: $*" >&2; exit 1; }
+[ $# -le 1 ] || die "usage: scripts/analyst-kit.sh [DIR]"
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DIR=${1:-analyst-kit}
+REQ="$ROOT/requirements-analyst.txt"
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python3; fi
+fi
+command -v "$PYTHON" >/dev/null 2>&1 || die "no Python found (set PYTHON=/path/to/python3)"
+"$PYTHON" -m pip --version >/dev/null 2>&1 || die "$PYTHON has no pip (install python3-pip)"
+[ -f "$REQ" ] || die "$REQ is missing"
+[ -f "$ROOT/keys/SPEC.md" ] || die "$ROOT/keys is incomplete (no SPEC.md)"
+
+mkdir -p "$DIR/wheels" || die "cannot create $DIR/wheels"
+WHEELS=$(cd "$DIR/wheels" && pwd)
+ARCH=$(uname -m)
+PIP=("$PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all:
+     --dest "$WHEELS")
+
+# 1. This machine's interpreter and platform (required).
+"${PIP[@]}" -r "$REQ" ||
+    die "pip download failed for $("$PYTHON" -V 2>&1); is the package registry reachable?"
+got="this machine ($("$PYTHON" -V 2>&1), $ARCH)"
+
+# pip evaluates environment markers for the running Python, not the target one,
+# so the pins are resolved per target version first.
+pins_for() {  # pins_for VERSION OUTFILE
+    "$PYTHON" - "$REQ" "$1" "$ARCH" > "$2" <<'PY'
+import sys
+try:
+    from packaging.requirements import Requirement
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
+req_file, version, arch = sys.argv[1:]
+env = {"python_version": version, "python_full_version": version + ".0",
+       "implementation_name": "cpython", "platform_python_implementation": "CPython",
+       "sys_platform": "linux", "os_name": "posix", "platform_system": "Linux",
+       "platform_machine": arch}
+for line in open(req_file, encoding="utf-8"):
+    line = line.split("#", 1)[0].strip()
+    if line:
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate(env):
+            print(f"{req.name}{req.specifier}")
+PY
+}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# 2. CPython 3.9-3.13 on manylinux for this architecture (3.9 required, others best effort).
+for version in 3.9 3.10 3.11 3.12 3.13; do
+    abi="cp${version/./}"
+    pins_for "$version" "$TMP/req-$version.txt" || die "cannot read $REQ"
+    if "${PIP[@]}" -r "$TMP/req-$version.txt" --implementation cp --python-version "$version" \
+        --abi "$abi" --abi abi3 --abi none --platform "manylinux2014_$ARCH" --platform "manylinux_2_17_$ARCH" \
+        --platform "manylinux_2_28_$ARCH" 2>/dev/null; then
+        got="$got, CPython $version manylinux $ARCH"
+    elif [ "$version" = 3.9 ]; then
+        die "pip download failed for CPython 3.9 manylinux $ARCH"
+    else
+        echo "analyst-kit: warning: no wheels for CPython $version manylinux $ARCH" >&2
+    fi
+done
+
+# 3. The package itself, fresh each time.
+rm -rf "$DIR/keys"
+mkdir -p "$DIR/keys"
+cp "$ROOT"/keys/*.py "$ROOT/keys/SPEC.md" "$DIR/keys/"
+cp "$REQ" "$DIR/requirements-analyst.txt"
+
+cat > "$DIR/INSTALL.txt" <<TXT
+Skrynka analyst kit: offline install on the air-gapped laptop
+=============================================================
+
+Wheels included for: $got.
+Needs Python 3.9 or newer (python3 -V). Nothing here connects to any network.
+
+1. Copy this whole folder to the laptop (USB), then in a terminal inside it:
+
+     python3 -m venv venv
+     venv/bin/pip install --no-index --find-links wheels -r requirements-analyst.txt
+
+   (Windows: venv\\Scripts\\pip ...; use venv\\Scripts\\python below.)
+
+2. Make your key (once). It asks a passphrase twice; keep the .key file offline,
+   back it up, and give ONLY the .pub line to the server operator:
+
+     venv/bin/python -m keys keygen --out analyst.key
+     venv/bin/python -m keys pubkey analyst.key
+
+3. Decrypt batches (the .skb files the operator exports) into a folder:
+
+     venv/bin/python -m keys decrypt --key analyst.key --out reports batch-*.skb
+
+   Each report becomes reports/<id>/ (report.json and attachments), plus
+   reports/reports.csv and reports/reports.jsonl. Run it again with new batches
+   and the same --out folder: it checks that no report is missing or altered.
+   Exit code 0 means every report decrypted and verified.
+
+4. Change the passphrase:   venv/bin/python -m keys passwd analyst.key
+   Help:                    venv/bin/python -m keys --help
+
+The file formats are in keys/SPEC.md.
+TXT
+
+echo "analyst-kit: $DIR ready: $(ls "$WHEELS" | wc -l) wheels; $got"
