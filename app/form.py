@@ -33,8 +33,8 @@ EARLIEST_DATE = dt.date(2000, 1, 1)
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _CHOICE_RE = re.compile(r"[a-z0-9_]{1,40}")
 _FORM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?")
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,3})?)?")
 _FIELD_KEYS = frozenset(
     {"name", "type", "required", "max_length", "label", "help", "warning", "choices",
      "widget", "multiple"}
@@ -182,7 +182,7 @@ def _check_field(
         return None, "error.required" if f.required else None
     value = texts[0]
     if _bad_chars(value, multiline):
-        return _strip_bad(value, multiline) or None, "error.bad_chars"
+        return _strip_bad(value, multiline).strip() or None, "error.bad_chars"
     if len(texts) > 1:
         return value, "error.duplicate"
     if f.type == "choice":

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import tomllib
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
 from app.form import FormDef, FormDefError, load_form, parse_form
@@ -295,3 +297,31 @@ def test_load_form_errors(tmp_path: Path) -> None:
         load_form(bad)
     err = FormDefError("x", "do y")
     assert (str(err), err.hint) == ("x", "do y")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    town=st.text(max_size=300),
+    description=st.text(max_size=400),
+    what=st.lists(st.sampled_from([*WHAT, "x", "", "OTHER"]), max_size=12),
+    time=st.text(max_size=10),
+)
+def test_validate_never_passes_bad_values(
+    town: str, description: str, what: list[str], time: str
+) -> None:
+    form = load_form(ELECTION)
+    data = good(town=[town], description=[description], what=what, incident_time=[time])
+    v = form.validate(data, "en", today=TODAY)
+    for name, value in v.values.items():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            assert item == item.strip() and item
+            if name == "town" and v.ok:
+                assert len(item) <= 200 and "\n" not in item
+            if v.ok:
+                assert not any(ord(c) < 32 and c not in "\n\t" for c in item)
+                assert "\r" not in item
+    if v.ok:
+        assert set(v.values["what"]) <= set(WHAT)
+        assert v.values["what"] == sorted(v.values["what"], key=WHAT.index)
+        assert v.values["description"]

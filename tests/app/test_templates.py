@@ -18,7 +18,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from app.form import FormDef, load_form
-from app.i18n import LANGS, Catalogs, load_catalogs
+from app.i18n import LANG_NAMES, LANGS, Catalogs, load_catalogs
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("index.html", "form.html", "receipt.html", "safety.html", "error.html")
@@ -156,8 +156,9 @@ def test_language_names_are_in_their_own_language(render: Callable[..., str]) ->
     names = {a["hreflang"]: a for a in page.all("a") if "hreflang" in a and "lang" in a}
     assert set(names) == set(LANGS)
     text = "".join(page.text)
-    for word in ("Беларуская", "Русский", "English"):
-        assert word in text
+    for code in LANGS:
+        assert LANG_NAMES[code] in text
+        assert names[code]["lang"] == code
 
 
 def test_index_with_per_language_intro(render: Callable[..., str], catalogs: Catalogs) -> None:
@@ -209,6 +210,10 @@ def test_form_structure(
     assert form_def.field("contact").warning_text(lang) in text
     assert any(a.get("href", "").endswith("/safety") for a in page.all("a"))
     assert "error-summary" not in html
+    for f in form_def.fields:
+        assert f.label(lang) in text, f.name
+        for cid, _labels in f.choices:
+            assert f.choice_label(cid, lang) in text, (f.name, cid)
 
 
 @pytest.mark.parametrize("lang", LANGS)
