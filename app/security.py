@@ -128,6 +128,15 @@ class CountingInput:
         self.count += len(data)
         return data
 
+    def readinto(self, buf: Any) -> int | None:
+        if not hasattr(self.inner, "readinto"):
+            data = self.read(len(buf))
+            buf[: len(data)] = data
+            return len(data)
+        n: int | None = self.inner.readinto(buf)
+        self.count += n or 0
+        return n
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
