@@ -1,0 +1,73 @@
+"""Config.from_env: defaults, validation and the loopback-only bind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.config import Config, parse_bind
+from app.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults(tmp_path: Path) -> None:
+    c = Config.from_env({"SKRYNKA_DATA": str(tmp_path)})
+    assert c.database_url == f"sqlite:///{tmp_path / 'skrynka.db'}"
+    assert c.analyst_keys == tmp_path / "analysts.pub"
+    assert (c.max_file_mb, c.max_report_mb, c.storage_budget_mb, c.retention_days) == (
+        25, 100, 2048, 7)
+    assert c.hostnames_path == tmp_path / "onion" / "hostnames"
+    assert c.allow_local_host is False
+    assert c.form_path.name == "election.toml" and c.form_path.exists()
+
+
+@pytest.mark.parametrize("env", [
+    {"SKRYNKA_MAX_FILE_MB": "0"}, {"SKRYNKA_MAX_FILE_MB": "-3"},
+    {"SKRYNKA_MAX_FILE_MB": "200"}, {"SKRYNKA_MAX_REPORT_MB": "ten"},
+    {"SKRYNKA_STORAGE_BUDGET_MB": "0"}, {"SKRYNKA_RETENTION_DAYS": "-1"},
+    {"SKRYNKA_ALLOW_LOCAL_HOST": "maybe"}, {"SKRYNKA_BIND": "0.0.0.0:8080"},
+])
+def test_bad_values_are_refused(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        Config.from_env(env)
+
+
+@pytest.mark.parametrize("bind", ["unix:/run/x.sock", "127.0.0.1:8080", "[::1]:80",
+                                  "localhost:5000", "127.0.0.2:9"])
+def test_loopback_binds_are_accepted(bind: str) -> None:
+    assert parse_bind(bind) == bind
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0:80", "[::]:80", "192.168.1.5:80", "example.com:80",
+                                  "127.0.0.1", "unix:", "127.0.0.1:99999", ":80"])
+def test_other_binds_are_refused(bind: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_bind(bind)
+
+
+def test_gunicorn_refuses_a_public_bind(tmp_path: Path) -> None:
+    env = {"SKRYNKA_DATA": str(tmp_path), "SKRYNKA_BIND": "0.0.0.0:8080", "PATH": "/usr/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+         "--check-config", "app.wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode != 0
+    assert "not a loopback address" in proc.stderr
+
+
+def test_gunicorn_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKRYNKA_DATA", str(tmp_path))
+    monkeypatch.delenv("SKRYNKA_BIND", raising=False)
+    ns: dict[str, object] = {}
+    code = (ROOT / "gunicorn.conf.py").read_text()
+    exec(compile(code, "gunicorn.conf.py", "exec"), ns)  # noqa: S102
+    assert ns["accesslog"] is None and ns["errorlog"] == "-"
+    assert ns["worker_class"] == "gthread"
+    assert int(ns["workers"]) * int(ns["threads"]) >= 48  # 32 slow uploads + small reports
+    assert ns["bind"] == [f"unix:{tmp_path / 'run' / 'gunicorn.sock'}"]
+    assert ns["forwarded_allow_ips"] == ""
