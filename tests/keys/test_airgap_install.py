@@ -1,0 +1,155 @@
+"""The analyst kit installs and works offline: a fresh venv, only the kit's wheels.
+
+Builds the kit with scripts/analyst-kit.sh (this needs the package registry),
+installs PyNaCl + argon2-cffi from its wheels with ``--no-index`` into a new
+virtualenv on the oldest supported Python when available, then runs the kit's
+own copy of keys/ there: ``--help``, keygen, pubkey, passwd and a full decrypt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keys import batch, envelope
+from keys.pubkey import decode_public
+
+ROOT = Path(__file__).resolve().parents[2]
+PY39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")
+BASE_PYTHON = str(PY39) if PY39.exists() else sys.executable
+
+pytestmark = pytest.mark.slow
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_", "VIRTUAL"))}
+    env.update(PIP_CONFIG_FILE=os.devnull, PYTHONNOUSERSITE="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return env
+
+
+def _run(args: list[str], cwd: Path, code: int = 0) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == code, (args, done.stdout, done.stderr)
+    return done
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(kit directory, the venv's python) with the kit installed offline."""
+    base = tmp_path_factory.mktemp("airgap")
+    kit_dir = base / "kit"
+    built = subprocess.run([str(ROOT / "scripts" / "analyst-kit.sh"), str(kit_dir)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    assert "CPython 3.9" in (kit_dir / "INSTALL.txt").read_text()
+    laptop = base / "laptop"
+    shutil.copytree(kit_dir, laptop)  # what the USB stick carries
+    _run([BASE_PYTHON, "-m", "venv", "venv"], laptop)
+    python = laptop / "venv" / "bin" / "python"
+    _run([str(python), "-m", "pip", "install", "--no-index", "--find-links", "wheels",
+          "-r", "requirements-analyst.txt"], laptop)
+    return laptop, python
+
+
+def test_only_the_analyst_packages_are_installed(kit: tuple[Path, Path]) -> None:
+    laptop, python = kit
+    listed = _run([str(python), "-m", "pip", "list", "--format=json"], laptop).stdout
+    names = {p["name"].lower() for p in json.loads(listed)} - {"pip", "setuptools", "wheel"}
+    assert names == {"pynacl", "argon2-cffi", "argon2-cffi-bindings", "cffi", "pycparser"}
+    for module in ("flask", "sqlalchemy", "werkzeug", "stem"):
+        failed = _run([str(python), "-c", f"import {module}"], laptop, code=1)
+        assert "ModuleNotFoundError" in failed.stderr
+
+
+def test_help(kit: tuple[Path, Path]) -> None:
+    laptop, python = kit
+    out = _run([str(python), "-m", "keys", "--help"], laptop).stdout
+    for command in ("keygen", "pubkey", "passwd", "decrypt"):
+        assert command in out
+    version = _run([str(python), "-c", "import sys; print(sys.version_info[:2])"], laptop).stdout
+    if PY39.exists():
+        assert version.strip() == "(3, 9)"
+
+
+def _seal_batch(public: bytes, path: Path) -> dict[str, bytes]:
+    """A batch of two reports (the first with a photo) sealed to ``public``."""
+    photo = os.urandom(5000)
+    rid1, rid2, aid = os.urandom(16), os.urandom(16), os.urandom(16)
+    plains = {}
+    for rid, atts in ((rid1, [photo]), (rid2, [])):
+        plains[rid.hex()] = json.dumps({
+            "format": "skrynka-report", "version": 1, "form": {"id": "f", "version": 1},
+            "lang": "be", "received_day": "2026-11-24", "fields": {"what": "Тэст"},
+            "labels": {"what": "What happened"},
+            "attachments": [{"id": aid.hex(), "name": "photo.jpg", "media_type": "image/jpeg",
+                             "size": len(a), "sha256": hashlib.sha256(a).hexdigest()}
+                            for a in atts],
+        }, ensure_ascii=False).encode()
+    env1 = envelope.seal_bytes(plains[rid1.hex()], [public], report_id=rid1)
+    env2 = envelope.seal_bytes(plains[rid2.hex()], [public], report_id=rid2)
+    att = envelope.seal_bytes(photo, [public], kind=envelope.KIND_ATTACHMENT, envelope_id=aid,
+                              report_id=rid1)
+    entries, link = [], batch.GENESIS
+    for seq, rid, env, atts in ((1, rid1, env1, [att]), (2, rid2, env2, [])):
+        sha = hashlib.sha256(env).digest()
+        link = batch.chain_next(link, seq, rid, sha)
+        entries.append(batch.ReportEntry(
+            seq, rid, "2026-11-24", len(env), sha, link, (lambda e=env: io.BytesIO(e)),
+            [batch.AttachmentEntry(aid, len(a), hashlib.sha256(a).digest(),
+                                   (lambda a=a: io.BytesIO(a))) for a in atts]))
+    with open(path, "wb") as fh:
+        batch.write_batch(fh, batch_id=os.urandom(16), chain_id=os.urandom(16),
+                          created_day="2026-11-24", prev_seq=0, prev_chain=batch.GENESIS,
+                          reports=entries)
+    return {"photo": photo, **plains}
+
+
+def test_keygen_passwd_and_decrypt_offline(kit: tuple[Path, Path]) -> None:
+    laptop, python = kit
+    (laptop / "pw").write_text("a long passphrase\n")
+    (laptop / "pw2").write_text("another passphrase\n")
+    made = _run([str(python), "-m", "keys", "keygen", "--out", "analyst.key", "--passphrase-file",
+                 "pw", "--kdf-memory-mib", "64", "--kdf-passes", "1"], laptop).stdout
+    public = decode_public(made.split()[0])
+    shown = _run([str(python), "-m", "keys", "pubkey", "analyst.key"], laptop).stdout
+    assert decode_public(shown.strip()) == public
+    _run([str(python), "-m", "keys", "passwd", "analyst.key", "--passphrase-file", "pw",
+          "--new-passphrase-file", "pw2"], laptop)
+    expect = _seal_batch(public, laptop / "one.skb")
+    failed = _run([str(python), "-m", "keys", "decrypt", "--key", "analyst.key", "--out", "out",
+                   "--passphrase-file", "pw", "one.skb"], laptop, code=7)
+    assert "error:" in failed.stderr
+    _run([str(python), "-m", "keys", "decrypt", "--key", "analyst.key", "--out", "out",
+          "--passphrase-file", "pw2", "one.skb"], laptop)
+    reports = {p.name: p for p in (laptop / "out").iterdir() if p.is_dir()}
+    plains = {k: v for k, v in expect.items() if k != "photo"}
+    assert set(reports) == set(plains)
+    for rid, folder in reports.items():
+        got = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        assert got["fields"] == json.loads(plains[rid])["fields"]
+        files = [p.read_bytes() for p in folder.iterdir() if p.name != "report.json"]
+        assert files == ([expect["photo"]] if json.loads(plains[rid])["attachments"] else [])
+
+
+def test_spec_vectors_decrypt_on_the_laptop(kit: tuple[Path, Path]) -> None:
+    laptop, python = kit
+    vectors = ROOT / "tests" / "vectors"
+    (laptop / "vpw").write_text("correct horse battery staple\n")
+    _run([str(python), "-m", "keys", "decrypt", "--key", str(vectors / "key-a.key"), "--out",
+          "vout", "--passphrase-file", "vpw", str(vectors / "batch-1.skb"),
+          str(vectors / "batch-2.skb")], laptop)
+    index = json.loads((vectors / "index.json").read_text(encoding="utf-8"))
+    want = {r["id"] for b in index["batches"] if b["expect"] == "ok" for r in b["reports"]}
+    assert {p.name for p in (laptop / "vout").iterdir() if p.is_dir()} == want
+    bad = _run([str(python), "-m", "keys", "decrypt", "--key", str(vectors / "key-a.key"),
+                "--out", "vbad", "--passphrase-file", "vpw", str(vectors / "batch-hash.skb")],
+               laptop, code=4)
+    assert "hint:" in bad.stderr
