@@ -164,3 +164,38 @@ def test_postgres_concurrent_submissions(make_app, pg_database: str,
     assert [s.seq for s in stored_reports(app, analyst_key)] == list(range(1, 9))
     check_chain(app)
     app.extensions["skrynka"].store.engine.dispose()
+
+
+def test_sqlite_durability_pragmas(app: Flask) -> None:
+    store = app.extensions["skrynka"].store
+    with store.engine.connect() as conn:
+        def pragma(name: str) -> object:
+            return conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+        assert str(pragma("journal_mode")).lower() == "wal"
+        assert pragma("synchronous") == 2  # FULL
+        assert pragma("secure_delete") == 1
+        assert int(pragma("busy_timeout")) >= 1000  # type: ignore[call-overload]
+
+
+def test_failure_while_storing_is_500_logs_class_only(
+        app: Flask, analyst_key: PrivateKey, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    store = app.extensions["skrynka"].store
+    secret = "value-that-must-not-be-logged"
+
+    def broken(pending: object, day: str) -> int:
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr(store, "store_report", broken)
+    with caplog.at_level("DEBUG"):
+        resp = post(app.test_client(), "/be/", valid_fields("be", description=secret),
+                    [FilePart("attachments", "x", b"data" * 30000)])
+    assert resp.status_code == 500
+    from tests.app.conftest import has_message
+
+    assert has_message(resp, app, "be", "error.500")
+    assert "RuntimeError" in caplog.text and secret not in caplog.text
+    assert list(app.extensions["skrynka"].config.incoming_dir.iterdir()) == []
+    monkeypatch.undo()
+    assert stored_reports(app, analyst_key) == []
