@@ -15,6 +15,7 @@ Every tor started here runs with MALLOC_ARENA_MAX=1 in its own session and is ki
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -213,10 +214,8 @@ TestingV3AuthVotingStartOffset {offset}
             node.stop()
         for node in self.nodes:
             if node.proc is not None:
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(node.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
 
     def __enter__(self) -> TorNet:
         return self
