@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Iterable, Sequence
+from typing import BinaryIO, Callable
 
 MAGIC = b"SKRYNKAB"
 VERSION = 1

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, Sequence
+from typing import BinaryIO, Protocol
 
 import nacl.bindings as sodium
 from nacl.exceptions import CryptoError
@@ -180,7 +181,9 @@ def seal_bytes(
     import io
 
     rid = report_id if report_id is not None else random(ID_LEN)
-    eid = envelope_id if envelope_id is not None else (rid if kind == KIND_REPORT else random(ID_LEN))
+    eid = envelope_id if envelope_id is not None else (
+        rid if kind == KIND_REPORT else random(ID_LEN)
+    )
     out = io.BytesIO()
     sealer = Sealer(out, recipients, kind=kind, envelope_id=eid, report_id=rid)
     sealer.write(data)
@@ -212,8 +215,9 @@ def read_header(inp: BinaryIO) -> Header:
     if not 1 <= count <= MAX_RECIPIENTS:
         raise FormatError(f"recipient count {count} is out of range")
     stanzas = _read_exact(inp, count * STANZA_LEN, "recipient list")
-    recipients = tuple(stanzas[i : i + KEY_LEN] for i in range(0, len(stanzas), STANZA_LEN))
-    sealed = tuple(stanzas[i + KEY_LEN : i + STANZA_LEN] for i in range(0, len(stanzas), STANZA_LEN))
+    starts = range(0, len(stanzas), STANZA_LEN)
+    recipients = tuple(stanzas[i : i + KEY_LEN] for i in starts)
+    sealed = tuple(stanzas[i + KEY_LEN : i + STANZA_LEN] for i in starts)
     if len(set(recipients)) != count:
         raise FormatError("envelope lists a recipient twice")
     ss_header = _read_exact(inp, SS_HEADER_LEN, "stream header")
@@ -296,7 +300,9 @@ def open_stream(inp: BinaryIO, out: _Writer, key: PrivateKey) -> tuple[Header, S
         try:
             plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, current, ad)
         except CryptoError:
-            raise DamagedError("envelope chunk failed authentication (altered or reordered)") from None
+            raise DamagedError(
+                "envelope chunk failed authentication (altered or reordered)"
+            ) from None
         ad = None
         total += len(current)
         is_last = not following
