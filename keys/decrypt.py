@@ -10,7 +10,6 @@ summary and skipped; everything else is still decrypted.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -24,9 +23,8 @@ from nacl.public import PrivateKey
 from keys import envelope, output, reader
 from keys.errors import DamagedError, KeysError, NotRecipient, OutputError, VerificationError
 from keys.state import Seen, State, load_state
+from keys.tables import MAX_REPORT_JSON, BadReport, check_report, write_tables
 
-MAX_REPORT_JSON = 16 << 20
-_ID_DIR = re.compile(r"[0-9a-f]{32}")
 _TMP_DIR = re.compile(r"\.tmp-[0-9a-f]{32}")
 Progress = Callable[[int, int, int, int], None]  # reports done, total, bytes done, total
 
@@ -122,6 +120,8 @@ class _Run:
         self.done = [0, 0, 0, 0]
         self.queue: list[tuple[int, str]] = []
         self.publisher = output.Publisher(out_dir)
+        self.fresh: dict[str, dict[str, Any]] = {}  # small reports staged in this run
+        self.last_size = 0
 
     def run(self, paths: list[Path]) -> Summary:
         files = _open_all(paths)
@@ -149,7 +149,7 @@ class _Run:
                 "reports opens with it)",
                 hint="decrypt with the key whose public key the server was configured with",
             ))
-        write_tables(self.out, self.state)
+        write_tables(self.out, self.state, self.fresh)
         return self.summary
 
     def _publish(self) -> None:
@@ -248,10 +248,11 @@ class _Run:
             raise _Reject("altered", "its envelope does not match the batch's hash chain")
         if known is not None and known.envelope_sha256 != sha:
             raise _Reject("altered", "differs from the copy decrypted before")
-        try:
-            staging.mkdir(mode=0o700)
-        except OSError as exc:
-            raise OutputError(f"cannot create {staging}: {exc.strerror}") from None
+        if item.attachments:
+            try:
+                staging.mkdir(mode=0o700)
+            except OSError as exc:
+                raise OutputError(f"cannot create {staging}: {exc.strerror}") from None
         names = output.attachment_names(report)
         listing = {bytes.fromhex(a["id"]): (a, n) for a, n in zip(report["attachments"], names)}
         if len(listing) != len(names) or set(listing) != {a.id for a in item.attachments}:
@@ -260,9 +261,12 @@ class _Run:
                                                   for a in item.attachments]
         for att in item.attachments:
             self._attachment(self._next(bf), att, item, listing[att.id], staging)
-        output.write_new(files[0], output.report_json(report), sync=False)
         staged = output.Staged(staging, self.out / item.id.hex(), files, len(item.attachments))
-        self.publisher.add(staged, sum(a.size for a in item.attachments) + item.size)
+        self.publisher.stage(staged, output.report_json(report),
+                             sum(a.size for a in item.attachments) + item.size,
+                             make_dir=not item.attachments)
+        if self.last_size <= 65536:
+            self.fresh[item.id.hex()] = report
         self.state.add(m.chain_id, item.seq, Seen(item.id, sha, item.chain))
 
     def _open_report(
@@ -280,7 +284,12 @@ class _Run:
         self.opened += 1
         if header.kind != envelope.KIND_REPORT or header.report_id != item.id:
             raise _Reject("damaged", "its envelope is not this report's")
-        return check_report(b"".join(sink.parts))
+        try:
+            report = check_report(b"".join(sink.parts))
+        except BadReport as exc:
+            raise _Reject("damaged", str(exc)) from None
+        self.last_size = sink.size
+        return report
 
     def _attachment(
         self, section: reader.Section, att: reader.AttachmentItem, item: reader.ReportItem,
@@ -345,70 +354,3 @@ def _remove(path: Path) -> None:
         path.unlink()
     else:
         shutil.rmtree(path)
-
-
-_HEX32 = re.compile(r"[0-9a-f]{32}")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def check_report(raw: bytes) -> dict[str, Any]:
-    """The report plaintext as a dict, if it has the shape the server writes."""
-    try:
-        report = json.loads(raw.decode("utf-8"))
-        ok = _shape_ok(report)
-    except (UnicodeDecodeError, ValueError, RecursionError, TypeError, AttributeError):
-        ok = False
-    if not ok:
-        raise _Reject("damaged", "its plaintext is not a Skrynka report")
-    result: dict[str, Any] = report
-    return result
-
-
-def _shape_ok(report: Any) -> bool:
-    form, fields, atts = report["form"], report["fields"], report["attachments"]
-    fields_ok = isinstance(fields, dict) and all(
-        isinstance(v, str) or (isinstance(v, list) and all(isinstance(c, str) for c in v))
-        for v in fields.values()
-    )
-    atts_ok = isinstance(atts, list) and all(
-        isinstance(a, dict) and isinstance(a.get("id"), str) and bool(_HEX32.fullmatch(a["id"]))
-        and isinstance(a.get("name"), str) and type(a.get("size")) is int
-        and isinstance(a.get("sha256"), str) and bool(_HEX64.fullmatch(a["sha256"]))
-        for a in atts
-    )
-    return bool(
-        report.get("format") == "skrynka-report" and report.get("version") == 1
-        and isinstance(form, dict) and isinstance(form.get("id"), str)
-        and type(form.get("version")) is int and isinstance(report.get("lang"), str)
-        and isinstance(report.get("received_day"), str) and fields_ok and atts_ok
-    )
-
-
-def write_tables(out_dir: Path, state: State) -> None:
-    """Rebuild DIR/reports.csv and DIR/reports.jsonl from every report folder."""
-    found: list[tuple[tuple[int, str, int, str], str, int | None, str, dict[str, Any]]] = []
-    for entry in os.scandir(out_dir):
-        if not _ID_DIR.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
-            continue
-        report = _read_report(Path(entry.path) / output.REPORT_FILE)
-        if report is None:
-            continue
-        where = state.ids.get(bytes.fromhex(entry.name))
-        chain, seq = (where[0].hex(), where[1]) if where else ("", None)
-        order = (0 if where else 1, chain, seq or 0, entry.name)
-        found.append((order, chain, seq, entry.name, report))
-    found.sort(key=lambda f: f[0])
-    columns, rows = output.table_rows((c, s, i, r) for _, c, s, i, r in found)
-    output.write_atomic(out_dir / "reports.csv", output.render_csv(columns, rows))
-    output.write_atomic(out_dir / "reports.jsonl", output.render_jsonl(columns, rows))
-
-
-def _read_report(path: Path) -> dict[str, Any] | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(MAX_REPORT_JSON + 1)
-        report = json.loads(data.decode("utf-8"))
-        return report if isinstance(report, dict) and _shape_ok(report) else None
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None

@@ -15,6 +15,7 @@ import re
 import shutil
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -217,8 +218,9 @@ def _syncfs() -> Callable[[int], int] | None:
 class Staged:
     staging: Path
     final: Path
-    files: list[Path]
+    files: list[Path]  # report.json first
     attachments: int
+    future: Future[None] | None = None
 
 
 class Publisher:
@@ -238,10 +240,22 @@ class Publisher:
         self.pending: list[Staged] = []
         self.size = 0
         self._sync = _syncfs()
+        self._pool: ThreadPoolExecutor | None = None
 
-    def add(self, item: Staged, size: int) -> None:
+    def stage(self, item: Staged, report: bytes, size: int, *, make_dir: bool) -> None:
+        """Queue a verified report: its folder (if ``make_dir``) and report.json are
+        written by a worker thread, overlapping the next report's decryption."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="skrynka-write")
+        item.future = self._pool.submit(_write_report, item.staging, item.files[0], report,
+                                        make_dir)
         self.pending.append(item)
         self.size += size
+
+    def _wait(self) -> None:
+        for item in self.pending:
+            if item.future is not None:
+                item.future.result()
 
     def full(self) -> bool:
         return len(self.pending) >= self.MAX_ITEMS or self.size >= self.MAX_BYTES
@@ -268,6 +282,7 @@ class Publisher:
         if not self.pending:
             return []
         done: list[tuple[Staged, bool]] = []
+        self._wait()
         try:
             self._flush_data()
             for item in self.pending:
@@ -284,7 +299,19 @@ class Publisher:
         return done
 
     def discard(self) -> None:
-        """Remove every staging folder not yet published."""
+        """Remove every staging folder not yet published; stop the worker threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for item in self.pending:
             shutil.rmtree(item.staging, ignore_errors=True)
         self.pending, self.size = [], 0
+
+
+def _write_report(staging: Path, path: Path, data: bytes, make_dir: bool) -> None:
+    if make_dir:
+        try:
+            os.mkdir(staging, 0o700)
+        except OSError as exc:
+            raise OutputError(f"cannot create {staging}: {exc.strerror}") from None
+    write_new(path, data, sync=False)

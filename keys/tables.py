@@ -1,0 +1,98 @@
+"""The report plaintext's shape, and the tables rebuilt from every report folder.
+
+``DIR/reports.csv`` and ``DIR/reports.jsonl`` list every report folder in the
+output directory, ordered by server chain and sequence number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from keys import output
+from keys.state import State
+
+MAX_REPORT_JSON = 16 << 20
+_ID_DIR = re.compile(r"[0-9a-f]{32}")
+
+
+class BadReport(ValueError):
+    """The plaintext is not a Skrynka report."""
+
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_report(raw: bytes) -> dict[str, Any]:
+    """The report plaintext as a dict, if it has the shape the server writes."""
+    try:
+        report = json.loads(raw.decode("utf-8"))
+        ok = _shape_ok(report)
+    except (UnicodeDecodeError, ValueError, RecursionError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise BadReport("its plaintext is not a Skrynka report")
+    result: dict[str, Any] = report
+    return result
+
+
+def _shape_ok(report: Any) -> bool:
+    form, fields, atts = report["form"], report["fields"], report["attachments"]
+    fields_ok = isinstance(fields, dict) and all(
+        isinstance(v, str) or (isinstance(v, list) and all(isinstance(c, str) for c in v))
+        for v in fields.values()
+    )
+    atts_ok = isinstance(atts, list) and all(
+        isinstance(a, dict) and isinstance(a.get("id"), str) and bool(_HEX32.fullmatch(a["id"]))
+        and isinstance(a.get("name"), str) and type(a.get("size")) is int
+        and isinstance(a.get("sha256"), str) and bool(_HEX64.fullmatch(a["sha256"]))
+        for a in atts
+    )
+    return bool(
+        report.get("format") == "skrynka-report" and report.get("version") == 1
+        and isinstance(form, dict) and isinstance(form.get("id"), str)
+        and type(form.get("version")) is int and isinstance(report.get("lang"), str)
+        and isinstance(report.get("received_day"), str) and fields_ok and atts_ok
+    )
+
+
+def write_tables(
+    out_dir: Path, state: State, fresh: Mapping[str, dict[str, Any]] | None = None
+) -> None:
+    """Rebuild DIR/reports.csv and DIR/reports.jsonl from every report folder.
+
+    ``fresh`` holds reports just written (by folder name), so they are not read back.
+    """
+    found: list[tuple[tuple[int, str, int, str], str, int | None, str, dict[str, Any]]] = []
+    for entry in os.scandir(out_dir):
+        if not _ID_DIR.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
+            continue
+        report = (fresh or {}).get(entry.name) or _read_report(
+            Path(entry.path) / output.REPORT_FILE
+        )
+        if report is None:
+            continue
+        where = state.ids.get(bytes.fromhex(entry.name))
+        chain, seq = (where[0].hex(), where[1]) if where else ("", None)
+        order = (0 if where else 1, chain, seq or 0, entry.name)
+        found.append((order, chain, seq, entry.name, report))
+    found.sort(key=lambda f: f[0])
+    columns, rows = output.table_rows((c, s, i, r) for _, c, s, i, r in found)
+    output.write_atomic(out_dir / "reports.csv", output.render_csv(columns, rows))
+    output.write_atomic(out_dir / "reports.jsonl", output.render_jsonl(columns, rows))
+
+
+def _read_report(path: Path) -> dict[str, Any] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(MAX_REPORT_JSON + 1)
+        report = json.loads(data.decode("utf-8"))
+        return report if isinstance(report, dict) and _shape_ok(report) else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
