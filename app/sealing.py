@@ -196,6 +196,56 @@ def _decode_field(data: bytes, headers: t.Any) -> str:
         raise BadForm() from None
 
 
+class _Collector:
+    """Turns decoder events into fields (bounded, strict UTF-8) and sealed files."""
+
+    def __init__(self, parser: StrictMultiPartParser, content_length: int | None) -> None:
+        self.parser = parser
+        self.content_length = content_length
+        self.fields: list[tuple[str, str]] = []
+        self.files: list[tuple[str, FileStorage]] = []
+        self.parts = self.text_bytes = self.field_bytes = 0
+        self.part: Field | File | None = None
+        self.buf: list[bytes] = []
+        self.sink: t.IO[bytes] | None = None
+
+    def start(self, event: Field | File) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS or not event.name:
+            raise BadForm()
+        if isinstance(event, File) and event.name not in self.parser.file_fields:
+            raise BadForm()
+        self.part, self.buf, self.field_bytes = event, [], 0
+        self.sink = (
+            self.parser.start_file_streaming(event, self.content_length)
+            if isinstance(event, File) else None
+        )
+
+    def data(self, event: Data) -> None:
+        part = self.part
+        if part is None:
+            raise BadForm()
+        if self.sink is not None:
+            self.sink.write(event.data)
+        else:
+            self.field_bytes += len(event.data)
+            self.text_bytes += len(event.data)
+            if self.field_bytes > MAX_FIELD_BYTES or self.text_bytes > MAX_TEXT_BYTES:
+                raise BadForm()
+            self.buf.append(event.data)
+        if event.more_data:
+            return
+        if self.sink is not None:
+            self.sink.seek(0)
+            name = part.filename if isinstance(part, File) else ""
+            self.files.append(
+                (part.name, FileStorage(self.sink, name, part.name, headers=part.headers))
+            )
+        else:
+            self.fields.append((part.name, _decode_field(b"".join(self.buf), part.headers)))
+        self.part, self.sink, self.buf = None, None, []
+
+
 class StrictMultiPartParser(MultiPartParser):
     """werkzeug's parser, but: strict UTF-8, our own bounds, 400 on bad input."""
 
@@ -205,53 +255,21 @@ class StrictMultiPartParser(MultiPartParser):
         self, stream: t.IO[bytes], boundary: bytes, content_length: int | None
     ) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
         decoder = MultipartDecoder(boundary)
-        fields: list[tuple[str, str]] = []
-        files: list[tuple[str, FileStorage]] = []
-        parts = text_bytes = 0
-        part: Field | File | None = None
-        buf: list[bytes] = []
-        sink: t.IO[bytes] | None = None
+        collect = _Collector(self, content_length)
         while True:
             data = stream.read(self.buffer_size)
             decoder.receive_data(data or None)
             event = decoder.next_event()
             while not isinstance(event, (Epilogue, NeedData)):
                 if isinstance(event, (Field, File)):
-                    parts += 1
-                    if parts > MAX_PARTS or not event.name:
-                        raise BadForm()
-                    if isinstance(event, File) and event.name not in self.file_fields:
-                        raise BadForm()
-                    part, buf = event, []
-                    sink = (
-                        self.start_file_streaming(event, content_length)
-                        if isinstance(event, File) else None
-                    )
-                elif isinstance(event, Data) and part is not None:
-                    if sink is not None:
-                        sink.write(event.data)
-                    else:
-                        text_bytes += len(event.data)
-                        if sum(map(len, buf)) + len(event.data) > MAX_FIELD_BYTES or (
-                            text_bytes > MAX_TEXT_BYTES
-                        ):
-                            raise BadForm()
-                        buf.append(event.data)
-                    if not event.more_data:
-                        if sink is not None:
-                            sink.seek(0)
-                            files.append((part.name, FileStorage(
-                                sink, getattr(part, "filename", ""), part.name,
-                                headers=part.headers,
-                            )))
-                        else:
-                            fields.append((part.name, _decode_field(b"".join(buf), part.headers)))
-                        part, sink = None, None
+                    collect.start(event)
+                elif isinstance(event, Data):
+                    collect.data(event)
                 event = decoder.next_event()
             if not data:
                 if not isinstance(event, Epilogue):
                     raise BadForm()
-                return self.cls(fields), self.cls(files)
+                return self.cls(collect.fields), self.cls(collect.files)
 
 
 class SealingFormDataParser(FormDataParser):
