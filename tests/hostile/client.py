@@ -301,7 +301,7 @@ def make_report(rng: random.Random, lang: str = "en", *, attachment_bytes: int =
         "description": f"{token} " + rng.choice([
             "Назіральнікаў не пусцілі на ўчастак.", "Нас заставили голосовать досрочно.",
             "The commission counted behind closed doors.",
-        ]) + " " + "x" * rng.randint(0, 300),
+        ]) + " " + "x" * rng.randint(1, 300),
     }
     if rng.random() < 0.5:
         fields["incident_time"] = f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}"
@@ -488,3 +488,26 @@ def percentile(values: Sequence[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def post_bytes(port: int, form: FormPage, report: Report) -> bytes:
+    """The whole POST request for ``report`` as bytes (to send in pieces)."""
+    body, ctype = report.body(form)
+    headers = {"Content-Type": ctype}
+    if form.cookie:
+        headers["Cookie"] = form.cookie
+    return build_request(port, "POST", form.action, headers=headers, body=body)
+
+
+def start_upload(port: int, report: Report, sent: int, *, form: FormPage | None = None,
+                 timeout: float = 30.0) -> tuple[socket.socket, bytes]:
+    """Open a POST of ``report`` and send only its first ``sent`` bytes.
+
+    Returns the socket and the bytes not sent yet; the caller stalls, trickles
+    or closes it.
+    """
+    form = form or get_form(port, report.lang, timeout)
+    data = post_bytes(port, form, report)
+    sock = connect(port, timeout)
+    sock.sendall(data[:sent])
+    return sock, data[sent:]

@@ -1,0 +1,273 @@
+"""Scenarios shared by the hostile tests (small counts) and bench/hostile_bench.py (soak).
+
+Each scenario runs against a real gunicorn (tests/liveserver.py), is bounded in
+count and in time, and returns its figures; the caller asserts on them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.hostile.batches import decrypt_batches
+from tests.hostile.client import (
+    LANGS,
+    FormPage,
+    Ledger,
+    Opened,
+    ProtocolError,
+    Tally,
+    get_form,
+    make_report,
+    percentile,
+    submit,
+)
+from tests.liveserver import LiveServer
+
+MIB = 1 << 20
+
+
+@contextmanager
+def live(tmp: Path, **env: str) -> Iterator[LiveServer]:
+    srv = LiveServer.start(tmp, extra_env=env)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+# --- after a run: export, decrypt, look for leftovers ----------------------------------
+
+
+def export(srv: LiveServer, out: Path) -> Path | None:
+    """``python -m app export --out OUT``; None when there was nothing to export."""
+    res = srv.run_app("export", "--out", str(out))
+    if res.returncode != 0:
+        if "nothing to export" in (res.stdout + res.stderr).lower():
+            return None
+        raise AssertionError(f"export failed ({res.returncode}): {res.stderr}{res.stdout}")
+    if out.is_dir():
+        files = sorted(p for p in out.iterdir() if p.is_file())
+        assert len(files) == 1, f"export wrote {files}"
+        return files[0]
+    return out if out.exists() else None
+
+
+class Exports:
+    """Every batch exported from one server, in order, decrypted together."""
+
+    def __init__(self, srv: LiveServer, where: Path) -> None:
+        self.srv = srv
+        self.where = where
+        self.batches: list[Path] = []
+        where.mkdir(parents=True, exist_ok=True)
+
+    def export(self) -> None:
+        path = export(self.srv, self.where / f"batch-{len(self.batches) + 1:03d}.skb")
+        if path is not None:
+            self.batches.append(path)
+
+    def opened(self) -> list[Opened]:
+        return decrypt_batches(self.batches, self.srv.analyst_key)
+
+
+def db_blobs(data: Path) -> set[str]:
+    db = sqlite3.connect(f"file:{data / 'skrynka.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return {r[0] for r in db.execute("SELECT blob FROM attachments")}
+    finally:
+        db.close()
+
+
+def db_count(data: Path) -> int:
+    db = sqlite3.connect(f"file:{data / 'skrynka.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return int(db.execute("SELECT count(*) FROM reports").fetchone()[0])
+    finally:
+        db.close()
+
+
+def orphans(data: Path) -> list[str]:
+    """Ciphertext no committed report owns: incoming/* and unreferenced blobs/*."""
+    known = db_blobs(data)
+    out = [f"incoming/{p.name}" for p in (data / "incoming").iterdir() if p.is_file()]
+    out += [f"blobs/{p.name}" for p in (data / "blobs").iterdir()
+            if p.is_file() and p.name not in known]
+    missing = known - {p.name for p in (data / "blobs").iterdir()}
+    out += [f"missing blob {name}" for name in sorted(missing)]
+    return out
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+# --- clients ------------------------------------------------------------------------
+
+
+@dataclass
+class Clients:
+    """``n`` threads submitting reports until stopped or ``total`` is reached."""
+
+    srv: LiveServer
+    ledger: Ledger
+    n: int
+    seed: int
+    big_fraction: float = 0.0
+    big_bytes: int = 0
+    total: int | None = None
+    timeout: float = 60.0
+    on_outcome: Callable[[int], None] | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    _issued: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _next(self) -> bool:
+        with self._lock:
+            if self.stop.is_set() or (self.total is not None and self._issued >= self.total):
+                return False
+            self._issued += 1
+            return True
+
+    def _run(self, i: int) -> None:
+        rng = random.Random(self.seed * 7919 + i)
+        forms: dict[str, FormPage] = {}
+        while self._next():
+            lang = rng.choice(LANGS)
+            big = self.big_bytes and rng.random() < self.big_fraction
+            report = make_report(rng, lang, attachment_bytes=self.big_bytes if big else 0,
+                                 files=rng.randint(1, 2))
+            form = forms.get(lang)
+            if form is None:
+                try:
+                    form = forms[lang] = get_form(self.srv.port, lang, self.timeout)
+                except (OSError, ProtocolError):
+                    form = None  # submit() fetches it again and records the failure
+            outcome = submit(self.srv.port, report, form=form, timeout=self.timeout)
+            self.ledger.record(report, outcome)
+            if self.on_outcome:
+                self.on_outcome(outcome.status)
+            if not outcome.acknowledged:
+                forms.pop(lang, None)
+                if outcome.status == 0:
+                    time.sleep(rng.uniform(0.2, 0.5))  # the server is restarting
+
+    def start(self) -> Clients:
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                         for i in range(self.n)]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        alive = sum(t.is_alive() for t in self._threads)
+        if alive:
+            raise AssertionError(f"{alive} client threads still running after {timeout} s")
+
+    def finish(self, timeout: float) -> None:
+        self.stop.set()
+        self.join(timeout)
+
+
+# --- 1. crash consistency ---------------------------------------------------------------
+
+
+@dataclass
+class CrashResult:
+    tally: Tally
+    worker_kills: int
+    master_kills: int
+    seconds: float
+    statuses: dict[int, int]
+    orphans_before_init: int
+    orphans_after_init: list[str]
+    recover_seconds: list[float]  # master kill -> serving again
+
+
+def crash_run(tmp: Path, *, seconds: float, kills: int, clients: int, seed: int,
+              big_fraction: float = 0.1, big_bytes: int = 2 * MIB) -> CrashResult:
+    """Submit from ``clients`` threads while SIGKILLing workers and the master ``kills`` times."""
+    rng = random.Random(seed)
+    ledger = Ledger()
+    worker_kills = master_kills = 0
+    recover: list[float] = []
+    started = time.monotonic()
+    srv = LiveServer.start(tmp)
+    try:
+        crowd = Clients(srv, ledger, clients, seed, big_fraction, big_bytes).start()
+        # kill moments at random, fixed up front so restarts do not stretch the run
+        moments = sorted(rng.uniform(1.0, max(1.0, seconds - 3.0)) for _ in range(kills))
+        for moment in moments:
+            time.sleep(max(0.2, started + moment - time.monotonic()))
+            workers = srv.pids()[1:]
+            if workers and rng.random() < 0.6:
+                os.kill(rng.choice(workers), signal.SIGKILL)
+                worker_kills += 1
+            else:
+                t0 = time.monotonic()
+                srv.restart()  # SIGKILL the process group, init (sweep), gunicorn again
+                recover.append(time.monotonic() - t0)
+                master_kills += 1
+        time.sleep(max(0.0, started + seconds - time.monotonic()))
+        crowd.finish(timeout=120)
+        srv.kill_master()  # the last crash: leftovers of in-flight uploads stay
+        before = len(orphans(srv.data))
+        srv.restart()  # `python -m app init`, then gunicorn (its start-up sweep)
+        after = orphans(srv.data)  # no client runs now, so nothing may be left
+        exports = Exports(srv, tmp / "export")
+        exports.export()
+        tally = ledger.reconcile(exports.opened())
+    finally:
+        srv.stop()
+    return CrashResult(tally, worker_kills, master_kills, time.monotonic() - started,
+                       dict(ledger.statuses), before, after, recover)
+
+
+# --- 3. load --------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadRound:
+    submissions: int
+    seconds: float
+    p50: float
+    p99: float
+    statuses: dict[int, int]
+    rss_kib: dict[int, int]  # pid -> RSS after the round
+
+    @property
+    def throughput(self) -> float:
+        return self.submissions / self.seconds if self.seconds else 0.0
+
+
+def load_round(srv: LiveServer, ledger: Ledger, *, total: int, concurrency: int,
+               seed: int, timeout: float = 600) -> LoadRound:
+    before = len(ledger.latencies)
+    statuses_before = dict(ledger.statuses)
+    t0 = time.monotonic()
+    crowd = Clients(srv, ledger, concurrency, seed, total=total, timeout=120).start()
+    crowd.join(timeout)
+    seconds = time.monotonic() - t0
+    lat = ledger.latencies[before:]
+    statuses = {k: v - statuses_before.get(k, 0) for k, v in ledger.statuses.items()
+                if v - statuses_before.get(k, 0)}
+    return LoadRound(total, seconds, percentile(lat, 0.5), percentile(lat, 0.99), statuses,
+                     {pid: rss_kib(pid) for pid in srv.pids()})
