@@ -42,6 +42,22 @@ def test_index_covers_every_file() -> None:
     assert sum(p.stat().st_size for p in VECTORS.iterdir()) < 1 << 20
 
 
+def test_generator_still_makes_these_vectors(tmp_path: Path) -> None:
+    """make_vectors.py, rerun, gives the same files and expectations (bytes differ)."""
+    from tests.vectors import make_vectors
+
+    assert make_vectors.main([str(tmp_path)]) == 0
+    fresh = json.loads((tmp_path / "index.json").read_text(encoding="utf-8"))
+    assert fresh["envelopes"] == INDEX["envelopes"] and fresh["keys"] == INDEX["keys"]
+    for group in ("batches", "keyfiles", "continuity", "public_keys"):
+        strip = [{k: v for k, v in e.items() if k not in ("last", "prev", "reports")}
+                 for e in fresh[group]]
+        assert strip == [{k: v for k, v in e.items() if k not in ("last", "prev", "reports")}
+                         for e in INDEX[group]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in VECTORS.iterdir() if p.suffix != ".py" and p.is_file())
+
+
 def test_keys_match_their_public_text() -> None:
     for name, key in KEYS.items():
         assert pubkey.encode_public(bytes(key.public_key)) == INDEX["keys"][name]["public"]

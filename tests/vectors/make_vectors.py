@@ -424,16 +424,20 @@ def keyfile_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict
     return files, index, texts
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Write the vectors into tests/vectors/ (or the directory given)."""
+    args = sys.argv[1:] if argv is None else argv
+    out_dir = Path(args[0]) if args else HERE
     env_files, env_index = envelope_vectors()
     batch_files, batch_index, continuity = batch_vectors()
     key_files, key_index, texts = keyfile_vectors()
     files = {**env_files, **batch_files, **key_files}
-    for old in HERE.iterdir():
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.iterdir():
         if old.suffix in (".bin", ".skb", ".key", ".pub"):
             old.unlink()
     for name, blob in files.items():
-        (HERE / name).write_bytes(blob)
+        (out_dir / name).write_bytes(blob)
     index = {
         "about": "Skrynka SPEC.md test vectors; made by make_vectors.py",
         "data": "env-<n>.bin holds shake_256(b'skrynka-vector').digest(n)",
@@ -441,8 +445,8 @@ def main() -> int:
         "envelopes": env_index, "batches": batch_index, "continuity": continuity,
         "keyfiles": key_index, "public_keys": texts,
     }
-    (HERE / "index.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n",
-                                     encoding="utf-8")
+    (out_dir / "index.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
     total = sum(len(b) for b in files.values())
     print(f"{len(files)} vector files, {total} bytes", file=sys.stderr)
     return 0
