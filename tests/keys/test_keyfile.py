@@ -175,3 +175,8 @@ def test_calibrate_gives_sane_params() -> None:
     params.check()
     with pytest.raises(KeyFileError):
         keyfile.calibrate(memory_kib=1024)
+
+
+def test_pub_file_is_a_valid_recipients_file(made: tuple[Path, bytes]) -> None:
+    path, public = made
+    assert pubkey.read_recipients(Path(str(path) + ".pub")) == [public]
