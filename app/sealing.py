@@ -115,6 +115,8 @@ class AttachmentSink:
     def write(self, data: bytes) -> int:
         if self.done:
             raise ValueError("attachment is complete")
+        if not data:
+            return 0
         self.size += len(data)
         self.rx.total += len(data)
         if self.size > self.rx.max_file_bytes:

@@ -120,3 +120,10 @@ def test_file_part_without_armed_request_is_refused(client) -> None:
         "/en/", method="POST", data=body, content_type="multipart/form-data; boundary=B"
     ) as ctx, pytest.raises(BadForm):
         ctx.request.form  # noqa: B018
+
+
+def test_empty_writes_to_an_unnamed_part_create_nothing(rx: Receiving) -> None:
+    sink = AttachmentSink(rx, "", None)
+    sink.write(b"")
+    sink.seek(0)
+    assert sink.skipped and list(rx.incoming.iterdir()) == []
