@@ -109,10 +109,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_rotate(args: argparse.Namespace) -> int:
     grace = args.grace_seconds if args.grace_seconds is not None else (
         args.grace_days * state.DAY if args.grace_days is not None else None)
+    sk = rotation.load_signing_key(Path(args.signing_key)) if args.signing_key else None
     path, new = rotation.rotate(data_dir(args), grace)
-    if args.signing_key:
-        path.write_text(rotation.sign(path.read_text(), rotation.load_signing_key(
-            Path(args.signing_key))))
+    if sk is not None:
+        state.write_atomic(path, rotation.sign(path.read_text(), sk))
     say(f"new onion address: {new}")
     say(f"announcement: {path}")
     say("a running serve picks this up within seconds and serves both addresses")

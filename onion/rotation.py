@@ -102,7 +102,7 @@ def signing_keygen(key_path: Path, pub_path: Path) -> str:
 def _b64_key(text: str, prefix: str, what: str) -> bytes:
     text = text.strip()
     if text.startswith(prefix):
-        text = text[len(prefix):]
+        text = text[len(prefix):].strip()
     try:
         raw = base64.b64decode(text, validate=True)
     except binascii.Error:
