@@ -92,7 +92,9 @@ Needs Python 3.9 or newer (python3 -V). Nothing here connects to any network.
      python3 -m venv venv
      venv/bin/pip install --no-index --find-links wheels -r requirements-analyst.txt
 
-   (Windows: venv\\Scripts\\pip ...; use venv\\Scripts\\python below.)
+   The wheels are for Linux ($ARCH) only; another system needs its own kit.
+
+   Run every command below inside this folder: python finds keys/ here.
 
 2. Make your key (once). It asks a passphrase twice; keep the .key file offline,
    back it up, and give ONLY the .pub line to the server operator:
