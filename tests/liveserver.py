@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from nacl.public import PrivateKey
 
@@ -56,6 +56,7 @@ class LiveServer:
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
     log: Path = field(default_factory=lambda: Path(os.devnull))
+    wsgi_app: ClassVar[str] = "app.wsgi:app"  # a subclass may serve another app (bench)
 
     @classmethod
     def start(cls, tmp: Path, *, extra_env: dict[str, str] | None = None,
@@ -89,7 +90,7 @@ class LiveServer:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-                 "app.wsgi:app"],
+                 self.wsgi_app],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )

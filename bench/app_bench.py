@@ -1,0 +1,286 @@
+"""App figures through a real gunicorn on loopback (issue 3, item 10).
+
+(a) small-report submissions per second (validation, sealing, durable commit)
+    next to a bare Flask endpoint answering 201 (``bench/bare_app.py``) under
+    the same ``gunicorn.conf.py``, in the same run, same client, keep-alive;
+(b) one 512 MiB upload end to end, and the peak worker RSS during it;
+(c) idle RSS of the gunicorn master and workers (bare Flask as the baseline).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench import Row
+from tests.app.live_client import (
+    MIB,
+    FilePart,
+    Multipart,
+    export_and_open,
+    find_report,
+    get,
+    get_form,
+    pattern,
+    post,
+    report_fields,
+    rss_kib,
+    token,
+)
+from tests.liveserver import LiveServer
+
+GROUP = "app"
+CLIENT_PROCS = 2
+CLIENT_THREADS = 4  # per process: 8 concurrent keep-alive clients in all
+SMALL_COUNT = 2000
+BIG = 512 * MIB
+BIG_ENV = {"SKRYNKA_MAX_FILE_MB": "600", "SKRYNKA_MAX_REPORT_MB": "600",
+           "SKRYNKA_STORAGE_BUDGET_MB": "2000"}
+SAMPLE_EVERY = 0.05
+
+
+class BareServer(LiveServer):
+    wsgi_app = "bench.bare_app:app"
+
+
+def log(msg: str) -> None:
+    print(f"bench: app: {msg}", file=sys.stderr, flush=True)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (from /proc/<pid>/stat)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+# -- (a) small reports per second -------------------------------------------------------------
+
+
+def _client(args: tuple[int, str, bytes, str, int, int]) -> tuple[Counter[int], float]:
+    """One client process: ``threads`` keep-alive connections sharing ``count`` requests."""
+    port, path, body, ctype, count, threads = args
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+    left = [count]
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Content-Type": ctype}
+        while True:
+            with lock:
+                if left[0] <= 0:
+                    break
+                left[0] -= 1
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                status = resp.status
+                if resp.will_close:
+                    conn.close()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                status = 0
+            with lock:
+                statuses[status] += 1
+        conn.close()
+
+    started = time.monotonic()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return statuses, time.monotonic() - started
+
+
+def hammer(port: int, path: str, body: bytes, ctype: str, count: int) -> tuple[float, Counter[int]]:
+    """Requests per second for ``count`` POSTs from CLIENT_PROCS x CLIENT_THREADS clients."""
+    per = [count // CLIENT_PROCS + (i < count % CLIENT_PROCS) for i in range(CLIENT_PROCS)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(CLIENT_PROCS) as pool:
+        started = time.monotonic()
+        results = pool.map(_client, [(port, path, body, ctype, n, CLIENT_THREADS) for n in per])
+        elapsed = time.monotonic() - started
+    statuses: Counter[int] = Counter()
+    for s, _ in results:
+        statuses.update(s)
+    return count / elapsed, statuses
+
+
+def small_body(srv: LiveServer) -> tuple[str, bytes, str]:
+    page = get_form(srv.port, "ru")
+    description = ("На участке №12 председатель не пустил наблюдателей; бюллетени унесли "
+                   "в подсобку и считали при закрытых дверях. ") * 3
+    body = Multipart(page.hidden + report_fields(
+        description, what=["observers_barred", "opaque_counting"], town="Гомель", station="12",
+        at="20:15"))
+    return page.action, b"".join(body), body.content_type
+
+
+def measure(srv: LiveServer, path: str, body: bytes, ctype: str, count: int
+            ) -> tuple[float, float, Counter[int]]:
+    """(requests/s, server CPU ms per request, statuses)."""
+    pids = srv.pids()
+    before = cpu_seconds(pids)
+    rate, statuses = hammer(srv.port, path, body, ctype, count)
+    return rate, (cpu_seconds(pids) - before) * 1000 / count, statuses
+
+
+def bench_small(tmp: Path, count: int, rounds: int) -> list[Row]:
+    app_rates: list[float] = []
+    bare_rates: list[float] = []
+    app_cpu: list[float] = []
+    bare_cpu: list[float] = []
+    problems: Counter[int] = Counter()
+    app = LiveServer.start(tmp / "small-app")
+    bare = BareServer.start(tmp / "small-bare")
+    try:
+        path, body, ctype = small_body(app)
+        hammer(app.port, path, body, ctype, 100)  # warm-up: imports, first DB pages
+        hammer(bare.port, path, body, ctype, 100)
+        for r in range(rounds):  # alternate, so drift on a noisy box hits both sides
+            rate, cpu, statuses = measure(bare, path, body, ctype, count)
+            bare_rates.append(rate)
+            bare_cpu.append(cpu)
+            problems.update({s: n for s, n in statuses.items() if s != 201})
+            rate, cpu, statuses = measure(app, path, body, ctype, count)
+            app_rates.append(rate)
+            app_cpu.append(cpu)
+            problems.update({s: n for s, n in statuses.items() if s != 200})
+            log(f"round {r + 1}: bare {bare_rates[-1]:.0f}/s ({bare_cpu[-1]:.2f} ms CPU each), "
+                f"app {app_rates[-1]:.0f}/s ({app_cpu[-1]:.2f} ms CPU each)")
+        stored = app.run_app("stats")
+        log(f"stats after the run: {' '.join(stored.stdout.split())[:200]}")
+    finally:
+        app.stop()
+        bare.stop()
+    if problems:
+        log(f"unexpected statuses: {dict(problems)}")
+    app_rate, bare_rate = max(app_rates), max(bare_rates)
+    ratio = app_rate / bare_rate
+    return [
+        Row(GROUP, f"small reports/s ({CLIENT_PROCS * CLIENT_THREADS} keep-alive clients, "
+            f"{count} each side, best of {rounds}; baseline bare Flask 201)",
+            app_rate, "req/s", bare_rate, "ratio >= 0.6", ratio >= 0.6 and not problems),
+        Row(GROUP, "server CPU (workers, user+sys) per small report; baseline bare Flask",
+            min(app_cpu), "ms", min(bare_cpu)),
+    ]
+
+
+# -- (b) one 512 MiB upload, (c) idle RSS ------------------------------------------------------
+
+
+class RssSampler(threading.Thread):
+    """Peak VmRSS of each worker, sampled every 50 ms."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.peak = {pid: rss_kib(pid) for pid in pids}
+        self.samples = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            for pid in self.pids:
+                self.peak[pid] = max(self.peak[pid], rss_kib(pid))
+            self.samples += 1
+            self.halt.wait(SAMPLE_EVERY)
+
+
+def idle_rss(srv: LiveServer) -> tuple[float, list[float]]:
+    """(master MiB, [worker MiB…]) after every worker has answered a request."""
+    for _ in range(20):  # two workers, keep-alive off: spread a few GETs over both
+        get(srv.port, "/en/", headers={"Connection": "close"})
+    time.sleep(0.5)
+    pids = srv.pids()
+    return rss_kib(pids[0]) / 1024, [rss_kib(p) / 1024 for p in pids[1:]]
+
+
+def bench_big(tmp: Path, verify: bool) -> list[Row]:
+    rows: list[Row] = []
+    seed = 512
+    bare = BareServer.start(tmp / "idle-bare", extra_env=BIG_ENV)
+    try:
+        bare_master, bare_workers = idle_rss(bare)
+    finally:
+        bare.stop()
+    srv = LiveServer.start(tmp / "big", extra_env=BIG_ENV)
+    try:
+        master, workers = idle_rss(srv)
+        rows += [
+            Row(GROUP, "idle RSS, gunicorn master (baseline: bare Flask)", master, "MiB",
+                bare_master),
+            Row(GROUP, f"idle RSS, largest of {len(workers)} workers (baseline: bare Flask)",
+                max(workers), "MiB", max(bare_workers)),
+        ]
+        page = get_form(srv.port, "en")
+        tok = token("bench-big")
+        part = FilePart("attachments", "big.mp4", BIG, lambda: pattern(seed, BIG), "video/mp4")
+        body = Multipart(page.hidden + report_fields("bench " + tok), [part])
+        pids = srv.pids()[1:]
+        idle = {pid: rss_kib(pid) for pid in pids}
+        sampler = RssSampler(pids)
+        sampler.start()
+        cpu_before = cpu_seconds(pids)
+        started = time.monotonic()
+        resp = post(srv.port, page.action, body, piece=1 << 20, timeout=600)
+        elapsed = time.monotonic() - started
+        cpu = cpu_seconds(pids) - cpu_before
+        sampler.halt.set()
+        sampler.join()
+        ok = resp.is_receipt
+        if not ok:
+            log(f"512 MiB upload not acknowledged: {resp.status} {resp.send_error}")
+        growth = max(sampler.peak[p] - idle[p] for p in pids) / 1024
+        log(f"512 MiB in {elapsed:.2f} s; worker RSS idle {sorted(idle.values())} KiB, "
+            f"peak {sorted(sampler.peak.values())} KiB over {sampler.samples} samples")
+        if verify and ok:
+            ok = _verify_big(srv, tmp, tok, seed)
+        rows += [
+            Row(GROUP, "one 512 MiB upload end to end (sealed, fsynced, receipt)",
+                BIG / elapsed / 1e6, "MB/s", None, ">= 200 MB/s",
+                ok and BIG / elapsed / 1e6 >= 200),
+            Row(GROUP, "server CPU (workers, user+sys) per MiB of that upload", cpu * 1000 / 512,
+                "ms/MiB"),
+            Row(GROUP, "peak worker RSS above idle during the 512 MiB upload", growth, "MiB",
+                None, "< 16 MiB", ok and growth < 16),
+        ]
+    finally:
+        srv.stop()
+    return rows
+
+
+def _verify_big(srv: LiveServer, tmp: Path, tok: str, seed: int) -> bool:
+    expect = hashlib.sha256()
+    for chunk in pattern(seed, BIG):
+        expect.update(chunk)
+    got = find_report(export_and_open(srv, tmp / "big.skb", keep=0), tok)
+    [entry] = got.report["attachments"]
+    opened = got.attachments[entry["id"]]
+    good = (opened.size, opened.sha256) == (BIG, expect.hexdigest())
+    log(f"512 MiB attachment decrypted: {'matches' if good else 'DIFFERS'}")
+    return good
+
+
+def run(soak: bool) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="skrynka-app-bench-") as tmp:
+        rows = bench_small(Path(tmp), SMALL_COUNT * (5 if soak else 1), 3 if soak else 2)
+        rows += bench_big(Path(tmp), verify=True)
+    return rows
