@@ -116,7 +116,7 @@ def answers(form: Form, text: str) -> dict[str, str | list[str]]:
         elif f.kind == "textarea":
             out[f.name] = text
         elif f.kind == "text":
-            out[f.name] = text[: min(40, f.max_length or 40)]
+            out[f.name] = text[: min(40, f.max_length or 40)].strip()
     return out
 
 

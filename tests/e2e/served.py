@@ -141,14 +141,16 @@ class Served:
         assert isinstance(pid, int), self.status()
         return pid
 
-    def export_and_decrypt(self, out: Path) -> list[dict[str, Any]]:
-        """``python -m app export`` then ``python -m keys decrypt``; the reports as JSON."""
+    def export_and_decrypt(self, out: Path) -> list[tuple[dict[str, Any], Path]]:
+        """``python -m app export`` then ``python -m keys decrypt``: each report.json and
+        the folder it is in (with the attachments)."""
         batch = out.with_suffix(".batch")
         run(["-m", "app", "export", "--out", str(batch)], self.env)
         run(["-m", "keys", "decrypt", "--key", str(self.key_file), "--passphrase-file",
              str(self.root / "pass"), "--out", str(out), str(batch)], self.env)
-        lines = (out / "reports.jsonl").read_text("utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        assert (out / "reports.jsonl").exists()
+        return [(json.loads(p.read_text("utf-8")), p.parent)
+                for p in sorted(out.glob("**/report.json"))]
 
     def stop(self) -> int | None:
         if self.proc is None:

@@ -1,0 +1,95 @@
+"""Headless Chromium (Debian's, JavaScript off) through the private network's Tor client:
+open the onion address, switch to Russian, fill every field, attach a photo, submit, see
+the receipt; then the operator's export and the analyst's decrypt give back exactly what
+was typed and attached."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.formfill import answers, parse_form, tiny_jpeg
+from tests.e2e.served import Served
+
+pytestmark = [pytest.mark.e2e, pytest.mark.tor, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def goto(page: Any, url: str, timeout: float = 90) -> None:
+    """Navigate, retrying while the fresh onion service is not reachable yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            page.goto(url, timeout=30_000)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
+def fill(page: Any, form: Any, values: dict[str, Any], photo: bytes) -> None:
+    for name, value in values.items():
+        f = form.fields[name]
+        if f.kind in ("checkbox", "radio"):
+            for v in [value] if isinstance(value, str) else value:
+                page.check(f'input[name="{name}"][value="{v}"]')
+        elif f.kind == "select":
+            page.select_option(f'select[name="{name}"]', value)
+        elif f.kind != "hidden":
+            page.fill(f'[name="{name}"]', value)
+    file_field = next(f.name for f in form.fields.values() if f.kind == "file")
+    page.set_input_files(f'input[name="{file_field}"]', files=[
+        {"name": "фота.jpg", "mimeType": "image/jpeg", "buffer": photo}])
+
+
+def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path) -> None:
+    playwright = pytest.importorskip("playwright.sync_api")
+    assert Path(CHROMIUM).exists(), "chromium is missing: `make setup-test` installs it"
+    address = served.address
+    served.fetch(address, "/en/")            # the service is published and answers
+    marker = "Браўзер " + secrets.token_hex(4)
+    text = f"Наблюдателя удалили с участка. {marker}"
+    photo = tiny_jpeg(("снимок " + marker).encode())
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            f"--proxy-server=socks5://127.0.0.1:{served.net.socks_port}", "--no-sandbox",
+            "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync"])
+        try:
+            page = browser.new_context(java_script_enabled=False).new_page()
+            goto(page, f"http://{address}/en/")
+            assert page.locator("html").get_attribute("lang") == "en"
+            page.click('nav a[hreflang="ru"]')
+            page.wait_for_load_state()
+            assert page.locator("html").get_attribute("lang") == "ru"
+            assert page.url.endswith("/ru/")
+            form = parse_form(page.content())
+            values = answers(form, text)
+            fill(page, form, values, photo)
+            with page.expect_navigation(timeout=60_000):
+                page.click('form[method="post"] [type="submit"]')
+            receipt = page.locator("section.receipt code").inner_text()
+            assert len(receipt.strip()) >= 6
+            assert page.locator("html").get_attribute("lang") == "ru"
+        finally:
+            browser.close()
+
+    reports = served.export_and_decrypt(tmp_path / "out")
+    mine = [(r, d) for r, d in reports if marker in str(r.get("fields"))]
+    assert len(mine) == 1, reports
+    report, folder = mine[0]
+    assert report["lang"] == "ru"
+    typed = {k: v for k, v in values.items() if form.fields[k].kind != "hidden"}
+    assert {k: v for k, v in report["fields"].items() if v} == {
+        k: v for k, v in typed.items() if v}
+    assert [a["name"] for a in report["attachments"]] == ["фота.jpg"]
+    assert report["attachments"][0]["size"] == len(photo)
+    files = [p for p in folder.iterdir() if p.name != "report.json"]
+    assert [p.read_bytes() for p in files] == [photo]
