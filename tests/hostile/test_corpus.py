@@ -1,0 +1,115 @@
+"""The hand-written nasty-request corpus, run every time: Flask test client and real gunicorn.
+
+Never a 5xx; every rejection an HTML page (in the page's language); every
+acknowledged report exported and decrypted, carrying its case's token.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from nacl.public import PrivateKey
+
+from tests.hostile.batches import decrypt_batch
+from tests.hostile.client import Response, get_form, send_raw
+from tests.hostile.corpus import Rendered, judge_known, load_cases, render, seed_from_env
+from tests.liveserver import ROOT, LiveServer
+
+CASES = load_cases()
+LIMITS = {"max_file_mb": 2, "max_report_mb": 4}
+
+
+def test_corpus_is_complete() -> None:
+    names = {c.name for c in CASES}
+    assert len(CASES) >= 40
+    for needed in ("bad_ten_thousand_fields", "bad_nul_in_description", "bad_overlong_description",
+                   "bad_missing_final_boundary", "bad_duplicate_description",
+                   "ok_rtl_and_combining", "ok_attachment_traversal_name"):
+        assert needed in names
+    for case in CASES:
+        r = render(case, host="127.0.0.1:1")
+        assert r.method and r.path.startswith("/"), case.name
+        assert r.raw.count(b"\r\n\r\n") >= 1, case.name
+
+
+def _check_stored(opened_tokens: list[str | None], acked: dict[str, str]) -> None:
+    for token, name in acked.items():
+        assert opened_tokens.count(token) == 1, f"{name}: acknowledged but not exported once"
+
+
+def _export(data: Path, out: Path, key: PrivateKey) -> list[str | None]:
+    env = dict(os.environ, SKRYNKA_DATA=str(data), PYTHONPATH=str(ROOT))
+    res = subprocess.run([sys.executable, "-m", "app", "export", "--out", str(out)], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    return [o.token for o in decrypt_batch(out, key)]
+
+
+def _client_send(client: object, r: Rendered) -> Response:
+    headers = [(k, v) for k, v in r.headers if k.lower() != "content-length"]
+    resp = client.open(r.path, method=r.method, headers=headers, data=r.body)  # type: ignore[attr-defined]
+    return Response(resp.status_code, {k.lower(): v for k, v in resp.headers.items()},
+                    resp.get_data(), 0.0)
+
+
+def test_corpus_through_the_app(make_app: Callable[..., Flask], data_dir: Path,
+                                analyst_key: PrivateKey, tmp_path: Path) -> None:
+    app = make_app(**LIMITS)
+    client = app.test_client()
+    problems, acked, bugs = [], {}, []
+    for case in CASES:
+        if "client" not in case.via:
+            continue
+        r = render(case, host="localhost", seed=seed_from_env())
+        resp = _client_send(client, r)
+        why, known = judge_known(r, resp, "client")
+        if why is not None:
+            problems.append(why)
+        elif known is not None:
+            bugs.append(known)
+        elif resp.status == 200:
+            acked[r.token] = case.name
+    if bugs:
+        print("\nknown app bugs (test client):\n  " + "\n  ".join(bugs))
+    assert problems == []
+    assert "ok_baseline" in acked.values()
+    _check_stored(_export(data_dir, tmp_path / "batch.skb", analyst_key), acked)
+    assert not any((data_dir / "incoming").iterdir()), "a refused upload left a sealed part"
+
+
+@pytest.mark.slow
+def test_corpus_against_real_gunicorn(tmp_path: Path) -> None:
+    env = {"SKRYNKA_MAX_FILE_MB": "2", "SKRYNKA_MAX_REPORT_MB": "4"}
+    with LiveServer.start(tmp_path, extra_env=env) as srv:
+        master = srv.pids()[0]
+        form = get_form(srv.port, "en")
+        problems, acked, bugs = [], {}, []
+        for case in CASES:
+            if "raw" not in case.via:
+                continue
+            r = render(case, host=f"127.0.0.1:{srv.port}", action="", hidden=form.hidden,
+                       seed=seed_from_env())
+            try:
+                resp = send_raw(srv.port, r.raw, timeout=60)
+            except Exception as exc:
+                problems.append(f"{case.name}: no answer ({type(exc).__name__}: {exc})")
+                continue
+            why, known = judge_known(r, resp, "raw")
+            if why is not None:
+                problems.append(why)
+            elif known is not None:
+                bugs.append(known)
+            elif resp.status == 200:
+                acked[r.token] = case.name
+        if bugs:
+            print("\nknown app bugs (gunicorn):\n  " + "\n  ".join(bugs))
+        assert problems == []
+        assert srv.pids()[0] == master and len(srv.pids()) == 3, "the server restarted"
+        _check_stored(_export(srv.data, tmp_path / "batch.skb", srv.analyst_key), acked)
+        assert not any((srv.data / "incoming").iterdir())
