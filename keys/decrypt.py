@@ -117,6 +117,7 @@ class _Run:
         self.opened = 0
         self.not_recipient = 0
         self.listed: dict[bytes, set[int]] = {}
+        self.anchors: dict[bytes, set[int]] = {}  # each batch's prev.seq
         self.done = [0, 0, 0, 0]
         self.queue: list[tuple[int, str]] = []
         self.publisher = output.Publisher(out_dir)
@@ -174,6 +175,7 @@ class _Run:
 
     def _batch(self, bf: reader.BatchFile) -> None:
         m = bf.manifest
+        self.anchors.setdefault(m.chain_id, set()).add(m.prev_seq)
         listed = self.listed.setdefault(m.chain_id, set())
         listed.update(r.seq for r in m.reports)
         anchor = self.state.get(m.chain_id, m.prev_seq)
@@ -316,12 +318,16 @@ class _Run:
             raise _Reject("altered", f"attachment {att.id.hex()} differs from the batch manifest")
 
     def _gaps(self) -> None:
+        """Seqs missing between the first a batch starts after (prev.seq + 1) and the last."""
         for chain_id, listed in self.listed.items():
             chain = self.state.chains.get(chain_id)
             have = listed | set(chain.seen if chain else ())
-            missing = sorted(set(range(min(have), max(have) + 1)) - have) if have else []
-            for low, high in _ranges(missing):
-                span = f"seq {low}" if low == high else f"seq {low}-{high}"
+            if not have:
+                continue
+            low = min(min(have), min(a + 1 for a in self.anchors[chain_id]))
+            missing = sorted(set(range(low, max(have) + 1)) - have)
+            for first, last in _ranges(missing):
+                span = f"seq {first}" if first == last else f"seq {first}-{last}"
                 self.summary.problems.append(
                     f"gap: server {chain_id.hex()}: reports {span} are in none of the batches seen"
                 )

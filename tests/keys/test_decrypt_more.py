@@ -158,3 +158,21 @@ def test_interrupted_run_leaves_no_temp(tmp_path: Path, drop: Drop, analyst: Pri
     assert s.decrypted + s.skipped == 4 and s.problems == []
     for sealed in drop.reports:
         assert_report_dir(tmp_path / "out", sealed)
+
+
+def test_leading_gap_after_prev(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
+    from keys import batch
+
+    for i in range(4):
+        drop.submit({"what": str(i)})
+    # a batch that says it follows seq 1 but starts at seq 3: seq 2 is missing
+    with open(tmp_path / "lead.skb", "wb") as out:
+        batch.write_batch(out, batch_id=bytes(16), chain_id=drop.chain_id,
+                          created_day="2026-11-21", prev_seq=1, prev_chain=drop.links[1],
+                          reports=drop.entries(drop.reports[2:]))
+    s = decrypt_batches(analyst, [tmp_path / "lead.skb"], tmp_path / "out")
+    assert s.decrypted == 2
+    assert s.problems == [f"gap: server {drop.chain_id.hex()}: reports seq 2 are in none of "
+                          "the batches seen"]
+    drop.export(tmp_path / "b.skb", drop.reports[2:])  # prev.seq 2: an analyst's first batch
+    assert decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out2").problems == []
