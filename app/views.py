@@ -78,7 +78,8 @@ def page(template: str, lang: str, title: str, status: int = 200, **ctx: Any) ->
     suffix = request.path[len(lang) + 1 :] if request.path.startswith(f"/{lang}/") else "/"
     lang_urls = {code: f"/{code}{suffix}" for code in LANGS}
     html = render_template(
-        template, lang=lang, t=t, lang_urls=lang_urls, page_title=t(title), **ctx
+        template, lang=lang, t=t, lang_urls=lang_urls, page_title=t(title), status=status,
+        **ctx,
     )
     return Response(html, status=status, mimetype="text/html")
 

@@ -220,6 +220,7 @@ def _create(path: Path, data: str, mode: int) -> None:
     except OSError as exc:
         raise OutputError(f"cannot create {path}: {exc.strerror or exc}") from None
     try:
+        os.fchmod(fd, mode)  # exactly this mode, whatever the umask
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode("utf-8"))
             fh.flush()

@@ -45,6 +45,7 @@ def test_unknown_language_is_404(app: Flask, client: FlaskClient) -> None:
     assert has_message(resp, app, "be", "error.404")
     resp = client.get("/ru/nothing-here")
     assert resp.status_code == 404 and has_message(resp, app, "ru", "error.404")
+    assert "Ошибка 404" in resp.get_data(as_text=True)  # the page names its status
     assert client.post("/xx/", data=b"", content_type="text/plain").status_code == 404
 
 

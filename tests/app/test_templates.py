@@ -121,7 +121,10 @@ def assert_safe_page(html: str, lang: str) -> Page:
     assert any(m.get("name") == "viewport" for m in page.all("meta"))
     sheets = [a for a in page.all("link") if a.get("rel") == "stylesheet"]
     assert [a["href"] for a in sheets] == ["/static/style.css"]
-    assert {"rel": "icon", "href": "data:,"} in page.all("link")
+    # The icon is same-origin, so the strict img-src 'self' allows it and no
+    # browser falls back to fetching /favicon.ico.
+    icons = [a for a in page.all("link") if a.get("rel") == "icon"]
+    assert [a["href"] for a in icons] == ["/static/icon.svg"]
     for _tag, attrs in page.tags:
         for name in ("src", "href", "action", "srcset", "poster", "data", "formaction"):
             value = attrs.get(name, "").strip().lower()
