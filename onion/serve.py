@@ -73,11 +73,14 @@ class TorLink:
                                   pow_queue_burst=c.pow_queue_burst, max_streams=c.max_streams,
                                   detach=c.attached, client_auth=c.client_auth)
 
+    def preflight(self) -> None:
+        """Fail early (before gunicorn starts) when our tor is missing or too old."""
+        if not self.cfg.attached:
+            tor.check_version(tor.binary_version(tor.find_tor()))
+
     def start(self) -> None:
         if not self.cfg.attached:
-            cmd = tor.find_tor()
-            tor.check_version(tor.binary_version(cmd))
-            self.proc = tor.launch(cmd, self.tor_dir, self.cfg.tor_config)
+            self.proc = tor.launch(tor.find_tor(), self.tor_dir, self.cfg.tor_config)
         self.connect()
 
     def connect(self) -> None:
@@ -187,9 +190,10 @@ class Server:
             signal.signal(sig, self._on_signal)
         state.ensure_services(self.cfg.data)
         self.refresh_services()
+        self.tor.preflight()
         try:
-            self.web.start()
             self.tor.start()
+            self.web.start()
             self.tor.publish_all(self.keys(), self.web.target)
             self.announce()
             self.loop()

@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 import pytest
 
 from tests.e2e.formfill import answers, curl_form_args, parse_form, tiny_jpeg
-from tests.e2e.served import Served
+from tests.e2e.served import Served, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor]
 
@@ -46,6 +46,17 @@ def test_form_fetched_and_report_posted_over_tor(served: Served, tmp_path: Path)
     assert mine[0]["lang"] == "en"
     assert {k: v for k, v in mine[0]["fields"].items() if v} == {
         k: v for k, v in values.items() if v}
+
+
+def test_status_shows_the_published_descriptor(served: Served) -> None:
+    address = served.address
+    served.wait_for(lambda: all(s["published"] for s in served.status()["services"]), 60,
+                    "the HS_DESC UPLOADED event")
+    res = run(["-m", "onion", "status"], served.env)
+    assert "serve:      running" in res.stdout
+    assert "bootstrap 100%" in res.stdout
+    assert f"address:    {address}  descriptor published, current" in res.stdout
+    assert "pow:        on" in res.stdout
 
 
 def test_gunicorn_killed_is_restarted(served: Served) -> None:

@@ -1,0 +1,161 @@
+"""``python -m onion serve`` and ``status`` with a real tor (no network needed: tor accepts
+ADD_ONION before it bootstraps) and a tiny WSGI app; failures give one clear line + hint."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from stem.control import Controller
+
+from tests.tornet import free_ports
+
+ROOT = Path(__file__).resolve().parents[2]
+STUB = "tests.onion.wsgi_stub:app"
+
+
+def onion(*args: str, env: dict[str, str] | None = None,
+          timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "onion", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def real_tor(tmp: Path, lines: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_ports(1)[0]
+    data = tmp / "optor"
+    data.mkdir(mode=0o700)
+    (data / "torrc").write_text(f"DataDirectory {data}\nSocksPort 0\nDisableNetwork 1\n"
+                                f"ControlPort 127.0.0.1:{port}\n{lines}")
+    proc = subprocess.Popen(["tor", "-f", str(data / "torrc"), "--defaults-torrc", os.devnull],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, MALLOC_ARENA_MAX="1"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, port
+        except OSError:
+            assert proc.poll() is None, "tor exited"
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("tor did not open its control port")
+
+
+@pytest.fixture
+def operator_tor(tmp_path: Path) -> Iterator[int]:
+    proc, port = real_tor(tmp_path, "CookieAuthentication 1\n")
+    yield port
+    proc.terminate()
+    proc.wait(20)
+
+
+def test_bind_beyond_loopback_is_refused(tmp_path: Path) -> None:
+    res = onion("--data", str(tmp_path), "serve", "--bind", "0.0.0.0:8080")
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == (
+        "onion: error: --bind 0.0.0.0:8080: the web server listens only on loopback")
+
+
+def test_tor_missing(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=str(tmp_path / "empty"))
+    res = onion("--data", str(tmp_path), "serve", env=env)
+    assert res.returncode == 3
+    assert res.stderr.splitlines() == [
+        "onion: error: tor is not installed (no `tor` on PATH)",
+        "hint: install it: `apt-get install tor` (or `make setup`), then try again"]
+
+
+def test_tor_too_old(tmp_path: Path) -> None:
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "tor").write_text("#!/bin/sh\necho 'Tor version 0.4.8.13.'\n")
+    (bindir / "tor").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}")
+    res = onion("--data", str(tmp_path), "serve", env=env)
+    assert res.returncode == 3
+    assert "tor 0.4.8.13 is too old: onion-service proof-of-work needs 0.4.9.2" in res.stderr
+    assert "hint: install tor 0.4.9.2 or newer" in res.stderr
+
+
+def test_control_port_closed(tmp_path: Path) -> None:
+    port = free_ports(1)[0]
+    res = onion("--data", str(tmp_path), "serve", "--control-port", str(port), "--wsgi", STUB,
+                "--bind", f"127.0.0.1:{free_ports(1)[0]}")
+    assert res.returncode == 5
+    assert f"tor's control port 127.0.0.1:{port} refused us" in res.stderr.splitlines()[0]
+    assert "hint: check the path/port" in res.stderr
+
+
+@pytest.mark.tor
+def test_control_port_refuses_authentication(tmp_path: Path) -> None:
+    hashed = subprocess.run(["tor", "--quiet", "--hash-password", "not-ours"],
+                            capture_output=True, text=True, timeout=30).stdout.strip()
+    proc, port = real_tor(tmp_path, f"HashedControlPassword {hashed}\n")
+    try:
+        res = onion("--data", str(tmp_path), "serve", "--control-port", str(port), "--wsgi",
+                    STUB, "--bind", f"127.0.0.1:{free_ports(1)[0]}")
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert res.returncode == 5
+    assert "refused our authentication" in res.stderr.splitlines()[0]
+
+
+@pytest.mark.tor
+def test_attached_serve_publishes_detached_and_cleans_up(tmp_path: Path,
+                                                         operator_tor: int) -> None:
+    web_port = free_ports(1)[0]
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onion", "--data", str(data), "serve", "--control-port",
+         str(operator_tor), "--wsgi", STUB, "--bind", f"127.0.0.1:{web_port}",
+         "--bootstrap-warn", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        while not any("has not bootstrapped" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, "serve exited:\n" + "".join(lines)
+            lines.append(line)
+        text = "".join(lines)
+        address = re.search(r"onion address: http://([a-z2-7]{56})\.onion/", text)
+        assert address, text
+        assert "proof-of-work defense on" in text
+        assert f"serving on http://127.0.0.1:{web_port}/ for a local look" in text
+        with Controller.from_port(port=operator_tor) as ctl:
+            ctl.authenticate()
+            assert address.group(1) in ctl.get_info("onions/detached").split()
+        local = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{web_port}/"],
+                               capture_output=True, text=True, timeout=30)
+        assert local.stdout == "stub drop at 127.0.0.1\n"
+        assert (data / "onion" / "hostnames").read_text() == address.group(1) + ".onion\n"
+        time.sleep(2.5)       # status.json is refreshed every 2 s
+        status = onion("--data", str(data), "status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert "serve:      running" in status.stdout
+        assert f"{address.group(1)}.onion  descriptor NOT published, current" in status.stdout
+        assert "pow:        on" in status.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, rest
+    with Controller.from_port(port=operator_tor) as ctl:
+        ctl.authenticate()
+        assert ctl.get_info("onions/detached").split() == []
+    status = onion("--data", str(data), "status")
+    assert status.returncode == 1 and "serve:      NOT running" in status.stdout
+
+
+def test_status_without_serve(tmp_path: Path) -> None:
+    res = onion("--data", str(tmp_path), "status")
+    assert res.returncode == 1
+    assert res.stderr.startswith("onion: error: no status in ")
