@@ -272,7 +272,8 @@ class Server:
         status: dict[str, Any] = {
             "pid": os.getpid(), "running": running,
             "tor_pid": self.tor.proc.pid if self.tor.proc is not None else None,
-            "web_pid": self.web.proc.pid if self.web.proc is not None else None, "started": self.started,
+            "web_pid": self.web.proc.pid if self.web.proc is not None else None,
+            "started": self.started,
             "updated": time.time(), "mode": "attached" if self.cfg.attached else "launched",
             "bootstrap": self.tor.bootstrap() if running else -1,
             "pow": self.cfg.pow_enabled, "grace_seconds": self.cfg.grace_seconds,
