@@ -74,6 +74,7 @@ def test_32_slow_uploads_do_not_block_small_reports(server: LiveServer, tmp_path
 
     small_tokens: list[str] = []
     small: list[Response] = []
+    small_done: list[float] = []
     window_end = time.monotonic() + SMALL_WINDOW
     while time.monotonic() < window_end:
         tok = token("small")
@@ -81,11 +82,8 @@ def test_32_slow_uploads_do_not_block_small_reports(server: LiveServer, tmp_path
         small.append(post(server.port, page.action,
                           Multipart(page.hidden + report_fields("small " + tok)),
                           timeout=SMALL_BOUND + 20))
-    last_small = time.monotonic()
+        small_done.append(time.monotonic())
 
-    # the slow uploads were all still in flight while the small reports went through
-    still_sending = sum(1 for i in range(SLOW) if slow_done[i] == 0.0)
-    assert still_sending == SLOW, f"only {still_sending} slow uploads outlasted the small ones"
     receipts = [r for r in small if r.is_receipt]
     assert len(receipts) == len(small) >= 3, [(r.status, r.elapsed) for r in small]
     slowest = max(r.elapsed for r in small)
@@ -97,7 +95,9 @@ def test_32_slow_uploads_do_not_block_small_reports(server: LiveServer, tmp_path
         assert isinstance(res, Response), f"slow upload {i}: {res!r}"
         assert res.is_receipt and res.sent == lengths[i], (
             i, res.status, res.sent, res.send_error)
-        assert slow_done[i] > last_small
+    # at least three small reports were acknowledged while all 32 were still uploading
+    overlapped = sum(1 for done in small_done if done < min(slow_done))
+    assert overlapped >= 3, f"only {overlapped} small reports overlapped all slow uploads"
 
     reports = export_and_open(server, tmp_path / "batch.skb")
     descriptions = [str(r.fields["description"]) for r in reports]
