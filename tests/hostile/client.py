@@ -440,6 +440,8 @@ class Ledger:
 
     def record(self, report: Report, outcome: Outcome) -> None:
         with self._lock:
+            if report.token in self.acked or report.token in self.unacked:
+                raise ValueError(f"token {report.token} used twice (seed reused?)")
             self.attempted += 1
             self.statuses[outcome.status] += 1
             if outcome.error:

@@ -271,3 +271,51 @@ def load_round(srv: LiveServer, ledger: Ledger, *, total: int, concurrency: int,
                 if v - statuses_before.get(k, 0)}
     return LoadRound(total, seconds, percentile(lat, 0.5), percentile(lat, 0.99), statuses,
                      {pid: rss_kib(pid) for pid in srv.pids()})
+
+
+# --- 2. full disk -------------------------------------------------------------------------
+
+
+@contextmanager
+def tmpfs(where: Path, size_mb: int) -> Iterator[bool]:
+    """Mount a ``size_mb`` tmpfs on ``where``; yields False if mounting is not allowed."""
+    import subprocess
+
+    where.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs",
+                          str(where)], capture_output=True, text=True, timeout=30)
+    if res.returncode != 0:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        for _ in range(20):
+            if subprocess.run(["umount", str(where)], capture_output=True,
+                              timeout=30).returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
+
+
+def fill_disk(where: Path) -> Path:
+    """Write a file in ``where`` until the filesystem is full; returns it (delete to free)."""
+    filler = where / "filler"
+    block = b"\xff" * (64 << 10)
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while True:
+            try:
+                os.write(fd, block)
+            except OSError:
+                break
+        while True:  # the last partial block
+            try:
+                if os.write(fd, b"\xff" * 512) == 0:
+                    break
+            except OSError:
+                break
+    finally:
+        os.close(fd)
+    return filler
