@@ -38,8 +38,8 @@ from tests.app.live_client import (
 from tests.liveserver import LiveServer
 
 GROUP = "app"
-CLIENT_PROCS = 2
-CLIENT_THREADS = 4  # per process: 8 concurrent keep-alive clients in all
+CLIENT_PROCS = 1
+CLIENT_THREADS = 8  # one client process, 8 keep-alive connections (threads)
 SMALL_COUNT = 2000
 BIG = 512 * MIB
 BIG_ENV = {"SKRYNKA_MAX_FILE_MB": "600", "SKRYNKA_MAX_REPORT_MB": "600",
