@@ -187,3 +187,62 @@ def test_bug_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     monkeypatch.setenv("SKRYNKA_DEBUG", "1")
     with pytest.raises(RuntimeError):
         cli.main(["pubkey", str(tmp_path / "k")])
+
+
+def _on_tty(args: list[str], answers: list[bytes]) -> tuple[int, str]:
+    """Run ``python -m keys`` with a pseudo-terminal as its controlling terminal."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        os.chdir(ROOT)
+        os.environ["PYTHONPATH"] = str(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "keys", *args])
+    output = b""
+    pending = list(answers)
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        if not ready:
+            os.kill(pid, 9)
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+        if pending and chunk.rstrip().endswith(b":"):  # a new prompt, not an old one
+            os.write(fd, pending.pop(0) + b"\n")
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else (
+        status >> 8), output.decode("utf-8", "replace")
+
+
+def test_tty_passphrase_and_progress(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
+    for i in range(3):
+        cli_drop.submit({"what": f"r{i}"})
+    cli_drop.export(tmp_path / "b.skb")
+    code, text = _on_tty(["decrypt", "--key", str(keydir / "analyst.key"), "--out",
+                          str(tmp_path / "out"), str(tmp_path / "b.skb")],
+                         ["пароль correct horse".encode()])
+    assert code == 0, text
+    assert "Passphrase for" in text and "пароль" not in text  # not echoed
+    assert "3/3 reports" in text and "decrypted 3 reports" in text
+    assert len(folders_of(tmp_path / "out")) == 3
+
+
+def test_tty_keygen_asks_twice(tmp_path: Path) -> None:
+    code, text = _on_tty(["keygen", "--out", str(tmp_path / "k.key"), "--kdf-memory-mib", "64",
+                          "--kdf-passes", "1"], [b"one", b"two"])
+    assert code == 2 and "differ" in text and not (tmp_path / "k.key").exists()
+    code, text = _on_tty(["keygen", "--out", str(tmp_path / "k.key"), "--kdf-memory-mib", "64",
+                          "--kdf-passes", "1"], [b"same", b"same"])
+    assert code == 0, text
+    assert bytes(keyfile.load_private(tmp_path / "k.key", b"same").public_key) == \
+        keyfile.public_from_file(tmp_path / "k.key")
+
+
+def folders_of(out: Path) -> list[str]:
+    return [p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
