@@ -110,3 +110,43 @@ def test_intact_batch_decrypts_all() -> None:
     drop, raw = original()
     _, kept = _run(raw)
     assert kept == sorted(r.id.hex() for r in drop.reports)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=40)
+    | st.sampled_from(["", "00" * 16, "ab" * 32, "2026-11-20"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)
+
+
+def _leaves(obj: object, path: tuple = ()) -> list[tuple]:
+    if isinstance(obj, dict):
+        return [path] + [p for k, v in obj.items() for p in _leaves(v, path + (k,))]
+    if isinstance(obj, list):
+        return [path] + [p for i, v in enumerate(obj) for p in _leaves(v, path + (i,))]
+    return [path]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_manifest_values_replaced(data: st.DataObject) -> None:
+    """Validly hashed manifests with any value swapped: only KeysError, no stray output."""
+    import hashlib
+    import json
+    import struct
+
+    _, raw = original()
+    (length,) = struct.unpack(">I", raw[9:13])
+    manifest = json.loads(raw[13 : 13 + length])
+    paths = _leaves(manifest)
+    where = data.draw(st.sampled_from(paths[1:]))
+    target = manifest
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = data.draw(_JSON)
+    text = json.dumps(manifest).encode()
+    mutated = (raw[:9] + struct.pack(">I", len(text)) + text + hashlib.sha256(text).digest()
+               + raw[13 + length + 32 :])
+    _run(mutated)
