@@ -319,3 +319,14 @@ def fill_disk(where: Path) -> Path:
     finally:
         os.close(fd)
     return filler
+
+
+def wait_workers(srv: LiveServer, n: int = 2, timeout: float = 30.0) -> list[int]:
+    """The master and its ``n`` workers once all are up (master first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = srv.pids()
+        if len(pids) == n + 1:
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"gunicorn has {srv.pids()} after {timeout} s, not master + {n}")

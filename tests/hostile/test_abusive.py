@@ -17,7 +17,7 @@ import pytest
 
 from tests.hostile import abuse
 from tests.hostile.client import Ledger, get_form, make_report, submit
-from tests.hostile.harness import Exports, db_count, orphans
+from tests.hostile.harness import Exports, db_count, orphans, wait_workers
 from tests.liveserver import LiveServer
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
@@ -42,7 +42,7 @@ def test_abusive_clients_leave_nothing_and_block_nobody(tmp_path: Path) -> None:
     ledger = Ledger()
     with LiveServer.start(tmp_path) as srv:
         form = get_form(srv.port, "en")
-        master = srv.pids()[0]
+        master = wait_workers(srv)[0]
 
         # uploads cut mid-way (RST after 1 MiB of 3): nothing stored, the sealed part removed
         for _ in range(4):

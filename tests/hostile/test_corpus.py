@@ -19,6 +19,7 @@ from nacl.public import PrivateKey
 from tests.hostile.batches import decrypt_batch
 from tests.hostile.client import Response, get_form, send_raw
 from tests.hostile.corpus import Rendered, judge_known, load_cases, render, seed_from_env
+from tests.hostile.harness import wait_workers
 from tests.liveserver import ROOT, LiveServer
 
 CASES = load_cases()
@@ -87,7 +88,7 @@ def test_corpus_through_the_app(make_app: Callable[..., Flask], data_dir: Path,
 def test_corpus_against_real_gunicorn(tmp_path: Path) -> None:
     env = {"SKRYNKA_MAX_FILE_MB": "2", "SKRYNKA_MAX_REPORT_MB": "4"}
     with LiveServer.start(tmp_path, extra_env=env) as srv:
-        master = srv.pids()[0]
+        master = wait_workers(srv)[0]
         form = get_form(srv.port, "en")
         problems, acked, bugs = [], {}, []
         for case in CASES:
