@@ -150,6 +150,8 @@ def add_onion_command(key: OnionKey, opts: PublishOptions) -> str:
     flags = ["MaxStreamsCloseCircuit"]
     if opts.detach:
         flags.append("Detach")
+    if opts.client_auth:
+        flags.append("V3Auth")
     parts = ["ADD_ONION", key.tor_key_blob(), "Flags=" + ",".join(flags),
              f"MaxStreams={opts.max_streams}"]
     if opts.pow_enabled:
@@ -170,8 +172,9 @@ def publish(ctl: Controller, key: OnionKey, opts: PublishOptions) -> None:
         raise ControlRefused(f"control connection lost while publishing: {exc}") from exc
     if not reply.is_ok():
         text = str(reply)
-        raise TorFailed(f"tor refused to publish {key.address}: {text}",
-                        "an old tor without PoW support says 'Unrecognized' here")
+        hint = ("this tor does not know an option we send; it needs 0.4.9.2 or later"
+                if "Unrecognized" in text else None)
+        raise TorFailed(f"tor refused to publish {key.address}: {text}", hint)
 
 
 def detached(ctl: Controller) -> set[str]:
