@@ -149,7 +149,11 @@ def bench_small(tmp: Path, count: int, rounds: int) -> list[Row]:
     bare_cpu: list[float] = []
     problems: Counter[int] = Counter()
     app = LiveServer.start(tmp / "small-app")
-    bare = BareServer.start(tmp / "small-bare")
+    try:
+        bare = BareServer.start(tmp / "small-bare")
+    except BaseException:
+        app.stop()
+        raise
     try:
         path, body, ctype = small_body(app)
         hammer(app.port, path, body, ctype, 100)  # warm-up: imports, first DB pages
