@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import stem
 from stem.control import Controller
 
 from onion import state, tor
@@ -64,6 +65,7 @@ class TorLink:
         self.serving: dict[str, OnionKey] = {}
         self.wanted: dict[str, OnionKey] = {}
         self.restarts = 0
+        self.down = False
         self.lock = threading.Lock()
 
     def options(self, target: str) -> tor.PublishOptions:
@@ -111,7 +113,7 @@ class TorLink:
         self.serving = dict(keys)
 
     def healthy(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
+        if self.down or (self.proc is not None and self.proc.poll() is not None):
             return False
         return self.ctl is not None and self.ctl.is_alive()
 
@@ -121,13 +123,18 @@ class TorLink:
         if self.ctl is not None:
             self.ctl.close()
             self.ctl = None
-        if self.proc is not None and self.proc.poll() is not None:
-            self.say(f"tor exited (code {self.proc.returncode}); starting it again")
+        if not self.cfg.attached and (self.proc is None or self.proc.poll() is not None):
+            if self.proc is not None:
+                self.say(f"tor exited (code {self.proc.returncode}); starting it again")
+            self.proc = None
+            self.down = True
             self.proc = tor.launch(tor.find_tor(), self.tor_dir, self.cfg.tor_config)
-        else:
+        elif not self.down:
             self.say("lost the control connection to tor; reconnecting")
+        self.down = True
         self.connect()
         self.publish_all(self.wanted, target)
+        self.down = False
         self.restarts += 1
         self.say("tor is back; the same address(es) are published again")
 
@@ -167,6 +174,7 @@ class Server:
         self.warned_bootstrap = False
         self.bootstrapped = False
         self.said_published: set[str] = set()
+        self.last_error = ""
 
     def keys(self) -> dict[str, OnionKey]:
         return {s.address: state.load_key(self.cfg.data, s) for s in self.services}
@@ -251,8 +259,12 @@ class Server:
     def _try(self, action: Callable[[], None]) -> None:
         try:
             action()
-        except OnionError as exc:
-            self.say(f"{exc} (will retry)")
+        except (OnionError, stem.ControllerError, OSError) as exc:
+            if str(exc) != self.last_error:      # say it once, not every second
+                self.say(f"{exc} (will retry)")
+            self.last_error = str(exc)
+        else:
+            self.last_error = ""
 
     def check_bootstrap(self) -> None:
         if self.bootstrapped:

@@ -9,9 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from stem.control import Controller
@@ -28,25 +30,56 @@ def onion(*args: str, env: dict[str, str] | None = None,
                           text=True, timeout=timeout, env=env)
 
 
-def real_tor(tmp: Path, lines: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_ports(1)[0]
+def real_tor(tmp: Path, lines: str, port: int | None = None,
+             sock: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """An operator's tor, offline (DisableNetwork), control port or socket; reusable dir."""
+    port = port or free_ports(1)[0]
     data = tmp / "optor"
-    data.mkdir(mode=0o700)
+    data.mkdir(mode=0o700, exist_ok=True)
+    control = f"ControlSocket {sock}" if sock else f"ControlPort 127.0.0.1:{port}"
     (data / "torrc").write_text(f"DataDirectory {data}\nSocksPort 0\nDisableNetwork 1\n"
-                                f"ControlPort 127.0.0.1:{port}\n{lines}")
+                                f"{control}\n{lines}")
     proc = subprocess.Popen(["tor", "-f", str(data / "torrc"), "--defaults-torrc", os.devnull],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=dict(os.environ, MALLOC_ARENA_MAX="1"))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            if sock:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(str(sock))
+            else:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return proc, port
         except OSError:
             assert proc.poll() is None, "tor exited"
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("tor did not open its control port")
+
+
+class Output:
+    """serve's stdout, collected by a thread so waits stay bounded."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert proc.stdout is not None
+        self.thread = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait(self, needle: str, timeout: float, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while self.text.count(needle) < count:
+            assert time.monotonic() < deadline, f"no {needle!r} in:\n{self.text}"
+            time.sleep(0.1)
 
 
 @pytest.fixture
@@ -159,3 +192,43 @@ def test_status_without_serve(tmp_path: Path) -> None:
     res = onion("--data", str(tmp_path), "status")
     assert res.returncode == 1
     assert res.stderr.startswith("onion: error: no status in ")
+
+
+@pytest.mark.tor
+def test_attached_over_socket_survives_a_tor_restart(tmp_path: Path) -> None:
+    sock = tmp_path / "optor" / "control.sock"
+    optor, _ = real_tor(tmp_path, "CookieAuthentication 1\n", sock=sock)
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onion", "--data", str(data), "serve", "--control-socket",
+         str(sock), "--wsgi", STUB, "--bind", f"127.0.0.1:{free_ports(1)[0]}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = Output(proc)
+
+    def detached() -> list[str]:
+        with Controller.from_socket_file(str(sock)) as ctl:
+            ctl.authenticate()
+            return str(ctl.get_info("onions/detached", "")).split()
+
+    try:
+        out.wait("onion address: ", 30)
+        sid = re.search(r"http://([a-z2-7]{56})\.onion/", out.text)
+        assert sid, out.text
+        assert detached() == [sid.group(1)]
+        optor.kill()
+        optor.wait(10)
+        out.wait("lost the control connection to tor; reconnecting", 10)
+        optor, _ = real_tor(tmp_path, "CookieAuthentication 1\n", sock=sock)
+        out.wait("tor is back; the same address(es) are published again", 30)
+        assert detached() == [sid.group(1)]
+        assert out.text.count("lost the control connection") == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        alive = optor.poll() is None
+        if alive:
+            remaining = detached()
+        optor.terminate()
+        optor.wait(20)
+    assert proc.returncode == 0, out.text
+    assert alive and remaining == []
