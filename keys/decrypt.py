@@ -248,7 +248,7 @@ class _Run:
         known = self.state.get(m.chain_id, item.seq)
         if sha != item.sha256 or reader.link_ok(m, index, sha) is False:
             raise _Reject("altered", "its envelope does not match the batch's hash chain")
-        if known is not None and known.envelope_sha256 != sha:
+        if known is not None and (known.envelope_sha256 != sha or known.chain != item.chain):
             raise _Reject("altered", "differs from the copy decrypted before")
         if item.attachments:
             try:

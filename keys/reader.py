@@ -188,10 +188,10 @@ def _check_order(manifest: Manifest) -> None:
         if report.seq <= last:
             raise FormatError(f"batch manifest: report seq {report.seq} is out of order")
         last = report.seq
-        for att in report.attachments:
-            if att.id in ids or att.id == report.id:
-                raise FormatError(f"batch manifest: attachment id {att.id.hex()} is repeated")
-            ids.add(att.id)
+        for item_id in [report.id] + [a.id for a in report.attachments]:
+            if item_id in ids:
+                raise FormatError(f"batch manifest: id {item_id.hex()} is used twice")
+            ids.add(item_id)
 
 
 def link_ok(manifest: Manifest, index: int, envelope_sha256: bytes) -> bool | None:

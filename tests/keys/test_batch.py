@@ -71,6 +71,8 @@ def test_link_ok_detects_wrong_envelope(tmp_path: Path, analyst) -> None:
     (lambda m: m["reports"][0]["attachments"][0].update(sha256="zz" * 32), FormatError),
     (lambda m: m["reports"][1].update(seq=1), FormatError),  # out of order
     (lambda m: m["reports"].append(m["reports"][0]), FormatError),
+    (lambda m: m["reports"][1].update(id=m["reports"][0]["id"]), FormatError),  # id twice
+    (lambda m: m["reports"][1]["attachments"][0].update(id=m["reports"][0]["id"]), FormatError),
     (lambda m: m.update(reports=None), FormatError),
 ])
 def test_manifest_validation(tmp_path: Path, analyst, mutate, error) -> None:
