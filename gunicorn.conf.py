@@ -5,7 +5,8 @@ Listens only on SKRYNKA_BIND: ``unix:/path`` or a loopback ``host:port``
 gunicorn before it binds. No access log at all; errors go to stderr and name
 only an error class, never a request's contents.
 
-Why gthread, 2 workers x 32 threads: over Tor an upload of a 25 MB photo runs
+Why gthread (app/worker.py: gthread plus deadlines that cut off slowloris
+clients), 2 workers x 32 threads: over Tor an upload of a 25 MB photo runs
 at 20-100 KB/s, i.e. for minutes, and holds one thread for its whole duration
 (the body is parsed and sealed as it arrives, never spooled). 64 threads let 32
 such slow uploads run while small reports still find a free thread; each
@@ -39,7 +40,7 @@ if bind_address.startswith("unix:"):
     Path(bind_address[len("unix:") :]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 bind = [bind_address]
-worker_class = "gthread"
+worker_class = "app.worker.SkrynkaWorker"  # gthread + deadlines for slow clients
 workers = 2
 threads = 32
 timeout = 60  # worker heartbeat; a slow upload in a thread does not block it

@@ -12,6 +12,7 @@ from werkzeug.exceptions import (
     BadRequest,
     HTTPException,
     RequestEntityTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
 )
 
@@ -101,3 +102,10 @@ class WrongHost(PageError):
 
     code = 421
     message_key = "error.host"
+
+
+class ClientStalled(PageError, RequestTimeout):
+    """The client stalled or went away mid-request (cut off by app/worker.py)."""
+
+    code = 408
+    message_key = "error.400"

@@ -11,6 +11,7 @@ ever written to a file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -169,8 +170,11 @@ class AttachmentSink:
             self.abort()
 
     def abort(self) -> None:
+        """Drop this part. Cleanup must succeed on a full disk too: closing a
+        buffered file whose flush fails raises (the descriptor is closed anyway)."""
         if self._out is not None:
-            self._out.file.close()
+            with contextlib.suppress(OSError):
+                self._out.file.close()
         self.path.unlink(missing_ok=True)
         self.result = None
 

@@ -13,7 +13,7 @@ from nacl.utils import random as random_bytes
 from werkzeug.exceptions import HTTPException, NotFound
 
 from app.config import Config
-from app.errors import Full, NoKeys, PageError, StorageFull, WrongHost
+from app.errors import ClientStalled, Full, NoKeys, PageError, StorageFull, WrongHost
 from app.form import FormDef
 from app.i18n import DEFAULT_LANG, LANGS, Catalogs
 from app.sealing import Invalid, Receiving, SealingRequest, receive
@@ -22,7 +22,9 @@ from app.storage import Store
 
 log = logging.getLogger("skrynka")
 bp = Blueprint("pages", __name__)
-ERROR_TITLES = {400: "400", 404: "404", 405: "405", 413: "413", 421: "host", 503: "503"}
+ERROR_TITLES = {
+    400: "400", 404: "404", 405: "405", 408: "400", 413: "413", 421: "host", 503: "503",
+}
 DRAIN_SECONDS = 60.0
 
 
@@ -163,8 +165,8 @@ def error_page(exc: HTTPException) -> Response:
         key, params, code = "error.500", {}, 500
     if code == 413 and "limit_mb" not in params:
         params["limit_mb"] = rt().config.max_report_mb
-    close = False
-    if request.method == "POST":
+    close = isinstance(exc, ClientStalled)  # nothing more will come: don't wait for it
+    if request.method == "POST" and not close:
         limit = 2 * rt().config.max_report_bytes + (1 << 20)
         close = not drain(request.environ, limit, DRAIN_SECONDS)
     title = ERROR_TITLES.get(code, "500")
@@ -189,6 +191,8 @@ def handle_http(exc: HTTPException) -> Response | HTTPException:
 
 
 def handle_other(exc: Exception) -> Response:
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return error_page(ClientStalled())  # a slow or vanished client, not a fault of ours
     log.error("request failed: %s", type(exc).__name__)  # never its message: it may quote input
     return error_page(HTTPException())
 

@@ -67,7 +67,13 @@ def test_gunicorn_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     code = (ROOT / "gunicorn.conf.py").read_text()
     exec(compile(code, "gunicorn.conf.py", "exec"), ns)  # noqa: S102
     assert ns["accesslog"] is None and ns["errorlog"] == "-"
-    assert ns["worker_class"] == "gthread"
+    # gthread, with deadlines for slow clients (app/worker.py)
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from app.worker import SkrynkaWorker
+
+    assert ns["worker_class"] == "app.worker.SkrynkaWorker"
+    assert issubclass(SkrynkaWorker, ThreadWorker)
     assert int(ns["workers"]) * int(ns["threads"]) >= 48  # 32 slow uploads + small reports
     assert ns["bind"] == [f"unix:{tmp_path / 'run' / 'gunicorn.sock'}"]
     assert ns["forwarded_allow_ips"] == ""
