@@ -14,7 +14,7 @@ from tests.e2e.served import Served, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor]
 
-GRACE = 40.0
+GRACE = 60.0
 
 
 def test_rotation_serves_both_then_retires_old(served: Served, tmp_path: Path) -> None:
