@@ -106,11 +106,11 @@ class TorLink:
         for address, key in keys.items():
             if address not in self.serving:
                 tor.publish(self.ctl, key, self.options(target))
+                self.serving[address] = key
         for address in set(self.serving) - set(keys):
             tor.remove(self.ctl, self.serving[address])
             with self.lock:
-                self.published.discard(self.serving[address].service_id)
-        self.serving = dict(keys)
+                self.published.discard(self.serving.pop(address).service_id)
 
     def healthy(self) -> bool:
         if self.down or (self.proc is not None and self.proc.poll() is not None):
@@ -175,6 +175,7 @@ class Server:
         self.bootstrapped = False
         self.said_published: set[str] = set()
         self.last_error = ""
+        self.dirty = False
 
     def keys(self) -> dict[str, OnionKey]:
         return {s.address: state.load_key(self.cfg.data, s) for s in self.services}
@@ -237,15 +238,21 @@ class Server:
 
     def tick(self) -> None:
         if not self.web.alive():
-            self.say("gunicorn exited; starting it again")
+            if self.web.proc is not None:
+                self.say("gunicorn exited; starting it again")
             self._try(self.web.restart)
         if not self.tor.healthy():
             self._try(lambda: self.tor.recover(self.web.target))
-        if self.refresh_services() and self.tor.healthy():
-            self._try(lambda: self.tor.publish_all(self.keys(), self.web.target))
-            self.say("now serving: " + ", ".join(s.address for s in self.services))
+        self.dirty = self.refresh_services() or self.dirty
+        if self.dirty and self.tor.healthy():
+            self._try(self.republish)
         self.check_bootstrap()
         self.report_published()
+
+    def republish(self) -> None:
+        self.tor.publish_all(self.keys(), self.web.target)
+        self.dirty = False
+        self.say("now serving: " + ", ".join(s.address for s in self.services))
 
     def report_published(self) -> None:
         with self.tor.lock:

@@ -163,9 +163,10 @@ def add_onion_command(key: OnionKey, opts: PublishOptions) -> str:
 
 
 def publish(ctl: Controller, key: OnionKey, opts: PublishOptions) -> None:
-    """ADD_ONION; an address already published by us (detached) is left as it is."""
+    """ADD_ONION. A detached copy left by an earlier serve (killed before it could clean up,
+    maybe with other options or another target) is replaced."""
     if opts.detach and key.service_id in detached(ctl):
-        return
+        remove(ctl, key)
     try:
         reply = ctl.msg(add_onion_command(key, opts))
     except stem.SocketError as exc:

@@ -52,8 +52,9 @@ class Web:
         self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise OnionError(f"gunicorn exited with code {self.proc.returncode} at start",
+            if (code := self.proc.poll()) is not None:
+                self.proc = None
+                raise OnionError(f"gunicorn exited with code {code} at start",
                                  f"is {self.target} already in use? see the lines above")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):

@@ -129,7 +129,7 @@ class Served:
         last = Curl(-1, 0, "")
         while time.monotonic() < deadline:
             last = self.curl(f"http://{address}{path}", extra,
-                             max_time=min(30, max(5, deadline - time.monotonic())))
+                             max_time=min(15, max(5, deadline - time.monotonic())))
             if last.code == 0:
                 return last
             time.sleep(1)

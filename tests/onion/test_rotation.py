@@ -106,3 +106,19 @@ def test_cli_sign_verify_and_exit_codes(tmp_path: Path) -> None:
     Path(ann).write_text(Path(ann).read_text().replace("old-until: ", "old-until: 1"))
     res = onion("verify", "--verify-key", str(tmp_path / "s.key.pub"), ann)
     assert res.returncode == 8 and res.stderr.startswith("onion: error: ")
+
+
+def test_client_auth_file(tmp_path: Path) -> None:
+    from onion.cli import read_client_auth
+    from onion.errors import UsageError
+
+    good = "A" * 52
+    path = tmp_path / "staff.keys"
+    path.write_text(f"# staff\n{good}\ndescriptor:x25519:{'b' * 52}  # lower case is fine\n")
+    assert read_client_auth(str(path)) == (good, "B" * 52)
+    path.write_text("short\n")
+    with pytest.raises(UsageError, match="not a base32 x25519 public key"):
+        read_client_auth(str(path))
+    path.write_text("# nobody\n")
+    with pytest.raises(UsageError, match="holds no client keys"):
+        read_client_auth(str(path))
