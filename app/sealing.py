@@ -96,7 +96,6 @@ class AttachmentSink:
         self.attachment_id = random_bytes(16)
         self.path = rx.incoming / f"{random_bytes(16).hex()}.part"
         self.size = 0
-        self.sha256 = b""
         self.result: PendingAttachment | None = None
         self._out: _CipherFile | None = None
         self._sealer: Sealer | None = None
@@ -150,13 +149,12 @@ class AttachmentSink:
         sealer = self._sealer or self._open()
         assert self._out is not None
         try:
-            info = sealer.close()
+            sealer.close()
             self._out.file.flush()
             os.fsync(self._out.file.fileno())
             self._out.file.close()
         except OSError:
             raise Full() from None
-        self.sha256 = info.sha256
         self.result = PendingAttachment(
             self.attachment_id, self.path, self._out.size, self._out.hash.digest()
         )
@@ -381,10 +379,14 @@ def receive(
 
 
 def _describe(sink: AttachmentSink) -> dict[str, object]:
+    """The report's entry for a sealed attachment. ``envelope_sha256`` (the hash of the
+    sealed envelope, as in the batch manifest) binds the plaintext too: the envelope's
+    AEAD authenticates it under the file key sealed inside those very bytes."""
+    assert sink.result is not None
     return {
         "id": sink.attachment_id.hex(),
         "name": sink.filename,
         "media_type": sink.media_type,
         "size": sink.size,
-        "sha256": sink.sha256.hex(),
+        "envelope_sha256": sink.result.sha256.hex(),
     }

@@ -312,9 +312,12 @@ class _Run:
         if (header.kind != envelope.KIND_ATTACHMENT or header.envelope_id != att.id
                 or header.report_id != item.id):
             raise _Reject("damaged", f"attachment {att.id.hex()} belongs to another report")
-        if info.size != entry["size"] or info.sha256.hex() != entry["sha256"]:
+        # The envelope hash binds the plaintext: the AEAD authenticates it under the file
+        # key sealed in these very bytes (SPEC 3.4).
+        sha = section.sha256()
+        if info.size != entry["size"] or sha.hex() != entry["envelope_sha256"]:
             raise _Reject("damaged", f"attachment {att.id.hex()} differs from the report's listing")
-        if section.sha256() != att.sha256:
+        if sha != att.sha256:
             raise _Reject("altered", f"attachment {att.id.hex()} differs from the batch manifest")
 
     def _gaps(self) -> None:

@@ -9,7 +9,6 @@ Memory use is constant in the size of the body, both ways.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -69,8 +68,7 @@ class SealedInfo:
     """What the sealer knows once an envelope is complete."""
 
     size: int  # plaintext bytes
-    sha256: bytes  # of the plaintext
-    sealed_size: int  # envelope bytes written
+    sealed_size: int  # envelope bytes
 
 
 @dataclass(frozen=True)
@@ -127,7 +125,6 @@ class Sealer:
         self._ad: bytes | None = header
         self._buf = bytearray()
         self._size = 0
-        self._hash = hashlib.sha256()
         self._written = len(header)
         self._closed = False
         out.write(header)
@@ -136,7 +133,6 @@ class Sealer:
         if self._closed:
             raise ValueError("sealer is closed")
         self._size += len(data)
-        self._hash.update(data)
         self._buf += data
         while len(self._buf) > CHUNK:
             self._push(bytes(self._buf[:CHUNK]), TAG_MESSAGE)
@@ -166,7 +162,7 @@ class Sealer:
             remaining -= fill
         self._push(bytes(self._buf) + bytes(remaining) + trailer, TAG_FINAL)
         self._buf.clear()
-        return SealedInfo(self._size, self._hash.digest(), self._written)
+        return SealedInfo(self._size, self._written)
 
 
 def seal_bytes(
@@ -251,7 +247,6 @@ class _ZeroHold:
         self.out = out
         self.written = 0
         self.zeros = 0
-        self.digest = hashlib.sha256()
 
     def feed(self, data: bytes) -> None:
         stripped = data.rstrip(b"\0")
@@ -270,7 +265,6 @@ class _ZeroHold:
 
     def _emit(self, data: bytes) -> None:
         self.out.write(data)
-        self.digest.update(data)
         self.written += len(data)
 
     def finish(self, data_len: int) -> None:
@@ -325,7 +319,7 @@ def _finish(hold: _ZeroHold, plain: bytes, total: int) -> SealedInfo:
     if data_len > padded or padded_size(data_len) != padded:
         raise DamagedError("envelope padding does not match its size bucket")
     hold.finish(data_len)
-    return SealedInfo(data_len, hold.digest.digest(), total)
+    return SealedInfo(data_len, total)
 
 
 def open_bytes(data: bytes, key: PrivateKey) -> tuple[Header, bytes]:

@@ -50,7 +50,8 @@ def _shape_ok(report: Any) -> bool:
     atts_ok = isinstance(atts, list) and all(
         isinstance(a, dict) and isinstance(a.get("id"), str) and bool(_HEX32.fullmatch(a["id"]))
         and isinstance(a.get("name"), str) and type(a.get("size")) is int
-        and isinstance(a.get("sha256"), str) and bool(_HEX64.fullmatch(a["sha256"]))
+        and isinstance(a.get("envelope_sha256"), str)
+        and bool(_HEX64.fullmatch(a["envelope_sha256"]))
         for a in atts
     )
     return bool(

@@ -3,6 +3,7 @@ three languages, and reading back (decrypting) what the server stored."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -87,6 +88,7 @@ class Stored:
     files: list[bytes]
     chain: bytes
     envelope_sha256: bytes
+    attachment_sha256: list[str]  # hex SHA-256 of each attachment's stored envelope
 
 
 def stored_reports(app: Flask, key: PrivateKey) -> list[Stored]:
@@ -99,7 +101,7 @@ def stored_reports(app: Flask, key: PrivateKey) -> list[Stored]:
             header, plain = open_bytes(bytes(row.envelope), key)
             assert header.kind == KIND_REPORT and header.report_id == bytes(row.report_id)
             report = json.loads(plain)
-            files = []
+            files, hashes = [], []
             atts = conn.execute(
                 sa.select(attachments).where(attachments.c.report_seq == row.seq)
                 .order_by(attachments.c.position)
@@ -113,9 +115,11 @@ def stored_reports(app: Flask, key: PrivateKey) -> list[Stored]:
                 h, content = open_bytes(data, key)
                 assert h.kind == KIND_ATTACHMENT and h.report_id == bytes(row.report_id)
                 assert h.envelope_id == bytes(att.attachment_id)
+                assert hashlib.sha256(data).digest() == bytes(att.sha256)
                 files.append(content)
+                hashes.append(hashlib.sha256(data).hexdigest())
             out.append(Stored(row.seq, row.day, report, files, bytes(row.chain),
-                              bytes(row.envelope_sha256)))
+                              bytes(row.envelope_sha256), hashes))
     return out
 
 

@@ -16,6 +16,7 @@ from app.sealing import (
     AttachmentSink,
     Receiving,
     SealingFormDataParser,
+    _describe,
     clean_filename,
     clean_media_type,
 )
@@ -46,8 +47,11 @@ def test_sink_seals_while_writing(rx: Receiving, analyst_key: PrivateKey) -> Non
     header, plain = open_bytes(env, analyst_key)
     assert plain == data and header.kind == KIND_ATTACHMENT
     assert header.report_id == rx.report_id and header.envelope_id == sink.attachment_id
-    assert sink.sha256 == hashlib.sha256(data).digest()
-    assert sink.media_type == "image/jpeg"
+    assert sink.size == len(data) and sink.media_type == "image/jpeg"
+    # The report lists the attachment by its envelope's hash (SPEC 3.4), not the plaintext's.
+    assert _describe(sink) == {"id": sink.attachment_id.hex(), "name": "photo.jpg",
+                               "media_type": "image/jpeg", "size": len(data),
+                               "envelope_sha256": hashlib.sha256(env).hexdigest()}
     with pytest.raises(OSError):
         sink.read()
     sink.close()  # finished parts stay for storing

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 
@@ -75,7 +74,8 @@ def test_report_round_trip(app: Flask, client: FlaskClient, analyst_key: Private
         assert meta["name"] == f"файл-{i}.jpg"
         assert meta["media_type"] == "image/jpeg"
         assert meta["size"] == len(data)
-        assert meta["sha256"] == hashlib.sha256(data).hexdigest()
+        assert meta["envelope_sha256"] == stored.attachment_sha256[i]
+        assert set(meta) == {"id", "name", "media_type", "size", "envelope_sha256"}
     assert not any((app.extensions["skrynka"].config.incoming_dir).iterdir())
 
 

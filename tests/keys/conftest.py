@@ -59,7 +59,8 @@ class Drop:
                                       envelope_id=aid, report_id=rid)
             atts.append((aid, env, data))
             listing.append({"id": aid.hex(), "name": name, "media_type": "application/octet-stream",
-                            "size": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+                            "size": len(data),
+                            "envelope_sha256": hashlib.sha256(env).hexdigest()})
         report = {
             "format": "skrynka-report", "version": 1,
             "form": {"id": "violations", "version": 3}, "lang": lang, "received_day": day,

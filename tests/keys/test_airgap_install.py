@@ -83,20 +83,20 @@ def _seal_batch(public: bytes, path: Path) -> dict[str, bytes]:
     """A batch of two reports (the first with a photo) sealed to ``public``."""
     photo = os.urandom(5000)
     rid1, rid2, aid = os.urandom(16), os.urandom(16), os.urandom(16)
+    att = envelope.seal_bytes(photo, [public], kind=envelope.KIND_ATTACHMENT, envelope_id=aid,
+                              report_id=rid1)
     plains = {}
-    for rid, atts in ((rid1, [photo]), (rid2, [])):
+    for rid, atts in ((rid1, [att]), (rid2, [])):
         plains[rid.hex()] = json.dumps({
             "format": "skrynka-report", "version": 1, "form": {"id": "f", "version": 1},
             "lang": "be", "received_day": "2026-11-24", "fields": {"what": "Тэст"},
             "labels": {"what": "What happened"},
             "attachments": [{"id": aid.hex(), "name": "photo.jpg", "media_type": "image/jpeg",
-                             "size": len(a), "sha256": hashlib.sha256(a).hexdigest()}
+                             "size": len(photo), "envelope_sha256": hashlib.sha256(a).hexdigest()}
                             for a in atts],
         }, ensure_ascii=False).encode()
     env1 = envelope.seal_bytes(plains[rid1.hex()], [public], report_id=rid1)
     env2 = envelope.seal_bytes(plains[rid2.hex()], [public], report_id=rid2)
-    att = envelope.seal_bytes(photo, [public], kind=envelope.KIND_ATTACHMENT, envelope_id=aid,
-                              report_id=rid1)
     entries, link = [], batch.GENESIS
     for seq, rid, env, atts in ((1, rid1, env1, [att]), (2, rid2, env2, [])):
         sha = hashlib.sha256(env).digest()

@@ -294,8 +294,9 @@ def spec_read_batch(blob: bytes, key: PrivateKey) -> tuple[dict[str, Any], list[
             if (kind, eid.hex(), rid.hex()) != (2, att["id"], rep["id"]):
                 raise errors.VerificationError("attachment envelope does not match")
             want = listed[att["id"]]
-            if (len(body), hashlib.sha256(body).hexdigest()) != (want["size"], want["sha256"]):
-                raise errors.VerificationError("attachment content differs")
+            if (len(body), hashlib.sha256(env).hexdigest()) != (want["size"],
+                                                                 want["envelope_sha256"]):
+                raise errors.VerificationError("attachment differs from the report's list")
             atts.append({"id": att["id"], "size": len(body),
                          "sha256": hashlib.sha256(body).hexdigest()})
         out.append({"seq": rep["seq"], "id": rep["id"],

@@ -171,17 +171,18 @@ def envelope_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]]]:
 CHAIN_ID = ident("chain")
 
 
-def report_plain(rid: bytes, attachments: list[tuple[bytes, str, bytes]]) -> bytes:
-    """A report plaintext (SPEC 3.4) listing ``attachments`` (id, name, data)."""
+def report_plain(rid: bytes, attachments: list[tuple[bytes, str, bytes, bytes]],
+                 size_delta: int = 0) -> bytes:
+    """A report plaintext (SPEC 3.4) listing ``attachments`` (id, name, data, envelope)."""
     doc = {
         "format": "skrynka-report", "version": 1, "form": {"id": "violations", "version": 1},
         "lang": "be", "received_day": DAY,
         "fields": {"what": f"Вкіды бюлетэняў ({rid.hex()[:6]})", "kind": ["ballot-stuffing"]},
         "labels": {"what": "What happened", "kind": "Kind of violation"},
         "attachments": [
-            {"id": aid.hex(), "name": name, "media_type": "image/jpeg", "size": len(body),
-             "sha256": hashlib.sha256(body).hexdigest()}
-            for aid, name, body in attachments
+            {"id": aid.hex(), "name": name, "media_type": "image/jpeg",
+             "size": len(body) + size_delta, "envelope_sha256": hashlib.sha256(env).hexdigest()}
+            for aid, name, body, env in attachments
         ],
     }
     return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8")
@@ -190,14 +191,16 @@ def report_plain(rid: bytes, attachments: list[tuple[bytes, str, bytes]]) -> byt
 class Rep:
     """One report of a vector batch: its envelope, attachments' envelopes and expectations."""
 
-    def __init__(self, seq: int, label: str, n_att: int = 0) -> None:
+    def __init__(self, seq: int, label: str, n_att: int = 0, size_delta: int = 0) -> None:
         self.seq, self.id = seq, ident(label)
         self.atts = [(ident(f"{label}-att{i}"), f"photo {i}.jpg", data(700 + i, label.encode()))
                      for i in range(n_att)]
-        self.plain = report_plain(self.id, self.atts)
-        self.env = seal(self.plain, rid=self.id)
+        # Attachments are sealed first: the report lists their envelopes' SHA-256.
         self.att_envs = [seal(body, envelope.KIND_ATTACHMENT, aid, self.id)
                          for aid, _, body in self.atts]
+        self.plain = report_plain(self.id, [(a, n, b, e) for (a, n, b), e
+                                            in zip(self.atts, self.att_envs)], size_delta)
+        self.env = seal(self.plain, rid=self.id)
 
 
 def entries(reps: list[Rep], prev_chain: bytes) -> tuple[list[batch.ReportEntry], bytes]:
@@ -328,7 +331,17 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
     swapped.att_envs[0] = seal(b"not the photo", envelope.KIND_ATTACHMENT, aid0, swapped.id)
     bad("batch-att-content.skb", raw_batch(dump(manifest_of([swapped, r2], 0, batch.GENESIS)),
                                            bodies_of([swapped, r2])), "VerificationError",
-        "an attachment whose plaintext size/sha256 differ from the report's list")
+        "an attachment envelope whose SHA-256 differs from the report's envelope_sha256")
+    resealed = Rep(1, "r1", 2)
+    aid1, _, body1 = resealed.atts[1]
+    resealed.att_envs[1] = seal(body1, envelope.KIND_ATTACHMENT, aid1, resealed.id)
+    bad("batch-att-resealed.skb", raw_batch(dump(manifest_of([resealed, r2], 0, batch.GENESIS)),
+                                            bodies_of([resealed, r2])), "VerificationError",
+        "the listed attachment's data sealed again: same ids, size and data, other envelope")
+    sized = Rep(1, "r1", 2, size_delta=1)
+    bad("batch-att-size.skb", raw_batch(dump(manifest_of([sized, r2], 0, batch.GENESIS)),
+                                        bodies_of([sized, r2])), "VerificationError",
+        "the report lists an attachment one byte longer than its data (envelope hash right)")
     moved = Rep(1, "r1", 2)
     moved.att_envs[1] = seal(moved.atts[1][2], envelope.KIND_ATTACHMENT, moved.atts[1][0],
                              ident("r9"))
