@@ -196,7 +196,7 @@ def _big_batch(tmp: Path, key: PrivateKey, size: int) -> Path:
     report = {"format": "skrynka-report", "version": 1, "form": {"id": "v", "version": 1},
               "lang": "en", "received_day": "2026-11-20", "fields": {}, "labels": {},
               "attachments": [{"id": aid.hex(), "name": "video.mp4", "media_type": "video/mp4",
-                               "size": size, "sha256": info.sha256.hex()}]}
+                               "size": size, "envelope_sha256": digest.hexdigest()}]}
     env = envelope.seal_bytes(json.dumps(report).encode(), [key.public_key], envelope_id=rid,
                               report_id=rid)
     sha = hashlib.sha256(env).digest()

@@ -410,6 +410,8 @@ def open_batch_file(path: Path, key: PrivateKey, keep: int = 4 * MIB) -> tuple[d
             assert link.hex() == r["chain"], f"chain link of seq {r['seq']}"
             prev = link
             report = json.loads(sink.data or b"")
+            listing = {a["id"]: a for a in report["attachments"]}
+            assert sorted(listing) == sorted(a["id"] for a in r["attachments"]), "attachments"
             atts: dict[str, OpenedAttachment] = {}
             for a in r["attachments"]:
                 asec = _Bounded(f, a["size"])
@@ -419,6 +421,8 @@ def open_batch_file(path: Path, key: PrivateKey, keep: int = 4 * MIB) -> tuple[d
                 assert aheader.kind == envelope.KIND_ATTACHMENT
                 assert aheader.report_id.hex() == r["id"]
                 assert aheader.envelope_id.hex() == a["id"]
+                assert listing[a["id"]]["envelope_sha256"] == a["sha256"], "report's listing"
+                assert listing[a["id"]]["size"] == asink.size, "listed plaintext size"
                 atts[a["id"]] = OpenedAttachment(a["id"], asink.size, asink.hash.hexdigest(),
                                                  asink.data)
             out.append(OpenedReport(r["seq"], r["id"], r["day"], report, atts))
