@@ -105,8 +105,17 @@ def open_entry(e: Entry, key: PrivateKey) -> Opened:
         if (h.kind != KIND_ATTACHMENT or h.report_id != rid
                 or h.envelope_id.hex() != meta["id"]):
             raise BatchProblem(f"attachment {meta['id']} has a wrong header")
-        if len(data) != meta["size"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
-            raise BatchProblem(f"attachment {meta['id']} differs from its listing")
+        if len(data) != meta["size"]:
+            raise BatchProblem(f"attachment {meta['id']} differs from its listed size")
+        # the report binds each attachment by its envelope's hash (SPEC 3.4); older
+        # servers listed the plaintext's hash instead: check whichever is there
+        if "envelope_sha256" in meta and hashlib.sha256(blob).hexdigest() != meta[
+                "envelope_sha256"]:
+            raise BatchProblem(f"attachment {meta['id']} differs from its listed envelope")
+        if "sha256" in meta and hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            raise BatchProblem(f"attachment {meta['id']} differs from its listed hash")
+        if "envelope_sha256" not in meta and "sha256" not in meta:
+            raise BatchProblem(f"attachment {meta['id']} is listed without any hash")
         atts[meta["id"]] = data
     return Opened(report, atts)
 

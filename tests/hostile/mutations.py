@@ -46,7 +46,7 @@ class Original:
 
 
 def _report(
-    rng: random.Random, rid: bytes, atts: list[tuple[bytes, str, bytes]]
+    rng: random.Random, rid: bytes, atts: list[tuple[bytes, str, bytes]], blobs: list[bytes]
 ) -> dict[str, object]:
     return {
         "format": "skrynka-report", "version": 1,
@@ -56,9 +56,12 @@ def _report(
                    "description": f"report {rid.hex()} " + "‮ж" * rng.randint(0, 50)},
         "labels": {"what": "What happened?", "region": "Region", "description": "Description"},
         "attachments": [
+            # both bindings: the envelope hash (SPEC 3.4) and the plaintext hash older
+            # decryptors check; each decryptor ignores the one it does not know
             {"id": aid.hex(), "name": name, "media_type": "image/jpeg", "size": len(data),
+             "envelope_sha256": hashlib.sha256(blob).hexdigest(),
              "sha256": hashlib.sha256(data).hexdigest()}
-            for aid, name, data in atts
+            for (aid, name, data), blob in zip(atts, blobs)
         ],
     }
 
@@ -74,11 +77,11 @@ def build(rng: random.Random, key: PrivateKey, n_reports: int = 5) -> Original:
         atts = [(rng.randbytes(16), rng.choice(["a.jpg", "../b.jpg", "снимок.png"]),
                  rng.randbytes(rng.choice([10, 3000, 70_000, 140_000])))
                 for _ in range(rng.choice([0, 0, 1, 2]))]
-        report = _report(rng, rid, atts)
-        env = seal_bytes(json.dumps(report, ensure_ascii=False).encode(), [pub],
-                         report_id=rid)
         blobs = [seal_bytes(d, [pub], kind=KIND_ATTACHMENT, envelope_id=aid, report_id=rid)
                  for aid, _, d in atts]
+        report = _report(rng, rid, atts, blobs)
+        env = seal_bytes(json.dumps(report, ensure_ascii=False).encode(), [pub],
+                         report_id=rid)
         sha = hashlib.sha256(env).digest()
         link = chain_next(link, seq, rid, sha)
         entries.append(ReportEntry(
