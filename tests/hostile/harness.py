@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nacl.public import PrivateKey
+
 from tests.hostile.batches import decrypt_batches
 from tests.hostile.client import (
     LANGS,
@@ -200,6 +202,8 @@ class CrashResult:
     orphans_before_init: int
     orphans_after_init: list[str]
     recover_seconds: list[float]  # master kill -> serving again
+    batches: list[Path] = field(default_factory=list)  # what was exported at the end
+    key: PrivateKey | None = None  # the analyst key that opens them
 
 
 def crash_run(tmp: Path, *, seconds: float, kills: int, clients: int, seed: int,
@@ -238,7 +242,8 @@ def crash_run(tmp: Path, *, seconds: float, kills: int, clients: int, seed: int,
     finally:
         srv.stop()
     return CrashResult(tally, worker_kills, master_kills, time.monotonic() - started,
-                       dict(ledger.statuses), before, after, recover)
+                       dict(ledger.statuses), before, after, recover, exports.batches,
+                       srv.analyst_key)
 
 
 # --- 3. load --------------------------------------------------------------------------------

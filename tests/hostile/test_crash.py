@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from keys.decrypt import decrypt_batches
 from tests.hostile.client import get_form, make_report, start_upload
 from tests.hostile.harness import Exports, crash_run, db_count, orphans
 from tests.liveserver import LiveServer
@@ -38,6 +39,11 @@ def test_acknowledged_reports_survive_sigkill(tmp_path: Path) -> None:
     # a killed request gets no answer at all (status 0), never an error page
     assert set(res.statuses) <= {0, 200}, res.statuses
     assert res.orphans_after_init == []
+    # the analysts' own tool reads the same export without a single complaint
+    out = tmp_path / "analyst-out"
+    summary = decrypt_batches(res.key, res.batches, out)
+    assert summary.problems == [] and summary.fatal == []
+    assert summary.decrypted == t.acknowledged + t.unacked_present
 
 
 @pytest.mark.slow
