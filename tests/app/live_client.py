@@ -370,8 +370,9 @@ class _Sink:
 class OpenedAttachment:
     id: str
     size: int
-    sha256: str
+    sha256: str  # of the decrypted data (computed here)
     data: bytes | None  # None when larger than the keep limit
+    envelope_sha256: str = ""  # of the envelope bytes (checked against manifest and report)
 
 
 @dataclass
@@ -424,7 +425,7 @@ def open_batch_file(path: Path, key: PrivateKey, keep: int = 4 * MIB) -> tuple[d
                 assert listing[a["id"]]["envelope_sha256"] == a["sha256"], "report's listing"
                 assert listing[a["id"]]["size"] == asink.size, "listed plaintext size"
                 atts[a["id"]] = OpenedAttachment(a["id"], asink.size, asink.hash.hexdigest(),
-                                                 asink.data)
+                                                 asink.data, a["sha256"])
             out.append(OpenedReport(r["seq"], r["id"], r["day"], report, atts))
         assert f.read(1) == b"", "trailing bytes after the last envelope"
     return manifest, out

@@ -140,12 +140,14 @@ def test_attachments_byte_for_byte_at_chunk_boundaries(server: LiveServer, tmp_p
     assert [a["name"] for a in listed] == NAMES
     assert [a["media_type"] for a in listed] == TYPES
     assert [a["size"] for a in listed] == SIZES
-    assert [a["sha256"] for a in listed] == [hashlib.sha256(d).hexdigest() for d in datas]
     assert len({a["id"] for a in listed}) == len(SIZES)
     assert list(got.attachments) == [a["id"] for a in listed]  # batch order = report order
     for entry, data in zip(listed, datas):
         opened = got.attachments[entry["id"]]
+        # the report binds each attachment by its envelope's hash (keys/SPEC.md 3.4)
+        assert entry["envelope_sha256"] == opened.envelope_sha256
         assert opened.size == len(data)
+        assert opened.sha256 == hashlib.sha256(data).hexdigest()
         assert opened.data == data, f"{entry['name']}: decrypted bytes differ"
 
 
@@ -165,8 +167,8 @@ def test_100_mib_attachment_streams_and_decrypts(server: LiveServer, tmp_path: P
 
     got = find_report(export_and_open(server, tmp_path / "batch.skb", keep=0), tok)
     [entry] = got.report["attachments"]
-    assert entry["size"] == size and entry["sha256"] == expect.hexdigest()
     opened = got.attachments[entry["id"]]
+    assert entry["size"] == size and entry["envelope_sha256"] == opened.envelope_sha256
     assert (opened.size, opened.sha256) == (size, expect.hexdigest())
 
 
