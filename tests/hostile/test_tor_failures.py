@@ -111,7 +111,7 @@ def test_control_connection_dropped(served: Served, tmp_path: Path) -> None:
 
 
 def test_network_gone_for_a_while(served: Served, tmp_path: Path) -> None:
-    """Every relay and the authority frozen for 30 s (SIGSTOP), then back: the same
+    """Every relay and the authority frozen for 20 s (SIGSTOP), then back: the same
     address answers again by itself and a report posted afterwards arrives."""
     address = served.address
     net = served.net
@@ -121,7 +121,7 @@ def test_network_gone_for_a_while(served: Served, tmp_path: Path) -> None:
     for pid in frozen:
         os.kill(pid, signal.SIGSTOP)
     try:
-        time.sleep(30)
+        time.sleep(20)
         down = served.curl(f"http://{address}/en/", max_time=10)
         print(f"\nnetwork frozen: curl exit {down.code}, status {down.status}")
     finally:
