@@ -66,14 +66,20 @@ def cmd_keygen(args: argparse.Namespace, out: TextIO) -> int:
     from keys import keyfile
     from keys.pubkey import encode_public
 
-    passphrase = _nonempty(_passphrase(args.passphrase_file, "New passphrase: ", confirm=True))
     params = None
-    if args.kdf_memory_mib or args.kdf_passes:
+    if args.kdf_memory_mib is not None or args.kdf_passes is not None:
+        low, high = keyfile.MIN_MEMORY_KIB // 1024, keyfile.MAX_MEMORY_KIB // 1024
+        if args.kdf_memory_mib is not None and not low <= args.kdf_memory_mib <= high:
+            raise UsageError(f"--kdf-memory-mib must be from {low} to {high}",
+                             hint="leave it out for the default (256 MiB)")
+        if args.kdf_passes is not None and not 1 <= args.kdf_passes <= keyfile.MAX_TIME:
+            raise UsageError(f"--kdf-passes must be from 1 to {keyfile.MAX_TIME}",
+                             hint="leave it out to calibrate about 1 s on this machine")
         default = keyfile.KdfParams()
         params = keyfile.KdfParams(
             (args.kdf_memory_mib or default.memory_kib // 1024) * 1024,
             args.kdf_passes or default.time_cost, 1)
-        params.check()
+    passphrase = _nonempty(_passphrase(args.passphrase_file, "New passphrase: ", confirm=True))
     public = keyfile.generate(args.out, passphrase, params=params)
     out.write(f"{encode_public(public)}\n")
     out.write(f"private key: {args.out} (keep it offline)\npublic key: {args.out}.pub "

@@ -246,3 +246,20 @@ def test_tty_keygen_asks_twice(tmp_path: Path) -> None:
 
 def folders_of(out: Path) -> list[str]:
     return [p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("flags, named", [
+    (("--kdf-memory-mib", "8"), "--kdf-memory-mib"),
+    (("--kdf-memory-mib", "999999"), "--kdf-memory-mib"),
+    (("--kdf-passes", "0"), "--kdf-passes"),
+])
+def test_keygen_rejects_out_of_range_kdf_options(tmp_path: Path, flags: tuple[str, str],
+                                                 named: str) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("correct horse\n")
+    proc = run("keygen", "--out", tmp_path / "a.key", "--passphrase-file", pw, *flags)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0].startswith("skrynka-keys: error: ") and named in lines[0]
+    assert lines[1].startswith("hint: ")
+    assert not (tmp_path / "a.key").exists()
