@@ -232,7 +232,7 @@ def unseal_file_key(header: Header, key: PrivateKey) -> bytes:
             hint="decrypt with the key whose public key was configured on the server",
         ) from None
     try:
-        file_key = SealedBox(key).decrypt(header.sealed_keys[index])
+        file_key = sodium.crypto_box_seal_open(header.sealed_keys[index], mine, bytes(key))
     except CryptoError:
         raise DamagedError("the envelope's key stanza does not open (altered)") from None
     if len(file_key) != KEY_LEN:

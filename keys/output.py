@@ -161,6 +161,8 @@ def _pretty(value: Any, parts: list[str], newline: str) -> None:
             _pretty(item, parts, inner)
             lead = "," + inner
         parts.append(newline + "]")
+    elif kind is list or kind is dict:
+        parts.append("[]" if kind is list else "{}")
     elif kind is int:
         parts.append(int.__repr__(value))
     elif value is None or kind is bool:
@@ -232,17 +234,15 @@ def render_csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> byt
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow([_cell(column_title(c)) for c in columns])
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
+    writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
     return buf.getvalue().encode("utf-8-sig")
 
 
 def render_jsonl(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
     """One JSON object per report, keys as in the CSV, lists kept as lists."""
-    lines = []
-    for row in rows:
-        obj = {column_title(c): row.get(c) for c in columns}
-        lines.append(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+    titled = [(column_title(c), c) for c in columns]
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    lines = [encode({title: row.get(c) for title, c in titled}) for row in rows]
     return ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8")
 
 
@@ -333,7 +333,7 @@ class Publisher:
         try:
             self._flush_data()
             for item in self.pending:
-                if item.final.exists() or item.final.is_symlink():
+                if _present(item.final):
                     shutil.rmtree(item.staging, ignore_errors=True)
                     done.append((item, False))
                 else:
@@ -353,6 +353,15 @@ class Publisher:
         for item in self.pending:
             shutil.rmtree(item.staging, ignore_errors=True)
         self.pending, self.size = [], 0
+
+
+def _present(path: Path) -> bool:
+    """Whether anything (even a dangling symlink) is at ``path``: one lstat."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _write_report(staging: Path, path: Path, data: bytes, make_dir: bool) -> None:
