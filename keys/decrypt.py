@@ -195,11 +195,10 @@ class _Run:
         bf.finish()
 
     def _report(self, bf: reader.BatchFile, index: int, item: reader.ReportItem) -> None:
-        name = f"report {item.id.hex()} (seq {item.seq}) in {bf.name}"
         staging = self.out / f".tmp-{item.id.hex()}"
-        self.queue = [(item.size, f"report seq {item.seq}")] + [
-            (a.size, f"attachment {a.id.hex()} of report seq {item.seq}") for a in item.attachments
-        ]
+        self.queue = [(item.size, f"report seq {item.seq}")]
+        self.queue += [(a.size, f"attachment {a.id.hex()} of report seq {item.seq}")
+                       for a in item.attachments]
         try:
             try:
                 if not self._skip_known(bf, item):
@@ -207,6 +206,7 @@ class _Run:
             except _Reject as exc:
                 if exc.kind == "not-recipient":
                     self.not_recipient += 1
+                name = f"report {item.id.hex()} (seq {item.seq}) in {bf.name}"
                 self.summary.problems.append(f"{exc.kind}: {name}: {exc.text}")
             while self.queue:
                 self._next(bf).drain()

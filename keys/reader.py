@@ -288,7 +288,7 @@ def open_batch(path: str | Path) -> BatchFile:
     """Open a batch and read its manifest; FormatError if it is not a batch."""
     path = Path(path)
     try:
-        inp = open(path, "rb")  # noqa: SIM115 - closed by BatchFile
+        inp = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - closed by BatchFile
     except OSError as exc:
         raise FormatError(f"cannot read batch {path}: {exc.strerror}") from None
     try:
