@@ -142,22 +142,29 @@ def _pretty(value: Any, parts: list[str], newline: str) -> None:
     if kind is str:
         parts.append(_ENCODE_STR(value))
     elif kind is dict and value:
-        inner = newline + "  "
+        start, inner = len(parts), newline + "  "
         lead = "{" + inner
         for key, item in value.items():
             if type(key) is not str:  # (never in a decoded report)
+                del parts[start:]
                 parts.append(_slow(value, newline))
                 return
-            parts.append(lead + _ENCODE_STR(key) + ": ")
-            _pretty(item, parts, inner)
+            if type(item) is str:
+                parts.append(lead + _ENCODE_STR(key) + ": " + _ENCODE_STR(item))
+            else:
+                parts.append(lead + _ENCODE_STR(key) + ": ")
+                _pretty(item, parts, inner)
             lead = "," + inner
         parts.append(newline + "}")
     elif kind is list and value:
         inner = newline + "  "
         lead = "[" + inner
         for item in value:
-            parts.append(lead)
-            _pretty(item, parts, inner)
+            if type(item) is str:
+                parts.append(lead + _ENCODE_STR(item))
+            else:
+                parts.append(lead)
+                _pretty(item, parts, inner)
             lead = "," + inner
         parts.append(newline + "]")
     elif kind is list or kind is dict:
@@ -166,7 +173,7 @@ def _pretty(value: Any, parts: list[str], newline: str) -> None:
         parts.append(int.__repr__(value))
     elif value is None or kind is bool:
         parts.append(_CONSTANTS[value])
-    else:  # floats, empty containers, other types
+    else:  # floats, other types
         parts.append(_slow(value, newline))
 
 

@@ -26,7 +26,8 @@ def test_report_json_is_stdlib_pretty_json(report: dict[str, Any]) -> None:
 
 def test_report_json_of_a_report_and_non_string_keys() -> None:
     report = {"format": "skrynka-report", "version": 1, "fields": {"what": ["a", "b"], "x": ""},
-              "attachments": [], "labels": {}, "odd": {1: [{2.5: None, True: False}]}}
+              "attachments": [], "labels": {}, "odd": {1: [{2.5: None, True: False}]},
+              "late": {"a": "b", "c": [1], 7: "seven"}}
     want = (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     assert report_json(report) == want
     assert json.loads(report_json(report)) == json.loads(json.dumps(report))
