@@ -41,9 +41,10 @@ def log(msg: str) -> None:
 
 
 def crash_rows(tmp: Path, soak: bool) -> list[Row]:
-    seconds, kills, clients = (300, 60, 16) if soak else (30, 6, 8)
+    seconds, kills, clients, big = (300, 60, 16, 0.05) if soak else (30, 6, 8, 0.1)
     log(f"crash: {clients} clients, {kills} SIGKILLs over {seconds} s")
-    res = crash_run(tmp, seconds=seconds, kills=kills, clients=clients, seed=SEED)
+    res = crash_run(tmp, seconds=seconds, kills=kills, clients=clients, seed=SEED,
+                    big_fraction=big)
     t = res.tally
     if t.problems:
         log("crash problems: " + "; ".join(t.problems[:10]))
@@ -57,6 +58,11 @@ def crash_rows(tmp: Path, soak: bool) -> list[Row]:
             target="== acknowledged", ok=t.recovered == t.acknowledged),
         Row(GROUP, "crash: lost", t.lost, "reports", target="== 0",
             ok=t.lost == 0 and not t.problems),
+        Row(GROUP, "crash: cut off by a kill or refused while restarting",
+            res.statuses.get(0, 0), "attempts"),
+        Row(GROUP, "crash: other answers than the receipt",
+            sum(n for s, n in res.statuses.items() if s not in (0, 200)), "answers",
+            target="== 0", ok=set(res.statuses) <= {0, 200}),
         Row(GROUP, "crash: unacknowledged but stored (complete)", t.unacked_present, "reports"),
         Row(GROUP, "crash: orphan files after start-up", len(res.orphans_after_init), "files",
             target="== 0", ok=not res.orphans_after_init),

@@ -214,7 +214,8 @@ def crash_run(tmp: Path, *, seconds: float, kills: int, clients: int, seed: int,
     worker_kills = master_kills = 0
     recover: list[float] = []
     started = time.monotonic()
-    srv = LiveServer.start(tmp)
+    # a budget that cannot run out: this run is about crashes, not a full store
+    srv = LiveServer.start(tmp, extra_env={"SKRYNKA_STORAGE_BUDGET_MB": "1000000"})
     try:
         crowd = Clients(srv, ledger, clients, seed, big_fraction, big_bytes).start()
         # kill moments at random, fixed up front so restarts do not stretch the run
