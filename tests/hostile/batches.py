@@ -9,16 +9,19 @@ exception — a batch exported by a healthy server is never damaged.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from nacl.public import PrivateKey
 
 from keys.batch import GENESIS, MAGIC, chain_next
 from keys.envelope import KIND_ATTACHMENT, KIND_REPORT, open_bytes
-from tests.hostile.client import Opened
+from tests.hostile.client import Opened, digest
 
 _PREFIX = struct.Struct(">8sBI")
 
@@ -34,43 +37,50 @@ class Entry:
     attachments: tuple[bytes, ...]
 
 
-def split_batch(data: bytes) -> tuple[dict[str, object], list[Entry]]:
-    """Manifest and every report's envelope bytes, with sizes and hashes checked."""
-    if len(data) < _PREFIX.size:
+def read_manifest(f: BinaryIO) -> dict[str, object]:
+    """The manifest at the start of a batch (its hash checked); ``f`` is left at the body."""
+    prefix = f.read(_PREFIX.size)
+    if len(prefix) < _PREFIX.size:
         raise BatchProblem("batch shorter than its prefix")
-    magic, version, mlen = _PREFIX.unpack_from(data)
+    magic, version, mlen = _PREFIX.unpack(prefix)
     if magic != MAGIC or version != 1:
         raise BatchProblem(f"bad magic/version {magic!r}/{version}")
-    pos = _PREFIX.size
-    manifest_raw = data[pos : pos + mlen]
-    pos += mlen
-    if hashlib.sha256(manifest_raw).digest() != data[pos : pos + 32]:
+    raw = f.read(mlen)
+    if len(raw) != mlen or hashlib.sha256(raw).digest() != f.read(32):
         raise BatchProblem("manifest hash does not match")
-    pos += 32
-    manifest = json.loads(manifest_raw)
-    entries = []
-    for rep in manifest["reports"]:
-        env, pos = _take(data, pos, rep)
-        atts = []
-        for att in rep["attachments"]:
-            blob, pos = _take(data, pos, att)
-            atts.append(blob)
-        entries.append(Entry(rep, env, tuple(atts)))
-    if pos != len(data):
-        raise BatchProblem(f"{len(data) - pos} bytes after the last envelope")
-    return manifest, entries
+    manifest: dict[str, object] = json.loads(raw)
+    return manifest
 
 
-def _take(data: bytes, pos: int, meta: dict[str, object]) -> tuple[bytes, int]:
+def iter_entries(f: BinaryIO, manifest: dict[str, object]) -> Iterator[Entry]:
+    """Each report's envelopes in turn, sizes and hashes checked (one report in memory)."""
+    reports = manifest["reports"]
+    assert isinstance(reports, list)
+    for rep in reports:
+        env = _take(f, rep)
+        yield Entry(rep, env, tuple(_take(f, att) for att in rep["attachments"]))
+    if f.read(1):
+        raise BatchProblem("bytes after the last envelope")
+
+
+def split_batch(data: bytes) -> tuple[dict[str, object], list[Entry]]:
+    """Manifest and every report's envelope bytes (a whole batch held in memory)."""
+    f = io.BytesIO(data)
+    manifest = read_manifest(f)
+    return manifest, list(iter_entries(f, manifest))
+
+
+def _take(f: BinaryIO, meta: dict[str, object]) -> bytes:
     size = meta["size"]
     assert isinstance(size, int)
-    blob = data[pos : pos + size]
+    blob = f.read(size)
     if len(blob) != size or hashlib.sha256(blob).hexdigest() != meta["sha256"]:
         raise BatchProblem(f"envelope {meta['id']} does not match its size or hash")
-    return blob, pos + size
+    return blob
 
 
-def check_chain(manifest: dict[str, object], entries: list[Entry]) -> None:
+def check_chain(manifest: dict[str, object], entries: Iterable[Entry]) -> Iterator[Entry]:
+    """Pass the entries through, checking sequence numbers and chain links on the way."""
     prev = manifest["prev"]
     assert isinstance(prev, dict)
     seq, link = int(prev["seq"]), bytes.fromhex(prev["chain"])
@@ -85,6 +95,7 @@ def check_chain(manifest: dict[str, object], entries: list[Entry]) -> None:
                           bytes.fromhex(str(m["sha256"])))
         if link.hex() != m["chain"]:
             raise BatchProblem(f"chain link of report {seq} is wrong")
+        yield e
 
 
 def open_entry(e: Entry, key: PrivateKey) -> Opened:
@@ -99,7 +110,7 @@ def open_entry(e: Entry, key: PrivateKey) -> Opened:
     assert isinstance(metas, list)
     if [a["id"] for a in listed] != [a["id"] for a in metas]:
         raise BatchProblem(f"report {rid.hex()} lists other attachments than the manifest")
-    atts: dict[str, bytes] = {}
+    atts: dict[str, str] = {}
     for meta, blob in zip(listed, e.attachments):
         h, data = open_bytes(blob, key)
         if (h.kind != KIND_ATTACHMENT or h.report_id != rid
@@ -116,14 +127,15 @@ def open_entry(e: Entry, key: PrivateKey) -> Opened:
             raise BatchProblem(f"attachment {meta['id']} differs from its listed hash")
         if "envelope_sha256" not in meta and "sha256" not in meta:
             raise BatchProblem(f"attachment {meta['id']} is listed without any hash")
-        atts[meta["id"]] = data
+        atts[meta["id"]] = digest(data)
     return Opened(report, atts)
 
 
 def decrypt_batch(path: Path, key: PrivateKey) -> list[Opened]:
-    manifest, entries = split_batch(path.read_bytes())
-    check_chain(manifest, entries)
-    return [open_entry(e, key) for e in entries]
+    """Every report of a batch, decrypted; streamed, so memory stays at one report."""
+    with open(path, "rb") as f:
+        manifest = read_manifest(f)
+        return [open_entry(e, key) for e in check_chain(manifest, iter_entries(f, manifest))]
 
 
 def decrypt_batches(paths: list[Path], key: PrivateKey) -> list[Opened]:

@@ -376,12 +376,32 @@ def submit(port: int, report: Report, *, form: FormPage | None = None,
 # --- what was sent, what came back -----------------------------------------------------
 
 
+def digest(data: bytes) -> str:
+    """What a comparison needs of an attachment: its size and SHA-256 (not the bytes)."""
+    return f"{len(data)}:{hashlib.sha256(data).hexdigest()}"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the ledger keeps of a submitted report (attachment digests, not bytes)."""
+
+    token: str
+    lang: str
+    fields: dict[str, str | list[str]]
+    files: tuple[tuple[str, str], ...]  # (name, digest)
+
+    @classmethod
+    def of(cls, report: Report) -> Sent:
+        return cls(report.token, report.lang, report.fields,
+                   tuple((a.name, digest(a.data)) for a in report.files))
+
+
 @dataclass(frozen=True)
 class Opened:
-    """One decrypted report: its plaintext JSON and its attachments' bytes by id."""
+    """One decrypted report: its plaintext JSON and its attachments' digests by id."""
 
     report: dict[str, object]
-    attachments: dict[str, bytes]
+    attachments: dict[str, str]
 
     @property
     def token(self) -> str | None:
@@ -398,7 +418,7 @@ def _canon(fields: object) -> object:
     return {k: sorted(v) if isinstance(v, list) else v for k, v in fields.items()}
 
 
-def mismatch(sent: Report, got: Opened) -> str | None:
+def mismatch(sent: Sent, got: Opened) -> str | None:
     """Why ``got`` is not exactly ``sent`` (None when it is)."""
     if _canon(got.report.get("fields")) != _canon(sent.fields):
         return f"fields differ: sent {sent.fields!r}, got {got.report.get('fields')!r}"
@@ -407,12 +427,11 @@ def mismatch(sent: Report, got: Opened) -> str | None:
     listed = got.report.get("attachments")
     if not isinstance(listed, list) or len(listed) != len(sent.files):
         return f"attachment list {listed!r} != {len(sent.files)} sent"
-    for meta, att in zip(listed, sent.files):
-        data = got.attachments.get(meta["id"])
-        if meta.get("name") != att.name or data != att.data:
-            return f"attachment {att.name!r} differs (name {meta.get('name')!r})"
-        if meta.get("size") != len(att.data):
-            return f"attachment {att.name!r}: listed size is wrong"
+    for meta, (name, want) in zip(listed, sent.files):
+        if meta.get("name") != name or got.attachments.get(meta["id"]) != want:
+            return f"attachment {name!r} differs (name {meta.get('name')!r})"
+        if f"{meta.get('size')}:" != want.split(":")[0] + ":":
+            return f"attachment {name!r}: listed size is wrong"
     return None
 
 
@@ -432,13 +451,14 @@ class Ledger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.attempted = 0
-        self.acked: dict[str, Report] = {}
-        self.unacked: dict[str, Report] = {}
+        self.acked: dict[str, Sent] = {}
+        self.unacked: dict[str, Sent] = {}
         self.statuses: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
         self.latencies: list[float] = []
 
     def record(self, report: Report, outcome: Outcome) -> None:
+        sent = Sent.of(report)  # hashing outside the lock
         with self._lock:
             if report.token in self.acked or report.token in self.unacked:
                 raise ValueError(f"token {report.token} used twice (seed reused?)")
@@ -447,10 +467,10 @@ class Ledger:
             if outcome.error:
                 self.errors[outcome.error.split(":")[0]] += 1
             if outcome.acknowledged:
-                self.acked[report.token] = report
+                self.acked[report.token] = sent
                 self.latencies.append(outcome.elapsed)
             else:
-                self.unacked[report.token] = report
+                self.unacked[report.token] = sent
 
     def reconcile(self, opened: Sequence[Opened]) -> Tally:
         """Compare the decrypted export with what was sent and acknowledged."""
