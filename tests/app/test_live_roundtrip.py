@@ -202,13 +202,21 @@ def _walk(root: Path) -> Iterator[Path]:
             yield Path(dirpath, name)
 
 
-def scan(roots: list[Path], needles: list[bytes], since: float | None) -> tuple[list[str], int]:
-    """Files under ``roots`` (changed after ``since`` unless None) holding a needle."""
+def scan(roots: list[Path], needles: list[bytes], since: float | None,
+         max_file: int = SCAN_FILE_MAX, seconds: float = 120.0) -> tuple[list[str], int]:
+    """Files under ``roots`` (changed after ``since`` unless None) holding a needle.
+
+    Bounded: files over ``max_file`` bytes are skipped, and the scan stops after
+    ``seconds`` (other jobs on a shared machine may fill the temp directories).
+    """
     hits: list[str] = []
     total = files = 0
     seen: set[tuple[int, int]] = set()
+    deadline = time.monotonic() + seconds
     for root in roots:
         for path in _walk(root):
+            if time.monotonic() > deadline:
+                return hits, files
             try:
                 st = path.lstat()
             except OSError:
@@ -218,7 +226,7 @@ def scan(roots: list[Path], needles: list[bytes], since: float | None) -> tuple[
             seen.add((st.st_dev, st.st_ino))
             if since is not None and max(st.st_mtime, st.st_ctime) < since:
                 continue
-            if st.st_size > SCAN_FILE_MAX or total + st.st_size > SCAN_TOTAL_MAX:
+            if st.st_size > max_file or total + st.st_size > SCAN_TOTAL_MAX:
                 continue
             total += st.st_size
             files += 1
@@ -277,9 +285,11 @@ def test_canary_never_reaches_any_disk(server: LiveServer, tmp_path: Path) -> No
     def midway(sent: int) -> None:
         # while the upload is in flight: what the server has open, and fresh temp files
         if not mid and sent >= length * 0.6:
+            # the pause must stay well under the server's idle deadline (app/worker.py)
             time.sleep(0.5)  # let the server take in what was sent
             mid["open"] = scan_open_files(server.pids(), needles)
-            mid["temp"] = scan(TEMP_DIRS, needles, since=started)
+            mid["temp"] = scan(TEMP_DIRS, needles, since=started, max_file=2 * size,
+                               seconds=8.0)
 
     resp = post(server.port, page.action, body, piece=1 << 20, on_sent=midway)
     assert resp.is_receipt, (resp.status, resp.text[:500])
