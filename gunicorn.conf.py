@@ -49,7 +49,7 @@ keepalive = 5
 accesslog = None
 disable_redirect_access_to_syslog = True
 errorlog = "-"
-loglevel = "warning"
+loglevel = "error"  # gunicorn's warnings name the client address ("Invalid request from ip=")
 capture_output = False
 limit_request_line = 4096
 limit_request_fields = 50

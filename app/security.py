@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.exceptions import HTTPException
+
+from app.errors import BadForm
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -111,6 +115,19 @@ def host_allowed(host: str, onions: Iterable[str], allow_local: bool) -> bool:
     return allow_local and name in LOCAL_HOSTS and (port == "" or port.isdigit())
 
 
+@contextlib.contextmanager
+def _framing_is_bad_form() -> Iterator[None]:
+    """A body the server cannot de-frame (e.g. gunicorn's bad chunk sizes) is a 400.
+
+    I/O errors (a stalled or vanished client) pass through unchanged."""
+    try:
+        yield
+    except (OSError, ValueError, HTTPException):
+        raise
+    except Exception:
+        raise BadForm() from None
+
+
 class CountingInput:
     """Wraps ``wsgi.input`` to know how much of the body has been read."""
 
@@ -119,12 +136,14 @@ class CountingInput:
         self.count = 0
 
     def read(self, size: int = -1) -> bytes:
-        data: bytes = self.inner.read(size)
+        with _framing_is_bad_form():
+            data: bytes = self.inner.read(size)
         self.count += len(data)
         return data
 
     def readline(self, size: int = -1) -> bytes:
-        data: bytes = self.inner.readline(size)
+        with _framing_is_bad_form():
+            data: bytes = self.inner.readline(size)
         self.count += len(data)
         return data
 
@@ -133,7 +152,8 @@ class CountingInput:
             data = self.read(len(buf))
             buf[: len(data)] = data
             return len(data)
-        n: int | None = self.inner.readinto(buf)
+        with _framing_is_bad_form():
+            n: int | None = self.inner.readinto(buf)
         self.count += n or 0
         return n
 

@@ -10,10 +10,18 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from nacl.utils import random as random_bytes
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import ClientDisconnected, HTTPException, NotFound
 
 from app.config import Config
-from app.errors import ClientStalled, Full, NoKeys, PageError, StorageFull, WrongHost
+from app.errors import (
+    ClientStalled,
+    Full,
+    NoKeys,
+    PageError,
+    StorageFull,
+    TooLarge,
+    WrongHost,
+)
 from app.form import FormDef
 from app.i18n import DEFAULT_LANG, LANGS, Catalogs
 from app.sealing import Invalid, Receiving, SealingRequest, receive
@@ -129,6 +137,8 @@ def submit(lang: str) -> Response:
         raise NoKeys()
     config = runtime.config
     declared = request.content_length or config.max_report_bytes
+    if declared > current_app.config["MAX_CONTENT_LENGTH"]:
+        raise TooLarge(limit_mb=config.max_report_mb)  # too big is 413, full or not
     if runtime.store.unexported_bytes() + declared > config.budget_bytes:
         raise Full()
     req = request._get_current_object()  # type: ignore[attr-defined]
@@ -165,7 +175,8 @@ def error_page(exc: HTTPException) -> Response:
         key, params, code = "error.500", {}, 500
     if code == 413 and "limit_mb" not in params:
         params["limit_mb"] = rt().config.max_report_mb
-    close = isinstance(exc, ClientStalled)  # nothing more will come: don't wait for it
+    # A stalled or vanished client sends nothing more: don't wait for it.
+    close = isinstance(exc, (ClientStalled, ClientDisconnected))
     if request.method == "POST" and not close:
         limit = 2 * rt().config.max_report_bytes + (1 << 20)
         close = not drain(request.environ, limit, DRAIN_SECONDS)
@@ -187,6 +198,8 @@ def error_page(exc: HTTPException) -> Response:
 def handle_http(exc: HTTPException) -> Response | HTTPException:
     if exc.code is None or exc.code < 400:
         return exc
+    if isinstance(exc, ClientDisconnected) and isinstance(exc.__cause__, TimeoutError):
+        return error_page(ClientStalled())  # werkzeug's name for our worker's cut-off
     return error_page(exc)
 
 

@@ -56,11 +56,8 @@ def _report(
                    "description": f"report {rid.hex()} " + "‮ж" * rng.randint(0, 50)},
         "labels": {"what": "What happened?", "region": "Region", "description": "Description"},
         "attachments": [
-            # both bindings: the envelope hash (SPEC 3.4) and the plaintext hash older
-            # decryptors check; each decryptor ignores the one it does not know
             {"id": aid.hex(), "name": name, "media_type": "image/jpeg", "size": len(data),
-             "envelope_sha256": hashlib.sha256(blob).hexdigest(),
-             "sha256": hashlib.sha256(data).hexdigest()}
+             "envelope_sha256": hashlib.sha256(blob).hexdigest()}  # SPEC 3.4
             for (aid, name, data), blob in zip(atts, blobs)
         ],
     }
