@@ -38,6 +38,10 @@ MAX_FIELD_BYTES = 256 * 1024  # one text field (the longest textarea is 50 000 c
 MAX_TEXT_BYTES = 1024 * 1024  # all text fields together
 MAX_PARTS = 200  # fields + files in one report
 MAX_NAME_CHARS = 255
+# Body read size: gunicorn buffers up to 1 MiB ahead and copies its buffer on every
+# read, so 64 KiB reads spent ~55% of a large upload copying; 256 KiB reads cut that
+# to ~23% for ~0.5 MiB more per concurrent upload.
+READ_SIZE = 256 * 1024
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 _UTF8 = {"", "utf-8", "utf8", "us-ascii", "ascii"}
 
@@ -295,7 +299,7 @@ class SealingFormDataParser(FormDataParser):
                 if not boundary or len(boundary) > 200:
                     raise BadForm()
                 parser = StrictMultiPartParser(
-                    stream_factory=self.stream_factory, cls=self.cls, buffer_size=64 * 1024
+                    stream_factory=self.stream_factory, cls=self.cls, buffer_size=READ_SIZE
                 )
                 parser.file_fields = self.file_fields
                 form, files = parser.parse(stream, boundary, content_length)

@@ -33,7 +33,10 @@ bp = Blueprint("pages", __name__)
 ERROR_TITLES = {
     400: "400", 404: "404", 405: "405", 408: "400", 413: "413", 421: "host", 503: "503",
 }
-DRAIN_SECONDS = 60.0
+# Reading the rest of a refused body lets the voter see our page instead of a reset.
+# Over Tor (20-100 KB/s) the rest of a 30 MB photo takes minutes, so the bound is by
+# bytes (see error_page) and this generous ceiling; app/worker.py cuts tricklers.
+DRAIN_SECONDS = 600.0
 
 
 @dataclass
