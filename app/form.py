@@ -155,18 +155,21 @@ def normalise(text: str, multiline: bool) -> str:
     return text.replace("\n", " ").replace("\t", " ").strip()
 
 
+# Unicode categories Cc (controls) and Cs (lone surrogates), as character classes.
+_BAD_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _bad_pattern(multiline: bool) -> re.Pattern[str]:
+    return _BAD_MULTILINE if multiline else _BAD_ONE_LINE
+
+
 def _bad_chars(text: str, multiline: bool) -> bool:
-    allowed = "\n\t" if multiline else ""
-    return any(
-        unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in text
-    )
+    return _bad_pattern(multiline).search(text) is not None
 
 
 def _strip_bad(text: str, multiline: bool) -> str:
-    allowed = "\n\t" if multiline else ""
-    return "".join(
-        c for c in text if unicodedata.category(c) not in ("Cc", "Cs") or c in allowed
-    )
+    return _bad_pattern(multiline).sub("", text)
 
 
 def _check_field(

@@ -195,7 +195,8 @@ def clean_filename(name: str) -> str:
 
 
 def _decode_field(data: bytes, headers: t.Any) -> str:
-    charset = parse_options_header(headers.get("content-type", ""))[1].get("charset", "")
+    content_type = headers.get("content-type")  # browsers send none for text fields
+    charset = parse_options_header(content_type)[1].get("charset", "") if content_type else ""
     if charset.lower() not in _UTF8:
         raise BadForm()
     try:

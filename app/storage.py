@@ -20,13 +20,16 @@ from typing import Any
 
 from nacl.utils import random as random_bytes
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
-from app.errors import StorageError, StorageFull
+from app.commit import FileLock, GroupCommit
+from app.errors import StorageError
 from app.models import attachments, chain_state, reports
-from keys.batch import GENESIS, chain_next
+from app.writer import BatchWriter
+from keys.batch import GENESIS
 
 IMMEDIATE = "skrynka_immediate"
+ROOM_CACHE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -110,11 +113,6 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _is_disk_full(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "full" in text or "no space" in text
-
-
 class Store:
     """The reports database and the blob directory of one server."""
 
@@ -124,9 +122,15 @@ class Store:
         self.incoming = data / "incoming"
         self.blobs = data / "blobs"
         self.budget_bytes = budget_bytes
+        self._file_lock = FileLock(data / "write.lock") if is_sqlite(url) else None
+        self._writer = BatchWriter(self.engine, budget_bytes)
+        self._commits = GroupCommit(self._writer.write, self._file_lock)
+        self._seen, self._seen_at = 0, -ROOM_CACHE_SECONDS  # see has_room
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._file_lock is not None:
+            self._file_lock.close()
 
     def make_dirs(self) -> None:
         for path in (self.incoming, self.blobs):
@@ -175,6 +179,21 @@ class Store:
             value = conn.execute(select(chain_state.c.unexported_bytes)).scalar()
         return int(value or 0)
 
+    def has_room(self, declared: int) -> bool:
+        """A quick check before a body is read: could ``declared`` more bytes fit?
+
+        Answers from this process's last look at the running total when that is
+        under a second old and says there is room; the commit checks again,
+        exactly, under the lock. "Full" is always confirmed by the database, so
+        space freed by an export is seen at once.
+        """
+        now = time.monotonic()
+        if now - self._seen_at < ROOM_CACHE_SECONDS and self._seen + declared <= self.budget_bytes:
+            return True
+        used = self.unexported_bytes()
+        self._seen, self._seen_at = used, now
+        return used + declared <= self.budget_bytes
+
     def store_report(self, pending: PendingReport, day: str) -> int:
         """Durably store a sealed report; returns its sequence number.
 
@@ -195,32 +214,9 @@ class Store:
             raise
 
     def _insert(self, pending: PendingReport, day: str) -> int:
-        try:
-            with self._locked() as conn, conn.begin():
-                state = self._lock_state(conn)
-                if state.unexported_bytes + pending.stored_bytes > self.budget_bytes:
-                    raise StorageFull("the storage budget for unexported reports is used up")
-                seq = state.last_seq + 1
-                link = chain_next(state.last_chain, seq, pending.report_id, pending.envelope_sha256)
-                conn.execute(reports.insert().values(
-                    seq=seq, report_id=pending.report_id, day=day, envelope=pending.envelope,
-                    envelope_size=len(pending.envelope), envelope_sha256=pending.envelope_sha256,
-                    chain=link, stored_bytes=pending.stored_bytes,
-                ))
-                for position, att in enumerate(pending.attachments):
-                    conn.execute(attachments.insert().values(
-                        attachment_id=att.attachment_id, report_seq=seq, position=position,
-                        blob=att.blob_name, size=att.size, sha256=att.sha256,
-                    ))
-                conn.execute(update(chain_state).where(chain_state.c.id == 1).values(
-                    last_seq=seq, last_chain=link,
-                    unexported_bytes=state.unexported_bytes + pending.stored_bytes,
-                ))
-            return seq
-        except OperationalError as exc:
-            if _is_disk_full(exc):
-                raise StorageFull("the disk is full") from None
-            raise StorageError(f"database error: {type(exc.orig).__name__}") from None
+        seq = self._commits.submit((pending, day))
+        self._seen, self._seen_at = self._writer.used, time.monotonic()
+        return seq
 
     # --- reading -------------------------------------------------------------
 

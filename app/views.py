@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
@@ -33,6 +33,8 @@ bp = Blueprint("pages", __name__)
 ERROR_TITLES = {
     400: "400", 404: "404", 405: "405", 408: "400", 413: "413", 421: "host", 503: "503",
 }
+# Where the receipt code goes in a cached receipt page (only letters, never escaped).
+RECEIPT_MARK = "SKRYNKARECEIPTMARK" + base64.b32encode(random_bytes(10)).decode("ascii")
 # Reading the rest of a refused body lets the voter see our page instead of a reset.
 # Over Tor (20-100 KB/s) the rest of a 30 MB photo takes minutes, so the bound is by
 # bytes (see error_page) and this generous ceiling; app/worker.py cuts tricklers.
@@ -50,6 +52,7 @@ class Runtime:
     keys: WatchedFile  # -> tuple of analyst public keys (raises if unusable)
     hostnames: WatchedFile  # -> frozenset of onion names
     reported: str = ""
+    receipts: dict[str, str] = field(default_factory=dict)  # see receipt_page
 
     def recipients(self) -> tuple[bytes, ...] | None:
         """The analyst keys, or None (reason logged once) if there is no usable one."""
@@ -142,7 +145,7 @@ def submit(lang: str) -> Response:
     declared = request.content_length or config.max_report_bytes
     if declared > current_app.config["MAX_CONTENT_LENGTH"]:
         raise TooLarge(limit_mb=config.max_report_mb)  # too big is 413, full or not
-    if runtime.store.unexported_bytes() + declared > config.budget_bytes:
+    if not runtime.store.has_room(declared):
         raise Full()
     req = request._get_current_object()  # type: ignore[attr-defined]
     assert isinstance(req, SealingRequest)
@@ -162,7 +165,19 @@ def submit(lang: str) -> Response:
         raise Full() from None
     finally:
         rx.discard()  # stored parts were renamed away; anything left is removed
-    return page("receipt.html", lang, "title.receipt", receipt=receipt_code())
+    return receipt_page(lang)
+
+
+def receipt_page(lang: str) -> Response:
+    """The receipt, rendered once per language and path; only the code differs."""
+    cache = rt().receipts
+    key = f"{lang} {request.path}"
+    html = cache.get(key)
+    if html is None:
+        html = page("receipt.html", lang, "title.receipt", receipt=RECEIPT_MARK).get_data(
+            as_text=True)
+        cache[key] = html
+    return Response(html.replace(RECEIPT_MARK, receipt_code()), mimetype="text/html")
 
 
 # --- errors and every response ---------------------------------------------------------

@@ -125,6 +125,30 @@ def test_state_tracks_unexported_bytes(app: Flask) -> None:
     assert store.unexported_bytes() == stored > 10_000
 
 
+def test_has_room_never_trusts_a_cached_full(app: Flask) -> None:
+    """A cached total may answer "room" (the commit checks again); "full" is always re-read."""
+    from app.models import chain_state
+
+    store = app.extensions["skrynka"].store
+    budget = store.budget_bytes
+
+    def set_used(value: int) -> None:
+        with store.engine.begin() as conn:
+            conn.execute(sa.update(chain_state).values(unexported_bytes=value))
+
+    assert store.has_room(budget)
+    set_used(budget - 10)
+    assert not store.has_room(budget + 1)  # does not fit even by the cache: read, cached
+    assert store.has_room(10)
+    assert not store.has_room(11)  # the cache says full: confirmed by the database
+    set_used(0)  # an export freed space: seen at once, no waiting for the cache
+    assert store.has_room(budget)
+    assert post(app.test_client(), "/en/", valid_fields()).status_code == 200
+    set_used(budget)  # the budget filled up meanwhile: the commit refuses, 503
+    resp = post(app.test_client(), "/en/", valid_fields())
+    assert resp.status_code == 503 and store.unexported_bytes() == budget
+
+
 @pytest.mark.postgres
 def test_postgres_store_export_purge(make_app, pg_database: str, runner, tmp_path: Path,
                                      analyst_key: PrivateKey) -> None:
