@@ -172,8 +172,7 @@ def tor_rows(tmp: Path, soak: bool) -> list[Row]:
                 tor_pid = srv.tor_pid()
                 t0 = time.monotonic()
                 os.kill(tor_pid, signal.SIGKILL)
-                srv.wait_for(lambda pid=tor_pid: srv.status().get("tor_pid")  # type: ignore[misc]
-                             not in (None, pid), 60, "serve to relaunch tor")
+                srv.wait_republished(tor_pid, 60)
                 page = srv.fetch(address, "/en/", timeout=150)
                 if page.status != 200 or srv.address != address:
                     raise AssertionError(f"after the tor kill: {page.status}, {srv.address}")

@@ -1,8 +1,11 @@
 """A private Tor network on 127.0.0.1 for the end-to-end tests.
 
-One directory authority, three relays and one client (TestingTorNetwork mode), following
-/work/shared/tor-private-network.md. The onion service's own tor is launched by
-``python -m onion serve`` with :meth:`TorNet.service_config` as extra torrc lines.
+One directory authority, five relays and one client (TestingTorNetwork mode), following
+/work/shared/tor-private-network.md. Five relays, not the recipe's minimum of three: with
+exactly four nodes every 4-hop onion circuit must use all of them, and a relaunched onion
+tor logged "No available nodes" while choosing paths; spares leave path selection room.
+The onion service's own tor is launched by ``python -m onion serve`` with
+:meth:`TorNet.service_config` as extra torrc lines.
 
     with TorNet.start(tmp_dir) as net:
         net.wait_client_bootstrapped(120)
@@ -27,6 +30,8 @@ from pathlib import Path
 
 import stem
 from stem.control import Controller
+
+RELAYS = 5
 
 VOTING_INTERVAL = 20
 VOTE_DELAY = 4
@@ -134,7 +139,7 @@ class TorNet:
         return net
 
     def _start(self) -> None:
-        ports = free_ports(11)
+        ports = free_ports(4 + 2 * RELAYS + 1)
         auth_or, auth_dir, self.socks_port = ports[0], ports[1], ports[2]
         auth = Node("auth0", self.root / "auth0", ports[3])
         keys = auth.data / "keys"
@@ -165,11 +170,11 @@ AuthDirVoteStableGuaranteeMTBF 0
 TestingV3AuthVotingStartOffset {offset}
 """)
         self.nodes.append(auth)
-        for i in range(3):
+        for i in range(RELAYS):
             relay = Node(f"relay{i}", self.root / f"relay{i}", ports[4 + 2 * i])
             relay.launch(self._torrc(relay, or_port=ports[5 + 2 * i]) + RELAY)
             self.nodes.append(relay)
-        client = Node("client", self.root / "client", ports[10])
+        client = Node("client", self.root / "client", ports[4 + 2 * RELAYS])
         client.launch(self._torrc(client) + f"SocksPort 127.0.0.1:{self.socks_port}\n")
         self.nodes.append(client)
 

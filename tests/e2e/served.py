@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stem import Signal as TorSignal
+
 from tests.tornet import TorNet, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "correct horse battery staple e2e"
+CURL_TIMEOUT = 28  # curl's exit code for --max-time reached
 
 
 def run(args: list[str], env: dict[str, str], timeout: float = 120,
@@ -124,17 +127,47 @@ class Served:
 
     def fetch(self, address: str, path: str = "/", timeout: float = 120,
               extra: list[str] | None = None) -> Curl:
-        """GET (or what ``extra`` says) through Tor, retrying SOCKS/timeout failures."""
+        """GET (or what ``extra`` says) through Tor, retrying SOCKS/timeout failures.
+
+        Each attempt may take up to 60 s: after the service's tor restarts, the client
+        must first give up the intro points of its cached descriptor and fetch the new
+        one. An attempt cut at 15 s (as this once did) abandons that every time and the
+        address looked dead for minutes; a voter's Tor Browser waits longer too.
+        """
         deadline = time.monotonic() + timeout
         last = Curl(-1, 0, "")
         while time.monotonic() < deadline:
             last = self.curl(f"http://{address}{path}", extra,
-                             max_time=min(15, max(5, deadline - time.monotonic())))
+                             max_time=min(60, max(5, deadline - time.monotonic())))
             if last.code == 0:
                 return last
+            if last.code == CURL_TIMEOUT:
+                self.new_client_circuits()
             time.sleep(1)
         raise AssertionError(f"{address}{path} did not answer within {timeout} s "
                              f"(curl exit {last.code})\n{self.log_text()[-3000:]}")
+
+    def new_client_circuits(self) -> None:
+        """What a voter's "New Tor circuit for this site" does (SIGNAL NEWNYM).
+
+        A client that sent its introduction just as the service's tor was killed
+        got an ack from the old intro point and then waits on that rendezvous
+        circuit, and tor attaches every new request to it, for minutes (seen in
+        the client's info log). That is tor's client, not the service: the
+        service was published again meanwhile, as the tests check first.
+        """
+        with self.net.client.controller() as ctl:
+            ctl.signal(TorSignal.NEWNYM)
+
+    def wait_republished(self, old_pid: int, timeout: float = 60) -> None:
+        """Wait until serve relaunched tor and every service's descriptor is uploaded again."""
+        def done() -> bool:
+            st = self.status()
+            services = st.get("services") or []
+            return (st.get("tor_pid") not in (None, old_pid) and bool(services)
+                    and all(s.get("published") for s in services))
+
+        self.wait_for(done, timeout, "serve to relaunch tor and publish its services again")
 
     def tor_pid(self) -> int:
         pid = self.status().get("tor_pid")

@@ -70,8 +70,7 @@ def test_report_after_tor_kill_arrives(served: Served, tmp_path: Path) -> None:
     address = served.address
     tor_pid = served.tor_pid()
     os.kill(tor_pid, signal.SIGKILL)
-    served.wait_for(lambda: served.status().get("tor_pid") not in (None, tor_pid), 30,
-                    "serve to relaunch tor")
+    served.wait_republished(tor_pid, 60)
     marker = post_report(served, tmp_path)
     assert served.address == address
     arrived(served, tmp_path, [marker])
