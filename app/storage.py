@@ -3,10 +3,10 @@
 Only ciphertext reaches this module. Storing a report is part of one transaction
 that locks the chain, numbers the report ``last_seq + 1``, links it into the hash
 chain and inserts it, shared with the reports that arrived meanwhile
-(``app/commit.py``, written by ``app/writer.py``); attachment envelopes are renamed from ``incoming/`` into
-``blobs/`` (already fsynced) before that transaction commits, so a committed
-report always has its files. Anything a crash leaves behind is an unreferenced
-file, removed by :meth:`Store.sweep`.
+(``app/commit.py``, written by ``app/writer.py``); attachment envelopes are
+renamed from ``incoming/`` into ``blobs/`` (already fsynced) before that
+transaction commits, so a committed report always has its files. Anything a
+crash leaves behind is an unreferenced file, removed by :meth:`Store.sweep`.
 """
 
 from __future__ import annotations
