@@ -249,20 +249,28 @@ def _small_batch(path: Path, key: PrivateKey, count: int) -> None:
                           reports=entries)
 
 
-def _batch_decrypt(tmp: Path, key: PrivateKey, count: int, rounds: int = 2) -> Row:
-    """Best of ``rounds`` runs, each into a fresh DIR (the disk's noise is large here)."""
+def _batch_decrypt(tmp: Path, key: PrivateKey, count: int, rounds: int = 3) -> Row:
+    """Best of ``rounds`` runs, each into a fresh DIR.
+
+    This machine's disk is noisy: the same run takes 2.3 s or 6 s depending on
+    what the filesystem is still doing (deletions are discarded at journal
+    commits), so nothing is deleted until every round is done, and each round
+    starts after a sync and a short pause.
+    """
     path = tmp / "small.skb"
     _small_batch(path, key, count)
     times = []
     for r in range(rounds):
         out = tmp / f"out-{r}"
         os.sync()  # earlier dirty pages must not be flushed inside the timed run
+        time.sleep(1)
         start = time.perf_counter()
         summary = decrypt_batches(key, [path], out)
         times.append(time.perf_counter() - start)
         if summary.decrypted != count or summary.problems or summary.fatal:
             raise RuntimeError(f"bench batch did not decrypt cleanly: {summary.line()}")
-        shutil.rmtree(out)
+    for r in range(rounds):
+        shutil.rmtree(tmp / f"out-{r}")
     print(f"bench: keys: decrypt {count:,} small reports: "
           + ", ".join(f"{t:.2f} s" for t in times), file=sys.stderr, flush=True)
     elapsed = min(times)
