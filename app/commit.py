@@ -107,6 +107,7 @@ class GroupCommit(Generic[T]):
         return ticket.seq
 
     def _run(self, batch: list[Ticket[T]]) -> None:
+        failure: BaseException | None = None
         try:
             if self._lock is None:
                 self._write(batch)
@@ -114,11 +115,9 @@ class GroupCommit(Generic[T]):
                 with self._lock.held():
                     self._write(batch)
         except BaseException as exc:
-            for ticket in batch:
-                if ticket.error is None and not ticket.seq:
-                    ticket.error = exc
+            failure = exc
         finally:
             for ticket in batch:
                 if ticket.error is None and not ticket.seq:
-                    ticket.error = RuntimeError("report left uncommitted")
+                    ticket.error = failure or RuntimeError("report left uncommitted")
                 ticket.done = True
