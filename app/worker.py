@@ -75,7 +75,38 @@ class DeadlineSocket(socket.socket):
 
 
 class SkrynkaWorker(ThreadWorker):  # type: ignore[misc]
-    """gthread, but every client socket is a :class:`DeadlineSocket`."""
+    """gthread, but every client socket is a :class:`DeadlineSocket`, and a worker whose
+    threads are all taken stops accepting.
+
+    gthread accepts up to ``worker_connections`` (1,000) and queues requests for its
+    threads. With 32 slow uploads holding every thread of one worker, a small report
+    that worker happened to accept waited for an upload to finish (12 s in a test),
+    while the other worker had 32 idle threads. Counting the requests handed to the
+    pool (in the event-loop thread: ``enqueue_req`` and ``finish_request``) and
+    reporting no room while they fill it leaves the connection to the other worker.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._handed = 0  # requests given to the thread pool and not yet finished
+        super().__init__(*args, **kwargs)
+
+    @property
+    def worker_connections(self) -> int:
+        """gthread's accept limit, read by its event loop every turn: 0 while all
+        threads are taken."""
+        return 0 if self._handed >= self.cfg.threads else self._connection_limit
+
+    @worker_connections.setter
+    def worker_connections(self, value: int) -> None:
+        self._connection_limit = value
+
+    def enqueue_req(self, conn: Any) -> None:
+        self._handed += 1
+        super().enqueue_req(conn)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        self._handed -= 1
+        super().finish_request(conn, fs)
 
     def accept(self, listener: socket.socket) -> None:
         """As gthread's ``accept``, with the client socket adopted first."""

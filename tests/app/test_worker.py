@@ -83,3 +83,27 @@ def test_new_request_restarts_the_clock(pair) -> None:
     server.begin_request()
     client.send(b"GET / HTTP/1.1\r\n")
     assert server.recv(100)
+
+
+def test_a_worker_with_every_thread_taken_stops_accepting(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """gthread's event loop accepts while ``nr_conns < worker_connections``: ours reads 0
+    while as many requests as threads are in the pool, so another worker takes the next."""
+    from types import SimpleNamespace
+
+    from gunicorn.workers.gthread import ThreadWorker
+
+    handed: list[object] = []
+    monkeypatch.setattr(ThreadWorker, "enqueue_req", lambda self, conn: handed.append(conn))
+    monkeypatch.setattr(ThreadWorker, "finish_request", lambda self, conn, fs: handed.remove(conn))
+    w = worker.SkrynkaWorker.__new__(worker.SkrynkaWorker)
+    w._handed = 0
+    w.cfg = SimpleNamespace(threads=2)
+    w.worker_connections = 1000  # what gthread's __init__ sets
+    assert w.worker_connections == 1000
+    w.enqueue_req("a")
+    assert w.worker_connections == 1000
+    w.enqueue_req("b")
+    assert w.worker_connections == 0 and handed == ["a", "b"]
+    w.finish_request("a", None)
+    assert w.worker_connections == 1000 and handed == ["b"]
