@@ -3,6 +3,8 @@
 (a) small-report submissions per second (validation, sealing, durable commit)
     next to a bare Flask endpoint answering 201 (``bench/bare_app.py``) under
     the same ``gunicorn.conf.py``, in the same run, same client, keep-alive;
+    and the issue's reference point, a naive ORM insert per request
+    (``bench/naive_app.py``), against the same baseline;
 (b) one 512 MiB upload end to end, and the peak worker RSS during it;
 (c) idle RSS of the gunicorn master and workers (bare Flask as the baseline).
 """
@@ -49,6 +51,10 @@ SAMPLE_EVERY = 0.05
 
 class BareServer(LiveServer):
     wsgi_app = "bench.bare_app:app"
+
+
+class NaiveServer(LiveServer):
+    wsgi_app = "bench.naive_app:app"
 
 
 def log(msg: str) -> None:
@@ -143,47 +149,46 @@ def measure(srv: LiveServer, path: str, body: bytes, ctype: str, count: int
 
 
 def bench_small(tmp: Path, count: int, rounds: int) -> list[Row]:
-    app_rates: list[float] = []
-    bare_rates: list[float] = []
-    app_cpu: list[float] = []
-    bare_cpu: list[float] = []
+    rates: dict[str, list[float]] = {"bare": [], "naive": [], "app": []}
+    cpus: dict[str, list[float]] = {"bare": [], "naive": [], "app": []}
     problems: Counter[int] = Counter()
-    app = LiveServer.start(tmp / "small-app")
+    servers: dict[str, LiveServer] = {}
     try:
-        bare = BareServer.start(tmp / "small-bare")
-    except BaseException:
-        app.stop()
-        raise
-    try:
-        path, body, ctype = small_body(app)
-        hammer(app.port, path, body, ctype, 100)  # warm-up: imports, first DB pages
-        hammer(bare.port, path, body, ctype, 100)
-        for r in range(rounds):  # alternate, so drift on a noisy box hits both sides
-            rate, cpu, statuses = measure(bare, path, body, ctype, count)
-            bare_rates.append(rate)
-            bare_cpu.append(cpu)
-            problems.update({s: n for s, n in statuses.items() if s != 201})
-            rate, cpu, statuses = measure(app, path, body, ctype, count)
-            app_rates.append(rate)
-            app_cpu.append(cpu)
-            problems.update({s: n for s, n in statuses.items() if s != 200})
-            log(f"round {r + 1}: bare {bare_rates[-1]:.0f}/s ({bare_cpu[-1]:.2f} ms CPU each), "
-                f"app {app_rates[-1]:.0f}/s ({app_cpu[-1]:.2f} ms CPU each)")
-        stored = app.run_app("stats")
+        servers["app"] = LiveServer.start(tmp / "small-app")
+        servers["bare"] = BareServer.start(tmp / "small-bare")
+        servers["naive"] = NaiveServer.start(tmp / "small-naive")
+        path, body, ctype = small_body(servers["app"])
+        for srv in servers.values():
+            hammer(srv.port, path, body, ctype, 100)  # warm-up: imports, first DB pages
+        for r in range(rounds):  # alternate, so drift on a noisy box hits every side
+            for name in ("bare", "naive", "app"):
+                rate, cpu, statuses = measure(servers[name], path, body, ctype, count)
+                rates[name].append(rate)
+                cpus[name].append(cpu)
+                good = 200 if name == "app" else 201
+                problems.update({s: n for s, n in statuses.items() if s != good})
+            log(f"round {r + 1}: " + ", ".join(
+                f"{name} {rates[name][-1]:.0f}/s ({cpus[name][-1]:.2f} ms CPU each)"
+                for name in ("bare", "naive", "app")))
+        stored = servers["app"].run_app("stats")
         log(f"stats after the run: {' '.join(stored.stdout.split())[:200]}")
     finally:
-        app.stop()
-        bare.stop()
+        for srv in servers.values():
+            srv.stop()
     if problems:
         log(f"unexpected statuses: {dict(problems)}")
-    app_rate, bare_rate = max(app_rates), max(bare_rates)
+    app_rate, bare_rate = max(rates["app"]), max(rates["bare"])
     ratio = app_rate / bare_rate
     return [
         Row(GROUP, f"small reports/s ({CLIENT_PROCS * CLIENT_THREADS} keep-alive clients, "
             f"{count} each side, best of {rounds}; baseline bare Flask 201)",
             app_rate, "req/s", bare_rate, "ratio >= 0.6", ratio >= 0.6 and not problems),
+        Row(GROUP, "reference: naive ORM insert + commit per request, no sealing (issue: "
+            "'near 0.55 here'); baseline bare Flask", max(rates["naive"]), "req/s", bare_rate),
         Row(GROUP, "server CPU (workers, user+sys) per small report; baseline bare Flask",
-            min(app_cpu), "ms", min(bare_cpu)),
+            min(cpus["app"]), "ms", min(cpus["bare"])),
+        Row(GROUP, "server CPU per request, naive ORM reference; baseline bare Flask",
+            min(cpus["naive"]), "ms", min(cpus["bare"])),
     ]
 
 
