@@ -252,10 +252,12 @@ def _small_batch(path: Path, key: PrivateKey, count: int) -> None:
 def _batch_decrypt(tmp: Path, key: PrivateKey, count: int, rounds: int = 3) -> Row:
     """Best of ``rounds`` runs, each into a fresh DIR.
 
-    This machine's disk is noisy: the same run takes 2.3 s or 6 s depending on
-    what the filesystem is still doing (deletions are discarded at journal
-    commits), so nothing is deleted until every round is done, and each round
-    starts after a sync and a short pause.
+    This machine's disk is noisy: the same run takes 2.3 s or 8 s depending on
+    what was deleted in the last minutes. Its ext4 has no journal, so every inode
+    allocation first steps over each recently deleted inode of its group (ext4's
+    ``recently_deleted``: 60 s after deletion, 360 s while the inode table block
+    is dirty). So nothing is deleted until every round is done, each round starts
+    after a sync and a short pause, and ``make bench`` runs this module last.
     """
     path = tmp / "small.skb"
     _small_batch(path, key, count)
