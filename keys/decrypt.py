@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from nacl.public import PrivateKey
 
-from keys import envelope, output, reader
+from keys import batch, envelope, output, reader
 from keys.errors import DamagedError, KeysError, NotRecipient, OutputError, VerificationError
 from keys.state import Seen, State, load_state
 from keys.tables import MAX_REPORT_JSON, BadReport, check_report, write_tables
@@ -188,7 +188,8 @@ class _Run:
         listed = self.listed.setdefault(m.chain_id, set())
         listed.update(r.seq for r in m.reports)
         anchor = self.state.get(m.chain_id, m.prev_seq)
-        if anchor is not None and anchor.chain != m.prev_chain:
+        known = batch.GENESIS if m.prev_seq == 0 else anchor.chain if anchor else None
+        if known is not None and known != m.prev_chain:
             self.summary.problems.append(
                 f"altered: {bf.name}: its link to report seq {m.prev_seq} differs from the one "
                 "seen before (chain of this server was rewritten)"

@@ -28,10 +28,23 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key")  # two parsers could read two different reports
+    return obj
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def check_report(raw: bytes) -> dict[str, Any]:
-    """The report plaintext as a dict, if it has the shape the server writes."""
+    """The report plaintext as a dict, if it has the shape the server writes (SPEC 3.4):
+    strict JSON (no duplicate keys, no NaN or Infinity) with the required keys."""
     try:
-        report = json.loads(raw.decode("utf-8"))
+        report = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique,
+                            parse_constant=_not_json)
         ok = _shape_ok(report)
     except (UnicodeDecodeError, ValueError, RecursionError, TypeError, AttributeError):
         ok = False
@@ -55,7 +68,8 @@ def _shape_ok(report: Any) -> bool:
         for a in atts
     )
     return bool(
-        report.get("format") == "skrynka-report" and report.get("version") == 1
+        report.get("format") == "skrynka-report" and type(report.get("version")) is int
+        and report["version"] == 1
         and isinstance(form, dict) and isinstance(form.get("id"), str)
         and type(form.get("version")) is int and isinstance(report.get("lang"), str)
         and isinstance(report.get("received_day"), str) and fields_ok and atts_ok

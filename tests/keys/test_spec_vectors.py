@@ -263,6 +263,8 @@ def spec_read_batch(blob: bytes, key: PrivateKey) -> tuple[dict[str, Any], list[
     _shape(manifest, _MANIFEST)
     offset, out = 45 + length, []
     seq, link = manifest["prev"]["seq"], bytes.fromhex(manifest["prev"]["chain"])
+    if seq == 0 and link != bytes(32):
+        raise errors.VerificationError("prev.seq 0 must have the GENESIS link")
     ids: set[str] = set()
     for rep in manifest["reports"]:
         if rep["seq"] <= seq or rep["id"] in ids:
@@ -280,7 +282,7 @@ def spec_read_batch(blob: bytes, key: PrivateKey) -> tuple[dict[str, Any], list[
         kind, eid, _, plain = _open(env, key)
         if kind != 1 or eid.hex() != rep["id"]:
             raise errors.VerificationError("report envelope does not match its entry")
-        listed = {a["id"]: a for a in json.loads(plain.decode("utf-8"))["attachments"]}
+        listed = {a["id"]: a for a in _spec_plain(plain)["attachments"]}
         if set(listed) != {a["id"] for a in rep["attachments"]}:
             raise errors.VerificationError("attachments differ from the report's list")
         atts = []
@@ -304,6 +306,39 @@ def spec_read_batch(blob: bytes, key: PrivateKey) -> tuple[dict[str, Any], list[
     if offset != len(blob):
         raise errors.DamagedError("bytes after the last envelope")
     return manifest, out
+
+
+def _spec_plain(plain: bytes) -> dict[str, Any]:
+    """SPEC 3.4's rules for a report plaintext, as written there."""
+    def no_constant(name: str) -> Any:
+        raise ValueError(name)
+
+    def is_int(v: Any) -> bool:
+        return type(v) is int
+
+    def is_hex(v: Any, n: int) -> bool:
+        return isinstance(v, str) and len(v) == n and all(c in "0123456789abcdef" for c in v)
+
+    try:
+        doc = json.loads(plain.decode("utf-8"), object_pairs_hook=_pairs,
+                         parse_constant=no_constant)
+    except (UnicodeDecodeError, ValueError, errors.FormatError):
+        raise errors.VerificationError("report plaintext is not strict UTF-8 JSON") from None
+    ok = (isinstance(doc, dict) and doc.get("format") == "skrynka-report"
+          and is_int(doc.get("version")) and doc["version"] == 1
+          and isinstance(doc.get("form"), dict) and isinstance(doc["form"].get("id"), str)
+          and is_int(doc["form"].get("version"))
+          and isinstance(doc.get("lang"), str) and isinstance(doc.get("received_day"), str)
+          and isinstance(doc.get("fields"), dict)
+          and all(isinstance(v, str) or (isinstance(v, list) and all(isinstance(c, str) for c in v))
+                  for v in doc["fields"].values())
+          and isinstance(doc.get("attachments"), list)
+          and all(isinstance(a, dict) and is_hex(a.get("id"), 32) and isinstance(a.get("name"), str)
+                  and is_int(a.get("size")) and is_hex(a.get("envelope_sha256"), 64)
+                  for a in doc["attachments"]))
+    if not ok:
+        raise errors.VerificationError("report plaintext breaks SPEC 3.4")
+    return doc
 
 
 def _check_bytes(env: bytes, entry: dict[str, Any]) -> None:

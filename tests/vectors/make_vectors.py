@@ -14,12 +14,12 @@ import json
 import struct
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nacl.bindings as sodium
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
-from keys import batch, envelope, keyfile
+from keys import batch, envelope, keyfile, pubkey
 from keys.pubkey import encode_public
 
 HERE = Path(__file__).resolve().parent
@@ -179,25 +179,33 @@ def report_plain(rid: bytes, attachments: list[tuple[bytes, str, bytes, bytes]],
         "lang": "be", "received_day": DAY,
         "fields": {"what": f"Вкіды бюлетэняў ({rid.hex()[:6]})", "kind": ["ballot-stuffing"]},
         "labels": {"what": "What happened", "kind": "Kind of violation"},
-        "attachments": [
+        "attachments": [  # size_delta: the first attachment's listed size is off by it
             {"id": aid.hex(), "name": name, "media_type": "image/jpeg",
-             "size": len(body) + size_delta, "envelope_sha256": hashlib.sha256(env).hexdigest()}
-            for aid, name, body, env in attachments
+             "size": len(body) + (size_delta if i == 0 else 0),
+             "envelope_sha256": hashlib.sha256(env).hexdigest()}
+            for i, (aid, name, body, env) in enumerate(attachments)
         ],
     }
     return json.dumps(doc, ensure_ascii=False, sort_keys=True).encode("utf-8")
 
 
+def _seal_attachment(body: bytes, aid: bytes, rid: bytes) -> bytes:
+    return seal(body, envelope.KIND_ATTACHMENT, aid, rid)
+
+
 class Rep:
     """One report of a vector batch: its envelope, attachments' envelopes and expectations."""
 
-    def __init__(self, seq: int, label: str, n_att: int = 0, size_delta: int = 0) -> None:
+    def __init__(self, seq: int, label: str, n_att: int = 0, size_delta: int = 0,
+                 second: Callable[[bytes, bytes, bytes], bytes] | None = None) -> None:
+        """``second(data, attachment id, report id)``, if given, seals the second
+        attachment (a damaged one the report's plaintext nevertheless lists)."""
         self.seq, self.id = seq, ident(label)
         self.atts = [(ident(f"{label}-att{i}"), f"photo {i}.jpg", data(700 + i, label.encode()))
                      for i in range(n_att)]
         # Attachments are sealed first: the report lists their envelopes' SHA-256.
-        self.att_envs = [seal(body, envelope.KIND_ATTACHMENT, aid, self.id)
-                         for aid, _, body in self.atts]
+        self.att_envs = [(second if i == 1 and second else _seal_attachment)(body, aid, self.id)
+                         for i, (aid, _, body) in enumerate(self.atts)]
         self.plain = report_plain(self.id, [(a, n, b, e) for (a, n, b), e
                                             in zip(self.atts, self.att_envs)], size_delta)
         self.env = seal(self.plain, rid=self.id)
@@ -341,13 +349,48 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
     sized = Rep(1, "r1", 2, size_delta=1)
     bad("batch-att-size.skb", raw_batch(dump(manifest_of([sized, r2], 0, batch.GENESIS)),
                                         bodies_of([sized, r2])), "VerificationError",
-        "the report lists an attachment one byte longer than its data (envelope hash right)")
-    moved = Rep(1, "r1", 2)
-    moved.att_envs[1] = seal(moved.atts[1][2], envelope.KIND_ATTACHMENT, moved.atts[1][0],
-                             ident("r9"))
-    bad("batch-att-report-id.skb", raw_batch(dump(manifest_of([moved, r2], 0, batch.GENESIS)),
-                                             bodies_of([moved, r2])), "VerificationError",
-        "an attachment envelope whose report_id is another report's")
+        "the report lists its first attachment one byte longer than its data (envelope hash "
+        "right)")
+    # Each of these lists the damaged envelope's true SHA-256 (report and manifest), so only
+    # the header check of SPEC 3.3 / 3.4 can catch it.
+    header_cases = [
+        ("batch-att-report-id.skb",
+         lambda b, a, r: seal(b, envelope.KIND_ATTACHMENT, a, ident("r9")),
+         "an attachment envelope whose report_id is another report's (hashes right)"),
+        ("batch-att-envelope-id.skb",
+         lambda b, a, r: seal(b, envelope.KIND_ATTACHMENT, ident("r1-other"), r),
+         "an attachment envelope whose envelope_id is not its listed id (hashes right)"),
+        ("batch-att-kind.skb",
+         lambda b, a, r: seal(b, envelope.KIND_REPORT, a, a),
+         "an attachment sealed as a report envelope, kind 1 (hashes right)"),
+    ]
+    for name, second, why in header_cases:
+        rep = Rep(1, "r1", 2, second=second)
+        bad(name, raw_batch(dump(manifest_of([rep, r2], 0, batch.GENESIS)),
+                            bodies_of([rep, r2])), "VerificationError", why)
+
+    # Report plaintexts that break SPEC 3.4 (sealed, hashed and chained correctly).
+    r2_doc = json.loads(r2.plain)
+    plain_cases = [
+        ("batch-report-dup-key.skb", r2.plain[:-1] + b', "lang": "en"}',
+         "report 2's plaintext has the key lang twice"),
+        ("batch-report-version-true.skb",
+         json.dumps({**r2_doc, "version": True}, ensure_ascii=False).encode(),
+         "report 2's plaintext has version true (not the integer 1)"),
+        ("batch-report-nan.skb",
+         json.dumps({**r2_doc, "form": {**r2_doc["form"], "version": float("nan")}},
+                    ensure_ascii=False).encode(),
+         "report 2's plaintext holds NaN, which is not JSON"),
+        ("batch-report-no-day.skb",
+         json.dumps({k: v for k, v in r2_doc.items() if k != "received_day"},
+                    ensure_ascii=False).encode(),
+         "report 2's plaintext has no received_day"),
+    ]
+    for name, plain, why in plain_cases:
+        odd = Rep(2, "r2")
+        odd.plain, odd.env = plain, seal(plain, rid=odd.id)
+        bad(name, raw_batch(dump(manifest_of([r1, odd], 0, batch.GENESIS)),
+                            bodies_of([r1, odd])), "VerificationError", why)
 
     # Continuity across batches (each batch is valid alone).
     r4 = Rep(4, "r4")
@@ -356,6 +399,9 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
     files["batch-fork.skb"], _ = write_ok([fork], 2, link2)
     forked_prev = Rep(3, "r3")
     files["batch-fork-prev.skb"], _ = write_ok([forked_prev], 2, bytes(32))
+    rooted, _ = write_ok([Rep(1, "r1-elsewhere")], 0, hashlib.sha256(b"not genesis").digest())
+    bad("batch-genesis-prev.skb", rooted, "VerificationError",
+        "prev.seq 0 with a prev.chain other than GENESIS (links consistent with it)")
     continuity = [
         {"batches": ["batch-1.skb", "batch-2.skb"], "expect": "ok"},
         {"batches": ["batch-1.skb", "batch-1.skb"], "expect": "ok",
@@ -433,8 +479,22 @@ def keyfile_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict
              {"text": pa[:10] + pa[11] + pa[10] + pa[12:], "expect": "KeyFileError",
               "why": "two characters swapped"},
              {"text": pa[:20] + "b" + pa[21:], "expect": "KeyFileError",
-              "why": "a character outside the alphabet"}]
+              "why": "a character outside the alphabet"},
+             {"text": _bech32(pub("a"), pad_bits=0b0101), "expect": "KeyFileError",
+              "why": "non-zero padding bits (checksum right)"},
+             {"text": _bech32(pub("a"), constant=0x2BC830A3), "expect": "KeyFileError",
+              "why": "a Bech32m checksum (constant 0x2bc830a3), not Bech32"}]
     return files, index, texts
+
+
+def _bech32(raw: bytes, *, pad_bits: int = 0, constant: int = 1) -> str:
+    """A public key text with chosen padding bits and checksum constant (SPEC 1)."""
+    values = pubkey._convert(raw, 8, 5, True)  # noqa: SLF001
+    assert values is not None
+    values[-1] |= pad_bits
+    check = pubkey._polymod(pubkey._hrp_expand(pubkey.HRP) + values + [0] * 6) ^ constant  # noqa: SLF001
+    data = values + [(check >> 5 * (5 - i)) & 31 for i in range(6)]
+    return pubkey.HRP + "1" + "".join(pubkey._CHARSET[d] for d in data)  # noqa: SLF001
 
 
 def main(argv: list[str] | None = None) -> int:
