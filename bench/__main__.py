@@ -8,10 +8,8 @@ import sys
 
 from bench import Row, table
 
-# keys_bench runs last: its 10,000-report decrypt creates 20,000 inodes, and on an ext4
-# without a journal (as here) each allocation first steps over every inode deleted in the
-# last 60-360 s (ext4's recently_deleted check). Whatever ran just before `make bench`
-# (`make test` deletes tens of thousands of files) would otherwise be measured with it.
+# keys_bench runs last: its decrypt rounds start from a cold cache (see
+# keys_bench._cold_cache), which would slow the others' first requests.
 MODULES = ["app_bench", "hostile_bench", "keys_bench"]
 
 
