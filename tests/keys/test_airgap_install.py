@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from keys import batch, envelope
+from keys.output import Publisher
 from keys.pubkey import decode_public
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,14 +80,15 @@ def test_help(kit: tuple[Path, Path]) -> None:
         assert version.strip() == "(3, 9)"
 
 
-def _seal_batch(public: bytes, path: Path) -> dict[str, bytes]:
-    """A batch of two reports (the first with a photo) sealed to ``public``."""
+def _seal_batch(public: bytes, path: Path, count: int = 2) -> dict[str, bytes]:
+    """A batch of ``count`` reports (the first with a photo) sealed to ``public``."""
     photo = os.urandom(5000)
-    rid1, rid2, aid = os.urandom(16), os.urandom(16), os.urandom(16)
+    rids, aid = [os.urandom(16) for _ in range(count)], os.urandom(16)
     att = envelope.seal_bytes(photo, [public], kind=envelope.KIND_ATTACHMENT, envelope_id=aid,
-                              report_id=rid1)
+                              report_id=rids[0])
+    with_atts = [(rid, [att] if i == 0 else []) for i, rid in enumerate(rids)]
     plains = {}
-    for rid, atts in ((rid1, [att]), (rid2, [])):
+    for rid, atts in with_atts:
         plains[rid.hex()] = json.dumps({
             "format": "skrynka-report", "version": 1, "form": {"id": "f", "version": 1},
             "lang": "be", "received_day": "2026-11-24", "fields": {"what": "Тэст"},
@@ -95,10 +97,9 @@ def _seal_batch(public: bytes, path: Path) -> dict[str, bytes]:
                              "size": len(photo), "envelope_sha256": hashlib.sha256(a).hexdigest()}
                             for a in atts],
         }, ensure_ascii=False).encode()
-    env1 = envelope.seal_bytes(plains[rid1.hex()], [public], report_id=rid1)
-    env2 = envelope.seal_bytes(plains[rid2.hex()], [public], report_id=rid2)
     entries, link = [], batch.GENESIS
-    for seq, rid, env, atts in ((1, rid1, env1, [att]), (2, rid2, env2, [])):
+    for seq, (rid, atts) in enumerate(with_atts, start=1):
+        env = envelope.seal_bytes(plains[rid.hex()], [public], report_id=rid)
         sha = hashlib.sha256(env).digest()
         link = batch.chain_next(link, seq, rid, sha)
         entries.append(batch.ReportEntry(
@@ -123,7 +124,8 @@ def test_keygen_passwd_and_decrypt_offline(kit: tuple[Path, Path]) -> None:
     assert decode_public(shown.strip()) == public
     _run([str(python), "-m", "keys", "passwd", "analyst.key", "--passphrase-file", "pw",
           "--new-passphrase-file", "pw2"], laptop)
-    expect = _seal_batch(public, laptop / "one.skb")
+    # enough reports that the helper process (keys/writer.py) writes most of them
+    expect = _seal_batch(public, laptop / "one.skb", count=Publisher.FORK_AFTER + 44)
     failed = _run([str(python), "-m", "keys", "decrypt", "--key", "analyst.key", "--out", "out",
                    "--passphrase-file", "pw", "one.skb"], laptop, code=7)
     assert "error:" in failed.stderr
