@@ -306,7 +306,7 @@ class SealingFormDataParser(FormDataParser):
                 form, files = parser.parse(stream, boundary, content_length)
                 return stream, form, files
             if mimetype == "application/x-www-form-urlencoded":
-                body = stream.read(MAX_TEXT_BYTES + 1)
+                body = _read_upto(stream, MAX_TEXT_BYTES + 1)
                 if len(body) > MAX_TEXT_BYTES:
                     raise BadForm()
                 items = parse_qsl(body.decode("utf-8"), keep_blank_values=True,
@@ -395,3 +395,15 @@ def _describe(sink: AttachmentSink) -> dict[str, object]:
         "size": sink.size,
         "envelope_sha256": sink.result.sha256.hex(),
     }
+
+
+def _read_upto(stream: t.IO[bytes], size: int) -> bytes:
+    """Up to ``size`` bytes, however short the stream's single reads are."""
+    parts, got = [], 0
+    while got < size:
+        data = stream.read(size - got)
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)

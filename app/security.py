@@ -14,6 +14,7 @@ from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.exceptions import HTTPException
 
+from app.bodyio import direct
 from app.errors import BadForm
 
 CSP = (
@@ -167,7 +168,7 @@ class CountingMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if "wsgi.input" in environ:
-            environ["wsgi.input"] = CountingInput(environ["wsgi.input"])
+            environ["wsgi.input"] = CountingInput(direct(environ["wsgi.input"]))
         return self.wsgi_app(environ, start_response)
 
 

@@ -132,12 +132,26 @@ class Sealer:
     def write(self, data: bytes) -> int:
         if self._closed:
             raise ValueError("sealer is closed")
-        self._size += len(data)
-        self._buf += data
-        while len(self._buf) > CHUNK:
-            self._push(bytes(self._buf[:CHUNK]), TAG_MESSAGE)
-            del self._buf[:CHUNK]
-        return len(data)
+        # At most one chunk stays buffered (``close`` needs the last one); whole chunks
+        # are pushed straight from ``data``, copied once, never shifted in the buffer.
+        size = len(data)
+        self._size += size
+        with memoryview(data) as view:
+            rest = view.cast("B") if view.ndim != 1 or view.format != "B" else view
+            if self._buf:
+                room = CHUNK - len(self._buf)
+                if len(rest) <= room:
+                    self._buf += rest
+                    return size
+                self._buf += rest[:room]
+                rest = rest[room:]
+                self._push(bytes(self._buf), TAG_MESSAGE)
+                self._buf.clear()
+            while len(rest) > CHUNK:
+                self._push(bytes(rest[:CHUNK]), TAG_MESSAGE)
+                rest = rest[CHUNK:]
+            self._buf += rest
+        return size
 
     def _push(self, chunk: bytes, tag: int) -> None:
         sealed = sodium.crypto_secretstream_xchacha20poly1305_push(

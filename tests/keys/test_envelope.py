@@ -54,7 +54,7 @@ def test_data_ending_in_zeros_and_all_zero_data() -> None:
         assert envelope.open_bytes(_seal(data), A)[1] == data
 
 
-@pytest.mark.parametrize("step", [1, 7, 4096, 65535, 65536, 65537, 200000])
+@pytest.mark.parametrize("step", [1, 7, 4096, 65528, 65535, 65536, 65537, 131072, 200000])
 def test_write_sizes_do_not_change_the_plaintext(step: int) -> None:
     data = os.urandom(140000 if step > 1 else 3000)
     assert envelope.open_bytes(_seal(data, step), B)[1] == data
