@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from app.config import Config, parse_bind
 from app.errors import ConfigError
@@ -71,3 +72,17 @@ def on_starting(server: object) -> None:
         print(f"skrynka: warning: orphan sweep skipped ({type(exc).__name__})", file=sys.stderr)
     finally:
         store.close()
+
+
+
+def child_exit(server: object, worker: Any) -> None:
+    """In the master, when a worker has exited (crashed, killed, timed out or
+    stopped): its unfinished uploads can never complete, so remove their sealed
+    parts now instead of at the next start (a report is all or nothing)."""
+    from app.storage import remove_parts_of
+
+    try:
+        remove_parts_of(_config.incoming_dir, worker.pid)
+    except OSError as exc:
+        print(f"skrynka: warning: parts of a dead worker not removed ({type(exc).__name__})",
+              file=sys.stderr)

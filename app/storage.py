@@ -360,6 +360,15 @@ class Store:
         }
 
 
+def remove_parts_of(incoming: Path, pid: int) -> int:
+    """Remove the upload parts a dead worker ``pid`` left (``<pid>-*.part``); only
+    the file system is touched, so gunicorn's master can call it when it reaps one."""
+    removed = 0
+    for path in incoming.glob(f"{int(pid)}-*.part"):
+        removed += _remove_if_old(path, 0.0, 0.0)
+    return removed
+
+
 def _remove_if_old(path: Path, now: float, min_age: float) -> int:
     try:
         if min_age and now - path.stat().st_mtime < min_age:

@@ -223,3 +223,19 @@ def test_failure_while_storing_is_500_logs_class_only(
     assert list(app.extensions["skrynka"].config.incoming_dir.iterdir()) == []
     monkeypatch.undo()
     assert stored_reports(app, analyst_key) == []
+
+
+def test_parts_of_a_dead_worker_and_only_those_are_removed(data_dir: Path) -> None:
+    from app.sealing import part_name
+    from app.storage import remove_parts_of
+
+    incoming = data_dir / "incoming"
+    incoming.mkdir(exist_ok=True)
+    dead = [incoming / part_name(4242) for _ in range(3)]
+    alive = [incoming / part_name(424), incoming / part_name(42420), incoming / "4242.part",
+             incoming / "x4242-ab.part"]
+    for p in dead + alive:
+        p.write_bytes(b"sealed")
+    assert remove_parts_of(incoming, 4242) == 3
+    assert sorted(incoming.iterdir()) == sorted(alive)
+    assert remove_parts_of(incoming, 4242) == 0

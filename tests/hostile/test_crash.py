@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import time
 from pathlib import Path
 
 import pytest
 
 from keys.decrypt import decrypt_batches
-from tests.hostile.client import get_form, make_report, start_upload
+from tests.hostile.client import get_form, make_report, start_upload, submit
 from tests.hostile.harness import Exports, crash_run, db_count, orphans
 from tests.liveserver import LiveServer
 
@@ -64,6 +65,36 @@ def test_upload_cut_by_a_crash_leaves_nothing(tmp_path: Path) -> None:
         srv.restart()
         assert orphans(srv.data) == []
         assert db_count(srv.data) == 0
+    finally:
+        srv.stop()
+
+
+@pytest.mark.slow
+def test_a_killed_worker_leaves_no_part_while_the_master_lives(tmp_path: Path) -> None:
+    """The master removes a dead worker's unfinished parts at once (gunicorn's
+    ``child_exit``), not only at the next start; the drop goes on taking reports."""
+    rng = random.Random(SEED + 1)
+    srv = LiveServer.start(tmp_path)
+    try:
+        report = make_report(rng, "ru", attachment_bytes=4 << 20)
+        sock, _rest = start_upload(srv.port, report, 2 << 20, form=get_form(srv.port, "ru"))
+        incoming = srv.data / "incoming"
+        deadline = time.monotonic() + 20
+        while not list(incoming.glob("*.part")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (part,) = incoming.glob("*.part")
+        pid = int(part.name.split("-")[0])
+        assert pid in srv.pids()[1:], "a part is named after the worker writing it"
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while part.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sock.close()
+        assert not part.exists(), "the dead worker's part outlived it"
+        assert srv.proc is not None and srv.proc.poll() is None  # no restart was needed
+        done = submit(srv.port, make_report(rng, "en"))
+        assert done.acknowledged, done
+        assert db_count(srv.data) == 1 and orphans(srv.data) == []
     finally:
         srv.stop()
 
