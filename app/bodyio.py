@@ -91,3 +91,16 @@ def direct(stream: Any) -> Any:
     ):
         return DirectBody(stream)
     return stream
+
+
+def read_upto(stream: Any, size: int) -> bytes:
+    """Up to ``size`` bytes of ``stream``, however short its single reads are
+    (a raw stream's ``read``, :class:`DirectBody`'s included, may return less)."""
+    parts, got = [], 0
+    while got < size:
+        data = stream.read(size - got)
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)

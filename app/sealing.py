@@ -29,6 +29,7 @@ from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from app.bodyio import read_upto
 from app.errors import BadForm, Full, TooLarge
 from app.form import FormDef, Validated
 from app.storage import PendingAttachment, PendingReport
@@ -312,7 +313,7 @@ class SealingFormDataParser(FormDataParser):
                 form, files = parser.parse(stream, boundary, content_length)
                 return stream, form, files
             if mimetype == "application/x-www-form-urlencoded":
-                body = _read_upto(stream, MAX_TEXT_BYTES + 1)
+                body = read_upto(stream, MAX_TEXT_BYTES + 1)
                 if len(body) > MAX_TEXT_BYTES:
                     raise BadForm()
                 items = parse_qsl(body.decode("utf-8"), keep_blank_values=True,
@@ -401,15 +402,3 @@ def _describe(sink: AttachmentSink) -> dict[str, object]:
         "size": sink.size,
         "envelope_sha256": sink.result.sha256.hex(),
     }
-
-
-def _read_upto(stream: t.IO[bytes], size: int) -> bytes:
-    """Up to ``size`` bytes, however short the stream's single reads are."""
-    parts, got = [], 0
-    while got < size:
-        data = stream.read(size - got)
-        if not data:
-            break
-        parts.append(data)
-        got += len(data)
-    return b"".join(parts)
