@@ -302,9 +302,9 @@ class Publisher:
         (unsynced: ``publish`` flushes the whole group at once). From the
         ``FORK_AFTER``-th report on, a helper process writes them (keys/writer.py)."""
         if self._writer is None and self.staged >= self.FORK_AFTER and can_fork():
-            self._writer = ForkWriter(_write_report, REPORT_FILE)
+            self._writer = ForkWriter(_write_report)
         if self._writer is not None:
-            self._writer.submit(item.staging, report, make_dir)
+            self._writer.submit(item.files[0], report, make_dir)
         else:
             _write_report(item.staging, item.files[0], report, make_dir)
         self.pending.append(item)

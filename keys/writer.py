@@ -5,8 +5,8 @@ per report. A forked child does it on the other core while the parent goes on
 opening envelopes. Python threads do not help here: every syscall's return has
 to take the GIL back, and those hand-offs cost more than they overlap.
 
-The child only ever creates ``<staging>/report.json`` (O_EXCL, O_NOFOLLOW, 0600)
-and, when asked, ``<staging>`` itself: exactly what the parent would do inline.
+The child only ever creates a report's file (O_EXCL, O_NOFOLLOW, 0600) and, when
+asked, the staging folder it is in: exactly what the parent would do inline.
 It stops at its first error and reports it at the next ``wait``. Nothing is
 durable or visible until the parent's ``Publisher.publish``, which first waits
 for the child. Used only where ``os.fork`` exists and the process has a single
@@ -23,7 +23,7 @@ from typing import Callable
 
 from keys.errors import OutputError
 
-_RECORD = struct.Struct(">BII")  # kind, len(staging path), len(report.json bytes)
+_RECORD = struct.Struct(">BII")  # kind, len(file path), len(file contents)
 _WRITE, _WRITE_MKDIR, _BARRIER, _QUIT = 1, 2, 3, 4
 _REPLY = struct.Struct(">I")
 Write = Callable[[Path, Path, bytes, bool], None]  # (staging, file, data, make_dir)
@@ -38,7 +38,7 @@ class ForkWriter:
 
     CHUNK_BYTES = 256 * 1024
 
-    def __init__(self, write: Write, report_file: str) -> None:
+    def __init__(self, write: Write) -> None:
         to_child, self._to_child = os.pipe()
         self._from_child, from_child = os.pipe()
         _widen(self._to_child)
@@ -50,7 +50,7 @@ class ForkWriter:
             try:
                 os.close(self._to_child)
                 os.close(self._from_child)
-                _serve(to_child, from_child, write, report_file)
+                _serve(to_child, from_child, write)
                 status = 0
             finally:
                 os._exit(status)
@@ -58,8 +58,9 @@ class ForkWriter:
         os.close(to_child)
         os.close(from_child)
 
-    def submit(self, staging: Path, data: bytes, make_dir: bool) -> None:
-        path = os.fsencode(staging)
+    def submit(self, file: Path, data: bytes, make_dir: bool) -> None:
+        """Write ``data`` to ``file``, creating its folder first if ``make_dir``."""
+        path = os.fsencode(file)
         self._pending += [_RECORD.pack(_WRITE_MKDIR if make_dir else _WRITE, len(path),
                                        len(data)), path, data]
         self._size += len(path) + len(data)
@@ -117,7 +118,7 @@ def _widen(fd: int) -> None:
         pass  # the default pipe buffer only means more, shorter waits
 
 
-def _serve(inp: int, out: int, write: Write, report_file: str) -> None:
+def _serve(inp: int, out: int, write: Write) -> None:
     """The child's loop: records in, report folders out, a reply per barrier."""
     buf = bytearray()
     error = ""
@@ -141,9 +142,9 @@ def _serve(inp: int, out: int, write: Write, report_file: str) -> None:
                 os.write(out, _REPLY.pack(len(reply)) + reply)
                 error = ""
             elif not error:
-                staging = Path(os.fsdecode(bytes(buf[start : start + path_len])))
+                file = Path(os.fsdecode(bytes(buf[start : start + path_len])))
                 try:
-                    write(staging, staging / report_file, bytes(buf[start + path_len : end]),
+                    write(file.parent, file, bytes(buf[start + path_len : end]),
                           kind == _WRITE_MKDIR)
                 except OutputError as exc:
                     error = exc.message

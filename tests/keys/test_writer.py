@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,26 +70,40 @@ def test_helper_output_equals_inline_output(tmp_path: Path, drop: Drop, analyst:
     assert _reaped(forks)
 
 
+def _export(drop: Drop, path: Path, count: int) -> Path:
+    for i in range(count):
+        drop.submit({"what": str(i)})
+    drop.export(path)
+    return path
+
+
+def _in_helper(monkeypatch: pytest.MonkeyPatch, before: Callable[[int, Path], None]) -> None:
+    """Call ``before(n, file)`` ahead of the helper's n-th write (n from 1); the parent's
+    own writes are untouched."""
+    real, parent, calls = output._write_report, os.getpid(), [0]
+
+    def write(staging: Path, path: Path, data: bytes, make_dir: bool) -> None:
+        if os.getpid() != parent:
+            calls[0] += 1  # counts in the helper's own memory
+            before(calls[0], path)
+        real(staging, path, data, make_dir)
+
+    monkeypatch.setattr(output, "_write_report", write)
+
+
 def test_helper_error_fails_the_run_and_leaves_nothing(
     tmp_path: Path, drop: Drop, analyst: PrivateKey, forks: list[int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for i in range(6):
-        drop.submit({"what": str(i)})
-    drop.export(tmp_path / "b.skb")
-    real = output._write_report
-    parent, calls = os.getpid(), [0]
+    batch = _export(drop, tmp_path / "b.skb", 6)
 
-    def full_disk(staging: Path, path: Path, data: bytes, make_dir: bool) -> None:
-        if os.getpid() != parent:
-            calls[0] += 1  # counts in the helper's own memory
-            if calls[0] == 2:  # the helper's second report: the fourth overall
-                raise OutputError(f"cannot write {path}: No space left on device")
-        real(staging, path, data, make_dir)
+    def full_disk(n: int, path: Path) -> None:
+        if n == 2:  # the helper's second report: the fourth overall
+            raise OutputError(f"cannot write {path}: No space left on device")
 
-    monkeypatch.setattr(output, "_write_report", full_disk)
+    _in_helper(monkeypatch, full_disk)
     with pytest.raises(OutputError, match="No space left on device"):
-        decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
+        decrypt_batches(analyst, [batch], tmp_path / "out")
     assert len(forks) == 1 and _reaped(forks)
     assert folders(tmp_path / "out") == {}
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".tmp-")]
@@ -96,35 +111,23 @@ def test_helper_error_fails_the_run_and_leaves_nothing(
 
 def test_a_dead_helper_is_an_error(tmp_path: Path, drop: Drop, analyst: PrivateKey,
                                    forks: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
-    for i in range(5):
-        drop.submit({"what": str(i)})
-    drop.export(tmp_path / "b.skb")
-    parent = os.getpid()
-    real = output._write_report
-
-    def die(staging: Path, path: Path, data: bytes, make_dir: bool) -> None:
-        if os.getpid() != parent:
-            os._exit(9)
-        real(staging, path, data, make_dir)
-
-    monkeypatch.setattr(output, "_write_report", die)
+    batch = _export(drop, tmp_path / "b.skb", 5)
+    _in_helper(monkeypatch, lambda n, path: os._exit(9))
     with pytest.raises(OutputError, match="helper process writing report folders has died"):
-        decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
+        decrypt_batches(analyst, [batch], tmp_path / "out")
     assert len(forks) == 1 and _reaped(forks)
     assert folders(tmp_path / "out") == {}
 
 
 def test_no_helper_in_a_threaded_process(tmp_path: Path, drop: Drop, analyst: PrivateKey,
                                          forks: list[int]) -> None:
-    for i in range(5):
-        drop.submit({"what": str(i)})
-    drop.export(tmp_path / "b.skb")
+    batch = _export(drop, tmp_path / "b.skb", 5)
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
         assert not writer.can_fork()
-        s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
+        s = decrypt_batches(analyst, [batch], tmp_path / "out")
     finally:
         stop.set()
         other.join()
