@@ -31,7 +31,8 @@ exit codes:
   7  wrong passphrase
   8  verification: gaps, duplicates, altered or damaged reports (named above;
      everything else was decrypted)
-  9  the output directory or a file in it cannot be written
+  9  the output directory or a file in it cannot be written, or another decrypt
+     is using that directory
 130  interrupted
 """
 

@@ -23,7 +23,7 @@ from nacl.public import PrivateKey
 
 from keys import batch, envelope, output, reader
 from keys.errors import DamagedError, KeysError, NotRecipient, OutputError, VerificationError
-from keys.state import Seen, State, load_state
+from keys.state import DirLock, Seen, State, load_state
 from keys.tables import MAX_REPORT_JSON, BadReport, check_report, write_tables
 
 _TMP_DIR = re.compile(r"\.tmp-[0-9a-f]{32}")
@@ -130,10 +130,17 @@ class _Run:
         self.done = [0, 0, 0, 0]
         self.queue: list[tuple[int, str]] = []
         self.publisher = output.Publisher(out_dir)
+        self.lock = DirLock(out_dir)
         self.fresh: dict[str, dict[str, Any]] = {}  # small reports staged in this run
         self.last_size = 0
 
     def run(self, paths: list[Path]) -> Summary:
+        try:
+            return self._run(paths)
+        finally:
+            self.lock.release()
+
+    def _run(self, paths: list[Path]) -> Summary:
         files = _open_all(paths)
         try:
             self._prepare()
@@ -175,6 +182,7 @@ class _Run:
     def _prepare(self) -> None:
         try:
             self.out.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.lock.acquire()  # before touching anything another run may be using
             for entry in os.scandir(self.out):
                 if _TMP_DIR.fullmatch(entry.name):
                     _remove(Path(entry.path))

@@ -9,6 +9,7 @@ already decrypted are skipped.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,47 @@ def _parse(data: Any) -> State:
                 raise ValueError("bad entry")
             state.add(chain_id, seq, seen)
     return state
+
+
+LOCK_FILE = ".skrynka-lock"
+
+
+class DirLock:
+    """One decrypt at a time per output directory: an ``flock`` on ``DIR/.skrynka-lock``.
+
+    Two runs into one directory would remove each other's staging folders and
+    overwrite each other's state. Where ``flock`` does not exist (Windows) or the
+    filesystem refuses it, runs are not guarded.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self._fd = -1
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:
+            return
+        path = self.out / LOCK_FILE
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise OutputError(f"cannot open {path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise OutputError(
+                f"another decrypt is writing to {self.out}",
+                hint="wait for it to finish, or decrypt into another directory",
+            ) from None
+        except OSError:
+            os.close(fd)  # no locks on this filesystem: run unguarded
+            return
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

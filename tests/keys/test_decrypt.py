@@ -263,4 +263,4 @@ def test_no_temp_left_on_failure(tmp_path: Path, drop: Drop, analyst: PrivateKey
     s = decrypt_batches(analyst, [path], out)
     assert s.decrypted == 0 and len(s.problems) == 1
     leftovers = sorted(p.name for p in out.iterdir())
-    assert leftovers == [".skrynka-state.json", "reports.csv", "reports.jsonl"]
+    assert leftovers == [".skrynka-lock", ".skrynka-state.json", "reports.csv", "reports.jsonl"]

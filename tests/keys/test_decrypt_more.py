@@ -12,7 +12,7 @@ from nacl.public import PrivateKey
 from keys import cli, keyfile, output
 from keys.decrypt import decrypt_batches
 from keys.errors import OutputError
-from keys.state import STATE_FILE
+from keys.state import LOCK_FILE, STATE_FILE, DirLock
 from tests.keys.conftest import Drop, assert_report_dir, folders
 
 
@@ -153,7 +153,7 @@ def test_interrupted_run_leaves_no_temp(tmp_path: Path, drop: Drop, analyst: Pri
     with pytest.raises(KeyboardInterrupt):
         decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out", progress=progress)
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")
-                and p.name != STATE_FILE]
+                and p.name not in (STATE_FILE, LOCK_FILE)]
     s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
     assert s.decrypted + s.skipped == 4 and s.problems == []
     for sealed in drop.reports:
@@ -176,3 +176,31 @@ def test_leading_gap_after_prev(tmp_path: Path, drop: Drop, analyst: PrivateKey)
                           "the batches seen"]
     drop.export(tmp_path / "b.skb", drop.reports[2:])  # prev.seq 2: an analyst's first batch
     assert decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out2").problems == []
+
+
+def test_a_second_decrypt_into_the_same_dir_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keyfile.generate(tmp_path / "k.key", b"pw", params=keyfile.KdfParams(65536, 1, 1))
+    (tmp_path / "pw").write_bytes(b"pw")
+    d = Drop([keyfile.public_from_file(tmp_path / "k.key")])
+    for i in range(3):
+        d.submit({"what": str(i)})
+    d.export(tmp_path / "b.skb")
+    out = tmp_path / "out"
+    out.mkdir()
+    theirs = out / (".tmp-" + "ab" * 16)  # the running decrypt's staging folder
+    theirs.mkdir()
+    args = ["decrypt", "--key", str(tmp_path / "k.key"), "--passphrase-file",
+            str(tmp_path / "pw"), "--out", str(out), str(tmp_path / "b.skb")]
+    running = DirLock(out)
+    running.acquire()
+    try:
+        assert cli.main(args) == OutputError.exit_code
+        err = capsys.readouterr().err
+        assert f"error: another decrypt is writing to {out}" in err and "hint: wait" in err
+        assert theirs.is_dir() and folders(out) == {}  # nothing of the other run touched
+    finally:
+        running.release()
+    assert cli.main(args) == 0
+    assert len(folders(out)) == 3 and not theirs.exists()
