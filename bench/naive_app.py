@@ -16,6 +16,7 @@ import os
 
 from flask import Flask, request
 from sqlalchemy import LargeBinary, create_engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 
@@ -30,7 +31,10 @@ class Row(_Base):
 
 
 engine = create_engine(f"sqlite:///{os.environ['SKRYNKA_DATA']}/naive-bench.db")
-_Base.metadata.create_all(engine)
+try:
+    _Base.metadata.create_all(engine)
+except OperationalError:  # both workers import this at once: the other one created it
+    _Base.metadata.create_all(engine)  # now only checks (or fails for a real reason)
 app = Flask(__name__)
 
 
