@@ -74,7 +74,6 @@ def on_starting(server: object) -> None:
         store.close()
 
 
-
 def child_exit(server: object, worker: Any) -> None:
     """In the master, when a worker has exited (crashed, killed, timed out or
     stopped): its unfinished uploads can never complete, so remove their sealed

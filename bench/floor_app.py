@@ -15,13 +15,12 @@ afterwards with ``python -m app stats``.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 
 from flask import Flask, request
 from nacl.utils import random as random_bytes
 
-from app.cli import open_store
+from app.cli import open_store, today
 from app.config import Config
 from app.storage import PendingReport
 from keys.envelope import KIND_REPORT, seal_bytes
@@ -39,7 +38,6 @@ def answer(path: str) -> tuple[str, int]:
     del path
     report_id = random_bytes(16)
     envelope = seal_bytes(request.get_data(), recipients, kind=KIND_REPORT, report_id=report_id)
-    day = dt.datetime.now(dt.timezone.utc).date().isoformat()
     pending = PendingReport(report_id, envelope, hashlib.sha256(envelope).digest(), ())
-    store.store_report(pending, day)
+    store.store_report(pending, today())
     return "", 201
