@@ -1,8 +1,8 @@
 """``python -m keys``: keygen | pubkey | passwd | decrypt, with one error dispatcher.
 
-Every error the library raises is a :class:`KeysError`; :func:`main` turns it
+Every error the library raises is a :class:`~keys.errors.SkrynkaError`;
+:func:`main` hands the command to :func:`keys.dispatch.run_cli`, which turns it
 into ``skrynka-keys: error: …`` and ``hint: …`` on stderr and its exit code.
-This is the only module in keys/ that prints or exits.
 """
 
 from __future__ import annotations
@@ -16,25 +16,16 @@ from pathlib import Path
 from typing import TextIO
 
 from keys import errors
-from keys.errors import KeysError, UsageError
+from keys.dispatch import exit_codes, run_cli
+from keys.errors import UsageError
 
 PROG = "skrynka-keys"
-EPILOG = """\
-exit codes:
-  0  success (every report decrypted and verified)
-  1  internal error (a bug; run with SKRYNKA_DEBUG=1 for details)
-  2  usage error (command line, passphrase input)
-  3  not a Skrynka file, or an unsupported format version
-  4  damaged: a truncated or altered batch, envelope or manifest
-  5  this key is not a recipient of the reports
-  6  key file is malformed, or a public key is mistyped
-  7  wrong passphrase
-  8  verification: gaps, duplicates, altered or damaged reports (named above;
-     everything else was decrypted)
-  9  the output directory or a file in it cannot be written, or another decrypt
-     is using that directory
-130  interrupted
-"""
+INSTALL_HINT = ("install the analyst kit's wheels (see its INSTALL.txt), "
+                "or `pip install -r requirements-analyst.txt`")
+EPILOG = exit_codes([
+    errors.UsageError, errors.FormatError, errors.DamagedError, errors.NotRecipient,
+    errors.KeyFileError, errors.WrongPassphrase, errors.VerificationError, errors.OutputError,
+])
 
 
 def _passphrase(path: str | None, prompt: str, *, confirm: bool = False) -> bytes:
@@ -192,22 +183,4 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the exit code is returned, never raised."""
     args = build_parser().parse_args(argv)
-    try:
-        code: int = args.func(args, sys.stdout)
-        sys.stdout.flush()
-        return code
-    except KeysError as exc:
-        sys.stdout.flush()
-        sys.stderr.write(f"{PROG}: error: {exc.message}\n")
-        if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write(f"\n{PROG}: interrupted\n")
-        return 130
-    except Exception as exc:  # a bug: one line, no traceback, never data
-        if os.environ.get("SKRYNKA_DEBUG") == "1":
-            raise
-        sys.stderr.write(f"{PROG}: error: internal error ({type(exc).__name__}); this is a bug\n")
-        sys.stderr.write("hint: run again with SKRYNKA_DEBUG=1 to see the details\n")
-        return errors.KeysError.exit_code
+    return run_cli(PROG, lambda: int(args.func(args, sys.stdout)), install_hint=INSTALL_HINT)

@@ -1,18 +1,31 @@
-"""Errors of the keys package.
+"""The project's one error vocabulary, and the errors of the keys package.
 
-Every error an analyst or operator can meet is a subclass of :class:`KeysError`.
-Each carries a one-line message, an optional hint and the CLI exit code; library
-code raises them and never prints or exits. ``keys.cli`` is the one place that
-turns them into ``skrynka-keys: error: …`` / ``hint: …`` lines.
+:class:`SkrynkaError` is the base of every error a user of any Skrynka command
+can meet (analyst, operator, the server at start-up): a one-line message, an
+optional hint and the exit code of the command that meets it. app/ and onion/
+subclass it; library code raises and never prints or exits.
+``keys.dispatch.run_cli`` is the one place that turns errors into
+``prog: error: …`` / ``hint: …`` lines and exit codes.
+
+Exit codes are unique across the project, so a code means the same thing in
+every command: 2-9 here (the analyst's tool), 10 a missing package, 11-19 the
+server (app/errors.py), 20-29 the onion service (onion/errors.py). Each class's
+docstring is the line ``--help`` prints for its code.
 """
 
 from __future__ import annotations
 
+#: Not an error class of its own: a package the command needs is not installed.
+MISSING_DEPENDENCY = 10
+#: A bug (or an environment nobody planned for); never a user's mistake.
+INTERNAL_ERROR = 1
+INTERRUPTED = 130
 
-class KeysError(Exception):
-    """Base class: something the user can understand and act on."""
 
-    exit_code = 1
+class SkrynkaError(Exception):
+    """Something the user can understand and act on."""
+
+    exit_code = INTERNAL_ERROR
     hint: str | None = None
 
     def __init__(self, message: str, hint: str | None = None) -> None:
@@ -25,14 +38,18 @@ class KeysError(Exception):
         return self.message
 
 
-class UsageError(KeysError):
-    """The command line or an argument is wrong."""
+class UsageError(SkrynkaError):
+    """usage error: the command line, an argument or a passphrase input is wrong"""
 
     exit_code = 2
 
 
+class KeysError(SkrynkaError):
+    """Base class of the analyst tool's errors."""
+
+
 class FormatError(KeysError):
-    """Input is not in the expected format (not an envelope, batch or key)."""
+    """not a Skrynka file, or an unsupported format version"""
 
     exit_code = 3
 
@@ -42,36 +59,38 @@ class UnsupportedVersion(FormatError):
 
 
 class DamagedError(KeysError):
-    """Authentication failed, or the data is truncated or altered."""
+    """damaged: a truncated or altered batch, envelope or manifest"""
 
     exit_code = 4
 
 
 class NotRecipient(KeysError):
-    """The key is not one of the envelope's recipients."""
+    """this key is not a recipient of the reports"""
 
     exit_code = 5
 
 
 class KeyFileError(KeysError):
-    """A key file is malformed, or its public key text is mistyped."""
+    """key file is malformed, or a public key is mistyped"""
 
     exit_code = 6
 
 
 class WrongPassphrase(KeysError):
-    """The passphrase does not open the key file."""
+    """wrong passphrase"""
 
     exit_code = 7
 
 
 class VerificationError(KeysError):
-    """Batches decrypted, but gaps, duplicates or altered reports were found."""
+    """verification: gaps, duplicates, altered or damaged reports (named above;
+    everything else was decrypted)"""
 
     exit_code = 8
 
 
 class OutputError(KeysError):
-    """The output directory or a file in it cannot be written."""
+    """the output directory or a file in it cannot be written, or another decrypt
+    is using that directory"""
 
     exit_code = 9
