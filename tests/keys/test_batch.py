@@ -11,7 +11,7 @@ import pytest
 
 from keys import batch, reader
 from keys.errors import DamagedError, FormatError, UnsupportedVersion
-from tests.keys.conftest import Drop, make_batch
+from tests.keys.helpers import Drop, make_batch
 
 
 def _split(path: Path) -> tuple[bytes, dict, bytes]:

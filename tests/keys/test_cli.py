@@ -12,7 +12,7 @@ import pytest
 
 from keys import keyfile
 from keys.pubkey import encode_public
-from tests.keys.conftest import Drop, assert_report_dir
+from tests.keys.helpers import Drop, assert_report_dir, folders
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = keyfile.KdfParams(65536, 1, 1)
@@ -230,7 +230,7 @@ def test_tty_passphrase_and_progress(tmp_path: Path, keydir: Path, cli_drop: Dro
     assert code == 0, text
     assert "Passphrase for" in text and "пароль" not in text  # not echoed
     assert "3/3 reports" in text and "decrypted 3 reports" in text
-    assert len(folders_of(tmp_path / "out")) == 3
+    assert len(folders(tmp_path / "out")) == 3
 
 
 def test_tty_keygen_asks_twice(tmp_path: Path) -> None:
@@ -242,10 +242,6 @@ def test_tty_keygen_asks_twice(tmp_path: Path) -> None:
     assert code == 0, text
     assert bytes(keyfile.load_private(tmp_path / "k.key", b"same").public_key) == \
         keyfile.public_from_file(tmp_path / "k.key")
-
-
-def folders_of(out: Path) -> list[str]:
-    return [p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")]
 
 
 @pytest.mark.parametrize("flags, named", [

@@ -15,7 +15,7 @@ from nacl.public import PrivateKey
 from keys import batch, envelope
 from keys.decrypt import decrypt_batches
 from keys.errors import DamagedError, FormatError, NotRecipient, VerificationError
-from tests.keys.conftest import Drop, assert_report_dir, folders
+from tests.keys.helpers import Drop, assert_report_dir, folders
 
 
 def _csv_rows(out: Path) -> list[dict[str, str]]:

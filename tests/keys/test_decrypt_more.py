@@ -13,7 +13,7 @@ from keys import cli, keyfile, output
 from keys.decrypt import decrypt_batches
 from keys.errors import OutputError
 from keys.state import LOCK_FILE, STATE_FILE, DirLock
-from tests.keys.conftest import Drop, assert_report_dir, folders
+from tests.keys.helpers import Drop, assert_report_dir, folders
 
 
 def test_hole_inside_one_batch(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:

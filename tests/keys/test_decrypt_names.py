@@ -10,7 +10,7 @@ from nacl.public import PrivateKey
 
 from keys.decrypt import decrypt_batches
 from keys.output import safe_name
-from tests.keys.conftest import Drop, assert_report_dir
+from tests.keys.helpers import Drop, assert_report_dir
 
 HOSTILE = [
     "../../x", "/etc/passwd", "a\x00b", "report.json", "..", ".", "", ".bashrc",

@@ -12,7 +12,7 @@ from nacl.public import PrivateKey
 
 from keys.decrypt import decrypt_batches
 from keys.errors import KeysError
-from tests.keys.conftest import Drop, assert_report_dir, folders
+from tests.keys.helpers import Drop, assert_report_dir, folders
 
 KEY = PrivateKey.generate()
 

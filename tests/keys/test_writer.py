@@ -13,7 +13,7 @@ from nacl.public import PrivateKey
 from keys import output, writer
 from keys.decrypt import decrypt_batches
 from keys.errors import OutputError
-from tests.keys.conftest import Drop, assert_report_dir, folders
+from tests.keys.helpers import Drop, assert_report_dir, folders
 
 
 def _tree(root: Path) -> dict[str, bytes]:
