@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import Row
-from tests.app.live_client import (
+from testkit.live_client import (
     MIB,
     FilePart,
     Multipart,
@@ -40,7 +40,7 @@ from tests.app.live_client import (
     rss_kib,
     token,
 )
-from tests.liveserver import LiveServer
+from testkit.liveserver import LiveServer
 
 GROUP = "app"
 CLIENT_PROCS = 1

@@ -9,7 +9,7 @@ bounded in count and in time. Figures:
   of any gunicorn process and RSS growth over the last equal round;
 - batch mutations: damaged batches through ``keys.decrypt`` (all must end cleanly);
 - tor: seconds from SIGKILL of the onion service's tor to the onion answering
-  again (private Tor network of tests/tornet.py; the row is left out if tor is
+  again (private Tor network of testkit/tornet.py; the row is left out if tor is
   missing).
 """
 
@@ -27,10 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import Row
-from tests.hostile.client import Ledger
-from tests.hostile.harness import Exports, crash_run, load_round, rss_kib, wait_workers
-from tests.hostile.mutations import Unclean, run_mutations
-from tests.liveserver import LiveServer
+from testkit.hostile.client import Ledger
+from testkit.hostile.mutations import Unclean, run_mutations
+from testkit.hostile.scenarios import Exports, crash_run, load_round, rss_kib, wait_workers
+from testkit.liveserver import LiveServer
 
 GROUP = "hostile"
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
@@ -155,8 +155,8 @@ def tor_rows(tmp: Path, soak: bool) -> list[Row]:
     if shutil.which("tor") is None or shutil.which("curl") is None:
         log("tor or curl missing: tor-kill recovery row left out")
         return []
-    from tests.e2e.served import Served
-    from tests.tornet import TorNet
+    from testkit.onion_serve import Served
+    from testkit.tornet import TorNet
 
     kills = 5 if soak else 1
     log(f"tor: private network, {kills} SIGKILL(s) of the service's tor")

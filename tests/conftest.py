@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from nacl.public import PrivateKey
 
 from keys.pubkey import encode_public
-from tests.pg import pg_database, postgres_url  # noqa: F401  (fixtures)
+from testkit.pg import pg_database, postgres_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(scope="session")

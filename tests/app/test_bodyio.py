@@ -19,8 +19,8 @@ from werkzeug.wsgi import LimitedStream
 
 from app.bodyio import DirectBody, direct
 from app.security import CountingInput
-from tests.app.live_client import export_and_open, find_report, get_form, report_fields, token
-from tests.liveserver import LiveServer
+from testkit.live_client import export_and_open, find_report, get_form, report_fields, token
+from testkit.liveserver import LiveServer
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 from nacl.public import PrivateKey
 
 from keys.keyfile import KdfParams, render
-from tests.app.live_client import (
+from testkit.live_client import (
     FilePart,
     Multipart,
     get_form,
@@ -25,7 +25,7 @@ from tests.app.live_client import (
     report_fields,
     token,
 )
-from tests.liveserver import ROOT, LiveServer
+from testkit.liveserver import ROOT, LiveServer
 
 CHEAP_KDF = KdfParams(memory_kib=64 * 1024, time_cost=1, parallelism=1)
 

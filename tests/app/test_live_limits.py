@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from tests.app.live_client import (
+from testkit.live_client import (
     MIB,
     FilePart,
     Multipart,
@@ -21,7 +21,7 @@ from tests.app.live_client import (
     report_fields,
     token,
 )
-from tests.liveserver import ROOT, LiveServer
+from testkit.liveserver import ROOT, LiveServer
 
 
 def catalog(lang: str) -> dict[str, object]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from tests.app.live_client import (
+from testkit.live_client import (
     MIB,
     FilePart,
     Multipart,
@@ -32,7 +32,7 @@ from tests.app.live_client import (
     report_fields,
     token,
 )
-from tests.liveserver import ROOT, LiveServer
+from testkit.liveserver import ROOT, LiveServer
 
 FORM = tomllib.loads((ROOT / "app" / "forms" / "election.toml").read_text("utf-8"))
 LABELS_EN = {f["name"]: f["label"]["en"] for f in FORM["fields"]}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.live_client import (
+from testkit.live_client import (
     FilePart,
     Multipart,
     Response,
@@ -20,7 +20,7 @@ from tests.app.live_client import (
     report_fields,
     token,
 )
-from tests.liveserver import LiveServer
+from testkit.liveserver import LiveServer
 
 SLOW = 32
 SLOW_BYTES = 300_000  # per slow upload, at ~25 KB/s: about 12 s each

@@ -10,22 +10,12 @@ import os
 import shutil
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.served import Served
-from tests.tornet import TorNet
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead too
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split(") ")[-1][:1] != "Z"
+from testkit.onion_serve import Served
+from testkit.procfs import alive
+from testkit.tornet import TorNet
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +29,7 @@ def tornet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorNet]:
     finally:
         pids = net.pids()
         net.stop()
-        assert not [p for p in pids if _alive(p)], "tor processes left behind"
+        assert not [p for p in pids if alive(p)], "tor processes left behind"
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +48,7 @@ def served(tornet: TorNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             pass
         code = srv.stop()
         assert code == 0, f"serve exited with {code}:\n{srv.log_text()[-3000:]}"
-        left = [p for p in pids if _alive(p)]
+        left = [p for p in pids if alive(p)]
         for p in left:
             os.kill(p, signal.SIGKILL)
         assert not left, "serve left tor or gunicorn running"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.formfill import answers, parse_form, tiny_jpeg
-from tests.e2e.served import Served
+from testkit.formfill import answers, parse_form, tiny_jpeg
+from testkit.onion_serve import Served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor, pytest.mark.browser]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from nacl.public import PrivateKey
 
-from tests.e2e.served import Served
-from tests.tornet import TorNet
+from testkit.onion_serve import Served
+from testkit.tornet import TorNet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor]
 

@@ -12,8 +12,8 @@ from urllib.parse import urljoin
 
 import pytest
 
-from tests.e2e.formfill import answers, curl_form_args, parse_form, tiny_jpeg
-from tests.e2e.served import Served, run
+from testkit.formfill import answers, curl_form_args, parse_form, tiny_jpeg
+from testkit.onion_serve import Served, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor]
 

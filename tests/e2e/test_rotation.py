@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.served import Served, run
+from testkit.onion_serve import Served, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor]
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tests.hostile.client import FormPage, connect, make_report, post_bytes
+from testkit.hostile.client import FormPage, connect, make_report, post_bytes
 
 Plan = Callable[[], bytes]  # what to send on this tick (b"" = nothing)
 

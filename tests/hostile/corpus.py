@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.hostile.client import CRLF, LANGS, Response, is_receipt, new_token
+from testkit.hostile.client import CRLF, LANGS, Response, is_receipt, new_token
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 DEFAULT_BOUNDARY = "SkrynkaCorpusBoundary7MA4YWxk"

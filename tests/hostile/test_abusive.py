@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from testkit.hostile.client import Ledger, get_form, make_report, submit
+from testkit.hostile.scenarios import Exports, db_count, orphans, wait_workers
+from testkit.liveserver import LiveServer
 from tests.hostile import abuse
-from tests.hostile.client import Ledger, get_form, make_report, submit
-from tests.hostile.harness import Exports, db_count, orphans, wait_workers
-from tests.liveserver import LiveServer
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
 # A connection that makes no progress (or crawls through its headers) for a minute

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from nacl.public import PrivateKey
 
-from tests.hostile.mutations import Mutation, Unclean, build, check, run_mutations
+from testkit.hostile.mutations import Mutation, Unclean, build, check, run_mutations
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
 

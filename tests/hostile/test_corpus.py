@@ -16,11 +16,11 @@ import pytest
 from flask import Flask
 from nacl.public import PrivateKey
 
-from tests.hostile.batches import decrypt_batch
-from tests.hostile.client import Response, get_form, send_raw
+from testkit.hostile.batch_reader import decrypt_batch
+from testkit.hostile.client import Response, get_form, send_raw
+from testkit.hostile.scenarios import wait_workers
+from testkit.liveserver import ROOT, LiveServer
 from tests.hostile.corpus import Rendered, judge_known, load_cases, render, seed_from_env
-from tests.hostile.harness import wait_workers
-from tests.liveserver import ROOT, LiveServer
 
 CASES = load_cases()
 LIMITS = {"max_file_mb": 2, "max_report_mb": 4}

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from keys.decrypt import decrypt_batches
-from tests.hostile.client import get_form, make_report, start_upload, submit
-from tests.hostile.harness import Exports, crash_run, db_count, orphans
-from tests.liveserver import LiveServer
+from testkit.hostile.client import get_form, make_report, start_upload, submit
+from testkit.hostile.scenarios import Exports, crash_run, db_count, orphans
+from testkit.liveserver import LiveServer
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
 

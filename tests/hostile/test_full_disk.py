@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.hostile.client import (
+from testkit.hostile.client import (
     LANGS,
     Ledger,
     Outcome,
@@ -27,8 +27,8 @@ from tests.hostile.client import (
     page_says,
     submit,
 )
-from tests.hostile.harness import Exports, fill_disk, orphans, tmpfs, wait_workers
-from tests.liveserver import LiveServer
+from testkit.hostile.scenarios import Exports, fill_disk, orphans, tmpfs, wait_workers
+from testkit.liveserver import LiveServer
 
 SEED = 20261124
 MIB = 1 << 20

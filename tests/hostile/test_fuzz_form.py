@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey
 
-from tests.hostile.batches import decrypt_batch
-from tests.hostile.client import LANGS, Part, Response, is_receipt, multipart
+from testkit.hostile.batch_reader import decrypt_batch
+from testkit.hostile.client import LANGS, Part, Response, is_receipt, multipart
+from testkit.liveserver import ROOT
 from tests.hostile.corpus import valid_fields
-from tests.liveserver import ROOT
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
 EXAMPLES = int(os.environ.get("HOSTILE_FUZZ_EXAMPLES", "1500"))

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.client import Ledger
-from tests.hostile.harness import Exports, LoadRound, load_round, rss_kib, wait_workers
-from tests.liveserver import LiveServer
+from testkit.hostile.client import Ledger
+from testkit.hostile.scenarios import Exports, LoadRound, load_round, rss_kib, wait_workers
+from testkit.liveserver import LiveServer
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
 PER_ROUND = int(os.environ.get("HOSTILE_LOAD_COUNT", "640"))

@@ -21,9 +21,9 @@ from urllib.parse import urljoin
 
 import pytest
 
-from tests.e2e.formfill import answers, curl_form_args, parse_form
-from tests.e2e.served import Served
-from tests.tornet import TorNet
+from testkit.formfill import answers, curl_form_args, parse_form
+from testkit.onion_serve import Served
+from testkit.tornet import TorNet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor, pytest.mark.slow]
 RECOVER_S = 150.0

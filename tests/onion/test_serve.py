@@ -18,7 +18,7 @@ from typing import IO
 import pytest
 from stem.control import Controller
 
-from tests.tornet import free_ports
+from testkit.tornet import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 STUB = "tests.onion.wsgi_stub:app"

@@ -1,6 +1,6 @@
 """Scenarios shared by the hostile tests (small counts) and bench/hostile_bench.py (soak).
 
-Each scenario runs against a real gunicorn (tests/liveserver.py), is bounded in
+Each scenario runs against a real gunicorn (testkit/liveserver.py), is bounded in
 count and in time, and returns its figures; the caller asserts on them.
 """
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from nacl.public import PrivateKey
 
-from tests.hostile.batches import decrypt_batches
-from tests.hostile.client import (
+from testkit.hostile.batch_reader import decrypt_batches
+from testkit.hostile.client import (
     LANGS,
     FormPage,
     Ledger,
@@ -32,7 +32,7 @@ from tests.hostile.client import (
     percentile,
     submit,
 )
-from tests.liveserver import LiveServer
+from testkit.liveserver import LiveServer
 
 MIB = 1 << 20
 

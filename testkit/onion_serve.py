@@ -18,9 +18,9 @@ from typing import Any
 
 from stem import Signal as TorSignal
 
-from tests.tornet import TorNet, free_ports
+from testkit.tornet import TorNet, free_ports
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PASSPHRASE = "correct horse battery staple e2e"
 CURL_TIMEOUT = 28  # curl's exit code for --max-time reached
 
