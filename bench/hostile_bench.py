@@ -27,10 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import Row
-from testkit.hostile.client import Ledger
+from testkit.hostile.ledger import Ledger
 from testkit.hostile.mutations import Unclean, run_mutations
-from testkit.hostile.scenarios import Exports, crash_run, load_round, rss_kib, wait_workers
+from testkit.hostile.scenarios import Exports, crash_run, load_round, wait_workers
 from testkit.liveserver import LiveServer
+from testkit.procfs import rss_kib
 
 GROUP = "hostile"
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))

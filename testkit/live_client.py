@@ -11,15 +11,15 @@ known without keeping the bytes).
     resp.is_receipt
 
 :func:`export_and_open` runs ``python -m app export`` on a live server and
-decrypts the batch with the analyst key, checking the manifest, sizes, hashes
-and the chain, so a test compares what it sent with what the analysts get.
+decrypts the batch with the analyst key (:mod:`testkit.export_reader`, which checks
+the manifest, sizes, hashes and the chain), so a test compares what it sent with
+what the analysts get.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
-import json
 import os
 import random
 import re
@@ -32,13 +32,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from nacl.public import PrivateKey
+from testkit.export_reader import MIB, OpenedReport, open_batch_file
 
-from keys import batch, envelope
-
-MIB = 1 << 20
 BLOCK = MIB
 CRLF = b"\r\n"
 RECEIPT_RE = re.compile(rb'class="[^"]*receipt[^"]*"|data-receipt')
@@ -321,114 +318,7 @@ def report_fields(description: str, *, what: Sequence[str] = ("police_intimidati
     return fields
 
 
-# -- decrypting an export ---------------------------------------------------------------------
-
-
-class _Bounded:
-    """``n`` bytes of ``inp`` as a file of its own, hashed as read."""
-
-    def __init__(self, inp: BinaryIO, n: int) -> None:
-        self.inp, self.left, self.hash = inp, n, hashlib.sha256()
-
-    def read(self, n: int = -1) -> bytes:
-        want = self.left if n < 0 else min(n, self.left)
-        data = self.inp.read(want) if want else b""
-        if len(data) != want:
-            raise AssertionError("batch ends inside an envelope")
-        self.left -= len(data)
-        self.hash.update(data)
-        return data
-
-    def drain(self) -> bytes:
-        while self.left:
-            self.read(MIB)
-        return self.hash.digest()
-
-
-class _Sink:
-    """Where a decrypted attachment goes: hashed, kept only while small."""
-
-    def __init__(self, keep: int) -> None:
-        self.hash = hashlib.sha256()
-        self.size = 0
-        self.keep = keep
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        if self.size <= self.keep:
-            self.parts.append(bytes(data))
-        return len(data)
-
-    @property
-    def data(self) -> bytes | None:
-        return b"".join(self.parts) if self.size <= self.keep else None
-
-
-@dataclass
-class OpenedAttachment:
-    id: str
-    size: int
-    sha256: str  # of the decrypted data (computed here)
-    data: bytes | None  # None when larger than the keep limit
-    envelope_sha256: str = ""  # of the envelope bytes (checked against manifest and report)
-
-
-@dataclass
-class OpenedReport:
-    seq: int
-    id: str
-    day: str
-    report: dict[str, Any]
-    attachments: dict[str, OpenedAttachment]
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        return dict(self.report["fields"])
-
-
-def open_batch_file(path: Path, key: PrivateKey, keep: int = 4 * MIB) -> tuple[dict[str, Any],
-                                                                           list[OpenedReport]]:
-    """Check and decrypt a whole batch file (layout: keys/SPEC.md) in bounded memory."""
-    out: list[OpenedReport] = []
-    with open(path, "rb") as f:
-        magic, version, mlen = struct.unpack(">8sBI", f.read(13))
-        assert (magic, version) == (batch.MAGIC, batch.VERSION)
-        raw = f.read(mlen)
-        assert hashlib.sha256(raw).digest() == f.read(32), "manifest hash"
-        manifest = json.loads(raw)
-        prev = bytes.fromhex(manifest["prev"]["chain"])
-        for r in manifest["reports"]:
-            sec = _Bounded(f, r["size"])
-            sink = _Sink(1 << 30)
-            header, _ = envelope.open_stream(sec, sink, key)  # type: ignore[arg-type]
-            env_sha = sec.drain()
-            assert env_sha.hex() == r["sha256"], "report envelope hash"
-            assert header.kind == envelope.KIND_REPORT
-            assert header.envelope_id.hex() == header.report_id.hex() == r["id"]
-            link = batch.chain_next(prev, r["seq"], bytes.fromhex(r["id"]), env_sha)
-            assert link.hex() == r["chain"], f"chain link of seq {r['seq']}"
-            prev = link
-            report = json.loads(sink.data or b"")
-            listing = {a["id"]: a for a in report["attachments"]}
-            assert sorted(listing) == sorted(a["id"] for a in r["attachments"]), "attachments"
-            atts: dict[str, OpenedAttachment] = {}
-            for a in r["attachments"]:
-                asec = _Bounded(f, a["size"])
-                asink = _Sink(keep)
-                aheader, _ = envelope.open_stream(asec, asink, key)  # type: ignore[arg-type]
-                assert asec.drain().hex() == a["sha256"], "attachment envelope hash"
-                assert aheader.kind == envelope.KIND_ATTACHMENT
-                assert aheader.report_id.hex() == r["id"]
-                assert aheader.envelope_id.hex() == a["id"]
-                assert listing[a["id"]]["envelope_sha256"] == a["sha256"], "report's listing"
-                assert listing[a["id"]]["size"] == asink.size, "listed plaintext size"
-                atts[a["id"]] = OpenedAttachment(a["id"], asink.size, asink.hash.hexdigest(),
-                                                 asink.data, a["sha256"])
-            out.append(OpenedReport(r["seq"], r["id"], r["day"], report, atts))
-        assert f.read(1) == b"", "trailing bytes after the last envelope"
-    return manifest, out
+# -- export, then decrypt ------------------------------------------------------------------
 
 
 def export_and_open(server: Any, out: Path, keep: int = 4 * MIB) -> list[OpenedReport]:
@@ -444,18 +334,6 @@ def find_report(reports: Sequence[OpenedReport], token: str) -> OpenedReport:
     hits = [r for r in reports if token in str(r.report["fields"].get("description", ""))]
     assert len(hits) == 1, f"{len(hits)} reports carry {token!r} (of {len(reports)})"
     return hits[0]
-
-
-def rss_kib(pid: int) -> int:
-    """Resident set size of a process (VmRSS, KiB); 0 when it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return 0
-    return 0
 
 
 def token(prefix: str = "tok") -> str:

@@ -21,7 +21,7 @@ from nacl.public import PrivateKey
 
 from keys.batch import GENESIS, MAGIC, chain_next
 from keys.envelope import KIND_ATTACHMENT, KIND_REPORT, open_bytes
-from testkit.hostile.client import Opened, digest
+from testkit.hostile.ledger import Opened, digest
 
 _PREFIX = struct.Struct(">8sBI")
 

@@ -20,19 +20,10 @@ from pathlib import Path
 from nacl.public import PrivateKey
 
 from testkit.hostile.batch_reader import decrypt_batches
-from testkit.hostile.client import (
-    LANGS,
-    FormPage,
-    Ledger,
-    Opened,
-    ProtocolError,
-    Tally,
-    get_form,
-    make_report,
-    percentile,
-    submit,
-)
+from testkit.hostile.client import LANGS, FormPage, ProtocolError, get_form, make_report, submit
+from testkit.hostile.ledger import Ledger, Opened, Tally, percentile
 from testkit.liveserver import LiveServer
+from testkit.procfs import rss_kib
 
 MIB = 1 << 20
 
@@ -106,16 +97,6 @@ def orphans(data: Path) -> list[str]:
     missing = known - {p.name for p in (data / "blobs").iterdir()}
     out += [f"missing blob {name}" for name in sorted(missing)]
     return out
-
-
-def rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 # --- clients ------------------------------------------------------------------------

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from testkit.hostile.client import Ledger, get_form, make_report, submit
+from testkit.hostile.client import get_form, make_report, submit
+from testkit.hostile.ledger import Ledger
 from testkit.hostile.scenarios import Exports, db_count, orphans, wait_workers
 from testkit.liveserver import LiveServer
 from tests.hostile import abuse

@@ -19,7 +19,6 @@ from flask import Flask
 
 from testkit.hostile.client import (
     LANGS,
-    Ledger,
     Outcome,
     Response,
     get_form,
@@ -27,6 +26,7 @@ from testkit.hostile.client import (
     page_says,
     submit,
 )
+from testkit.hostile.ledger import Ledger
 from testkit.hostile.scenarios import Exports, fill_disk, orphans, tmpfs, wait_workers
 from testkit.liveserver import LiveServer
 

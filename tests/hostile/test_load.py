@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from testkit.hostile.client import Ledger
-from testkit.hostile.scenarios import Exports, LoadRound, load_round, rss_kib, wait_workers
+from testkit.hostile.ledger import Ledger
+from testkit.hostile.scenarios import Exports, LoadRound, load_round, wait_workers
 from testkit.liveserver import LiveServer
+from testkit.procfs import rss_kib
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
 PER_ROUND = int(os.environ.get("HOSTILE_LOAD_COUNT", "640"))
