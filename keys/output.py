@@ -22,7 +22,6 @@ from typing import Any, Callable
 from nacl.utils import random
 
 from keys.errors import OutputError
-from keys.writer import ForkWriter, can_fork
 
 REPORT_FILE = "report.json"
 MAX_NAME_BYTES = 180
@@ -287,29 +286,24 @@ class Publisher:
 
     MAX_ITEMS = 4096
     MAX_BYTES = 256 << 20
-    FORK_AFTER = 256  # reports staged in one run before a helper process takes over
 
     def __init__(self, out_dir: Path) -> None:
         self.out = out_dir
         self.pending: list[Staged] = []
         self.size = 0
-        self.staged = 0
         self._sync = _syncfs()
-        self._writer: ForkWriter | None = None
 
     def stage(self, item: Staged, report: bytes, size: int, *, make_dir: bool) -> None:
         """Queue a verified report, writing its folder (if ``make_dir``) and report.json
-        (unsynced: ``publish`` flushes the whole group at once). From the
-        ``FORK_AFTER``-th report on, a helper process writes them (keys/writer.py)."""
-        if self._writer is None and self.staged >= self.FORK_AFTER and can_fork():
-            self._writer = ForkWriter(_write_report)
-        if self._writer is not None:
-            self._writer.submit(item.files[0], report, make_dir)
-        else:
-            _write_report(item.staging, item.files[0], report, make_dir)
+        (unsynced: ``publish`` flushes the whole group at once)."""
+        if make_dir:
+            try:
+                os.mkdir(item.staging, 0o700)
+            except OSError as exc:
+                raise OutputError(f"cannot create {item.staging}: {exc.strerror}") from None
+        write_new(item.files[0], report, sync=False)
         self.pending.append(item)
         self.size += size
-        self.staged += 1
 
     def full(self) -> bool:
         return len(self.pending) >= self.MAX_ITEMS or self.size >= self.MAX_BYTES
@@ -335,8 +329,6 @@ class Publisher:
         """Flush and rename every pending folder; (item, False) if it was already there."""
         if not self.pending:
             return []
-        if self._writer is not None:
-            self._writer.wait()
         done: list[tuple[Staged, bool]] = []
         try:
             self._flush_data()
@@ -354,11 +346,7 @@ class Publisher:
         return done
 
     def discard(self) -> None:
-        """Stop the helper process, if any, and remove every staging folder not yet
-        published."""
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        """Remove every staging folder not yet published."""
         for item in self.pending:
             shutil.rmtree(item.staging, ignore_errors=True)
         self.pending, self.size = [], 0
@@ -372,11 +360,3 @@ def _present(path: Path) -> bool:
         return False
     return True
 
-
-def _write_report(staging: Path, path: Path, data: bytes, make_dir: bool) -> None:
-    if make_dir:
-        try:
-            os.mkdir(staging, 0o700)
-        except OSError as exc:
-            raise OutputError(f"cannot create {staging}: {exc.strerror}") from None
-    write_new(path, data, sync=False)
