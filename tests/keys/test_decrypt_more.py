@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from nacl.public import PrivateKey
 
-from keys import cli, keyfile, output
+from keys import cli, keyfile
 from keys.decrypt import decrypt_batches
 from keys.errors import OutputError
 from keys.state import LOCK_FILE, STATE_FILE, DirLock
@@ -44,31 +44,6 @@ def test_rewritten_chain_link_flagged(tmp_path: Path, drop: Drop, analyst: Priva
     drop.export(tmp_path / "b2.skb", drop.reports[2:])
     s = decrypt_batches(analyst, [tmp_path / "b2.skb"], tmp_path / "out")
     assert any(p.startswith("altered:") and "seq 2" in p for p in s.problems)
-
-
-def test_without_syncfs_every_file_is_fsynced(tmp_path: Path, drop: Drop, analyst: PrivateKey,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(output, "_syncfs", lambda: None)
-    synced: list[int] = []
-    real = output.os.fsync
-    monkeypatch.setattr(output.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
-    a = drop.submit({"what": "a"}, attachments=[("x", b"1"), ("y", b"2")])
-    drop.export(tmp_path / "b.skb")
-    s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
-    assert s.decrypted == 1
-    assert_report_dir(tmp_path / "out", a)
-    # 3 files + staging folder + output folder + state file (and its folder) + 2 tables (+folders)
-    assert len(synced) >= 5 + 2
-
-
-def test_publisher_groups(tmp_path: Path, drop: Drop, analyst: PrivateKey,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(output.Publisher, "MAX_ITEMS", 2)
-    for i in range(5):
-        drop.submit({"what": str(i)})
-    drop.export(tmp_path / "b.skb")
-    s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
-    assert s.decrypted == 5 and len(folders(tmp_path / "out")) == 5
 
 
 def test_damaged_state_file(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:

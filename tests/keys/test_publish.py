@@ -61,3 +61,45 @@ def test_a_write_error_fails_the_run_and_leaves_nothing(
     assert (s.decrypted, s.skipped, s.problems) == (6, 0, [])
     for sealed in drop.reports:
         assert_report_dir(tmp_path / "out", sealed)
+
+
+def test_one_sync_per_group_before_its_renames(tmp_path: Path, drop: Drop, analyst: PrivateKey,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(output, "_SYNC_WAITS", True)
+    monkeypatch.setattr(output.Publisher, "MAX_ITEMS", 2)
+    events: list[str] = []
+    real_sync, real_rename = os.sync, os.rename
+    monkeypatch.setattr(output.os, "sync", lambda: (events.append("sync"), real_sync())[1])
+    monkeypatch.setattr(output.os, "rename",
+                        lambda a, b: (events.append("rename"), real_rename(a, b))[1])
+    batch = _export(drop, tmp_path / "b.skb", 5)
+    s = decrypt_batches(analyst, [batch], tmp_path / "out")
+    assert s.decrypted == 5 and len(folders(tmp_path / "out")) == 5
+    assert events == ["sync", "rename", "rename"] * 2 + ["sync", "rename"]
+
+
+def test_without_a_waiting_sync_every_file_is_fsynced(tmp_path: Path, drop: Drop,
+                                                      analyst: PrivateKey,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(output, "_SYNC_WAITS", False)
+    monkeypatch.setattr(output.os, "sync", lambda: pytest.fail("os.sync called"))
+    synced: list[int] = []
+    real = output.os.fsync
+    monkeypatch.setattr(output.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    a = drop.submit({"what": "a"}, attachments=[("x", b"1"), ("y", b"2")])
+    drop.export(tmp_path / "b.skb")
+    s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
+    assert s.decrypted == 1
+    assert_report_dir(tmp_path / "out", a)
+    # 3 files + staging folder + output folder + state file (and its folder) + 2 tables (+folders)
+    assert len(synced) >= 5 + 2
+
+
+def test_publisher_groups(tmp_path: Path, drop: Drop, analyst: PrivateKey,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(output.Publisher, "MAX_ITEMS", 2)
+    for i in range(5):
+        drop.submit({"what": str(i)})
+    drop.export(tmp_path / "b.skb")
+    s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
+    assert s.decrypted == 5 and len(folders(tmp_path / "out")) == 5
