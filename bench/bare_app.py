@@ -1,9 +1,10 @@
-"""The baseline for ``bench/app_bench.py``: a bare Flask endpoint answering 201.
+"""An information row for ``bench/app_bench.py``: a bare Flask endpoint answering 201.
 
 Served by the same ``gunicorn.conf.py`` (worker class, workers, threads) as the
-real app, so the ratio between the two measures what Skrynka itself costs per
-report: validation, sealing and the durable commit. The body is read (and
-discarded) so both sides take in the same bytes from the socket.
+real app, so its server CPU per request is what gunicorn and Flask cost before
+any of Skrynka's work. The body is read (and discarded) so it takes in the same
+bytes from the socket as the other sides. The target is set against
+``bench/floor_app.py`` instead (read, seal, durable commit).
 """
 
 from __future__ import annotations

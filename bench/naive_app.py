@@ -1,13 +1,11 @@
-"""The issue's reference point for ``bench/app_bench.py``: a naive ORM insert per request.
+"""An information row for ``bench/app_bench.py``: a naive ORM insert per request.
 
-Issue 3 calibrates its target (small reports at >= 0.6 of a bare Flask
-endpoint) by saying that a naive SQLAlchemy ORM insert per request "lands near
-0.55 here". This is that endpoint, measured in the same run under the same
-``gunicorn.conf.py`` and client, so the table shows where the calibration
-stands on the machine at hand: Flask's own form parser, one ORM object, one
-session commit per request (SQLite with its default journal, durable), and a
-201. No validation, no sealing; the fields are stored in clear, so this app
-exists only in the bench and only in a temporary directory.
+What a first-draft drop might do, measured in the same run under the same
+``gunicorn.conf.py`` and client as the others, for comparison only (no target
+rests on it): Flask's own form parser, one ORM object, one session commit per
+request (SQLite with its default journal, durable), and a 201. No validation,
+no sealing; the fields are stored in clear, so this app exists only in the bench
+and only in a temporary directory.
 """
 
 from __future__ import annotations

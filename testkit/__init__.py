@@ -9,7 +9,8 @@ that): the suite and ``make bench`` both start these, each on loopback only.
 - :mod:`testkit.onion_serve`: ``python -m onion serve`` of the real app joined to it;
 - :mod:`testkit.pg`: a throw-away PostgreSQL cluster (pytest fixtures);
 - raw HTTP clients: :mod:`testkit.live_client` (streamed multipart posts and decrypted
-  exports), :mod:`testkit.hostile.client` (byte-exact requests, for load and abuse) and
+  exports), :mod:`testkit.keepalive` (a cheap keep-alive load client),
+  :mod:`testkit.hostile.client` (byte-exact requests, for load and abuse) and
   :mod:`testkit.formfill` (reads the rendered form and fills every field);
 - :mod:`testkit.hostile`: crash/load scenarios, a strict batch reader, batch mutations;
 - :mod:`testkit.procfs`: CPU time, RSS and liveness of processes, from /proc.
