@@ -1,10 +1,14 @@
-"""Skrynka's Tor boundary: the only package that talks to tor (stem).
+"""Skrynka's Tor boundary: the only package that talks to tor, and only onion.tor imports stem.
 
+    onion.cli       ``python -m onion``: serve, status, rotate, signing-keygen, sign, verify
     onion.serve     tor + gunicorn, supervised (``python -m onion serve``)
-    onion.tor       launch/attach, ADD_ONION with proof-of-work and stream limits
+    onion.tor       launch/attach, ADD_ONION with proof-of-work and stream limits (stem)
+    onion.web       gunicorn on a loopback port, restartable
     onion.onionkey  v3 onion keys (tor's file format) and addresses
     onion.state     services.json, the hostnames file for the app, status.json
-    onion.rotation  rotation and signed address announcements (ANNOUNCEMENT.md)
+    onion.rotation  rotation: a new address, the old one kept for a grace period
+    onion.announce  signed address announcements and signing keys (ANNOUNCEMENT.md)
+    onion.errors    the errors and their exit codes (20-29)
 """
 
 from onion.errors import OnionError

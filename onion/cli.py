@@ -1,23 +1,32 @@
 """``python -m onion serve | status | rotate | signing-keygen | sign | verify``.
 
-The one place that prints errors: ``onion: error: …`` and ``hint: …``; exit 0 only on
-full success, otherwise the error's exit code.
+Errors go through ``keys.dispatch.run_cli``, the one dispatcher of every Skrynka
+command: ``onion: error: …`` and ``hint: …`` on stderr, exit 0 only on full success,
+otherwise the error's exit code (``--help`` lists them); an unexpected error is one
+"internal error … this is a bug" line, never a traceback. Each command imports what it
+needs when it runs, so ``signing-keygen``, ``sign`` and ``verify`` need only PyNaCl (not
+stem, Flask or gunicorn) and a missing package is reported as such.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from onion import rotation, state
-from onion.errors import OnionError, UsageError
-from onion.serve import ServeConfig, serve
+from contract import DataDir
+from keys.dispatch import exit_codes, run_cli
+from onion import errors
+from onion.errors import NotRunning, UsageError
 
 PROG = "onion"
+INSTALL_HINT = ("run `make setup` (or `.venv/bin/pip install -r requirements.txt`); "
+                "signing-keygen, sign and verify need only PyNaCl "
+                "(`pip install -r requirements-analyst.txt`)")
+EPILOG = exit_codes(errors.ALL)
 
 
 def say(line: str) -> None:
@@ -25,8 +34,8 @@ def say(line: str) -> None:
 
 
 def data_dir(args: argparse.Namespace) -> Path:
-    raw = args.data or os.environ.get("SKRYNKA_DATA") or "data"
-    return Path(raw).resolve()
+    """--data, else $SKRYNKA_DATA, else ./data (contract.DataDir), absolute."""
+    return DataDir.from_env(given=args.data).root
 
 
 def read_client_auth(path: str) -> tuple[str, ...]:
@@ -49,18 +58,28 @@ def read_client_auth(path: str) -> tuple[str, ...]:
     return tuple(keys)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def _tor_config(paths: list[str]) -> str:
     extra = ""
-    for path in args.tor_config or []:
+    for path in paths:
         try:
             extra += Path(path).read_text() + "\n"
         except OSError as exc:
             raise UsageError(f"cannot read --tor-config {path}: {exc.strerror}") from exc
-    grace = args.grace_seconds if args.grace_seconds is not None else args.grace_days * state.DAY
+    return extra
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from onion import state
+    from onion.serve import ServeConfig, serve  # the one command that needs stem
+
+    if args.control_port is not None and not 0 < args.control_port < 65536:
+        raise UsageError(f"--control-port {args.control_port} is not a TCP port")
+    days = args.grace_days if args.grace_days is not None else state.DEFAULT_GRACE_DAYS
+    grace = args.grace_seconds if args.grace_seconds is not None else days * state.DAY
     cfg = ServeConfig(
         data=data_dir(args), bind=args.bind, control_port=args.control_port,
-        control_socket=args.control_socket, tor_config=extra, grace_seconds=grace,
-        pow_enabled=not args.no_pow, pow_queue_rate=args.pow_queue_rate,
+        control_socket=args.control_socket, tor_config=_tor_config(args.tor_config or []),
+        grace_seconds=grace, pow_enabled=not args.no_pow, pow_queue_rate=args.pow_queue_rate,
         pow_queue_burst=args.pow_queue_burst, max_streams=args.max_streams,
         client_auth=read_client_auth(args.client_auth) if args.client_auth else (),
         bootstrap_warn=args.bootstrap_warn, local_look=not args.no_local_look, wsgi=args.wsgi)
@@ -84,10 +103,13 @@ def _alive(pid: Any) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """Print what serve last wrote; exit 0 if it runs, else NotRunning's code."""
+    from onion import rotation, state
+
     data = data_dir(args)
     st = state.read_status(data)
     if st is None:
-        raise OnionError(f"no status in {state.onion_dir(data)}: serve has never run here",
+        raise NotRunning(f"no status in {state.onion_dir(data)}: serve has never run here",
                          "start it with `make run` or `python -m onion serve`")
     running = bool(st.get("running")) and _alive(st.get("pid"))
     print(f"serve:      {'running, pid ' + str(st['pid']) if running else 'NOT running'}")
@@ -103,16 +125,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         retire = s.get("retire_at")
         extra = f", retired on {rotation.day(float(retire))}" if retire else ", current"
         print(f"address:    {s['address']}  descriptor {pub}{extra}")
-    return 0 if running else 1
+    return 0 if running else int(NotRunning.exit_code)
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
+    from onion import announce, rotation, state
+
     grace = args.grace_seconds if args.grace_seconds is not None else (
         args.grace_days * state.DAY if args.grace_days is not None else None)
-    sk = rotation.load_signing_key(Path(args.signing_key)) if args.signing_key else None
+    sk = announce.load_signing_key(Path(args.signing_key)) if args.signing_key else None
     path, new = rotation.rotate(data_dir(args), grace)
     if sk is not None:
-        state.write_atomic(path, rotation.sign(path.read_text(), sk))
+        state.write_atomic(path, announce.sign(path.read_text(), sk))
     say(f"new onion address: {new}")
     say(f"announcement: {path}")
     say("a running serve picks this up within seconds and serves both addresses")
@@ -122,8 +146,10 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
+    from onion import announce
+
     pub = Path(args.out + ".pub")
-    vk = rotation.signing_keygen(Path(args.out), pub)
+    vk = announce.signing_keygen(Path(args.out), pub)
     say(f"signing key: {args.out} (keep it offline); verify key: {pub}")
     print(vk)
     return 0
@@ -137,29 +163,43 @@ def _read(path: str) -> str:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    signed = rotation.sign(_read(args.announcement), rotation.load_signing_key(Path(args.key)))
+    from onion import announce, state
+
+    signed = announce.sign(_read(args.announcement), announce.load_signing_key(Path(args.key)))
     out = args.out or args.announcement
-    state.write_atomic(Path(out), signed)
+    try:
+        state.write_atomic(Path(out), signed)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
     say(f"signed: {out}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    ann = rotation.verify(_read(args.announcement), rotation.load_verify_key(args.verify_key))
+    from onion import announce
+
+    ann = announce.verify(_read(args.announcement), announce.load_verify_key(args.verify_key))
     print(f"GOOD SIGNATURE: {ann.old} -> {ann.new}, valid from {ann.valid_from}; "
           f"the old address is retired after {ann.old_until}")
     return 0
 
 
+def _add(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_text, description=help_text, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser
+
+
 def _serve_parser(sub: Any) -> None:
-    p = sub.add_parser("serve", help="run tor + gunicorn and publish the onion service")
+    p = _add(sub, "serve", "run tor + gunicorn and publish the onion service")
     p.add_argument("--bind", default="127.0.0.1:8086",
                    help="loopback HOST:PORT for gunicorn (default 127.0.0.1:8086)")
     p.add_argument("--control-port", type=int, help="attach to an operator's tor on this port")
     p.add_argument("--control-socket", help="attach to an operator's tor via this socket")
     p.add_argument("--tor-config", action="append", metavar="FILE",
                    help="extra torrc lines for the tor serve launches (repeatable)")
-    p.add_argument("--grace-days", type=float, default=state.DEFAULT_GRACE_DAYS,
+    p.add_argument("--grace-days", type=float,
                    help="how long an old address is served after a rotation (default 14)")
     p.add_argument("--grace-seconds", type=float, help=argparse.SUPPRESS)
     p.add_argument("--no-pow", action="store_true", help="turn the PoW defense off (not advised)")
@@ -177,46 +217,44 @@ def _serve_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def _announcement_parsers(sub: Any) -> None:
+    p = _add(sub, "signing-keygen", "make the organisation's Ed25519 signing key")
+    p.add_argument("--out", default="signing.key", help="key file (default signing.key); "
+                   "the verify key goes to FILE.pub")
+    p.set_defaults(func=cmd_keygen)
+    p = _add(sub, "sign", "sign an announcement (on the offline machine)")
+    p.add_argument("--key", required=True, help="the signing key file")
+    p.add_argument("--out", help="write here (default: sign the file in place)")
+    p.add_argument("announcement")
+    p.set_defaults(func=cmd_sign)
+    p = _add(sub, "verify", "check an announcement against the published verify key")
+    p.add_argument("--verify-key", required=True, help="the verify key text or a file with it")
+    p.add_argument("announcement")
+    p.set_defaults(func=cmd_verify)
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m onion", description=(
-        "Skrynka's onion service: serve it, check it, rotate its address, sign and verify "
-        "address announcements."))
+    top = argparse.ArgumentParser(
+        prog="python -m onion", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter, description=(
+            "Skrynka's onion service: serve it, check it, rotate its address, sign and "
+            "verify address announcements."))
     top.add_argument("--data", help="data directory (default $SKRYNKA_DATA, else ./data)")
     sub = top.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
-    p = sub.add_parser("status", help="what the running serve reports")
+    p = _add(sub, "status", "what the running serve reports")
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("rotate", help="new onion address; the old one stays for a grace period")
+    p = _add(sub, "rotate", "new onion address; the old one stays for a grace period")
     p.add_argument("--grace-days", type=float,
                    help="grace period (default: the running serve's, else 14 days)")
     p.add_argument("--grace-seconds", type=float, help=argparse.SUPPRESS)
     p.add_argument("--signing-key", help="sign the announcement right away with this key")
     p.set_defaults(func=cmd_rotate)
-    p = sub.add_parser("signing-keygen", help="make the organisation's Ed25519 signing key")
-    p.add_argument("--out", default="signing.key", help="key file (default signing.key); "
-                   "the verify key goes to FILE.pub")
-    p.set_defaults(func=cmd_keygen)
-    p = sub.add_parser("sign", help="sign an announcement (on the offline machine)")
-    p.add_argument("--key", required=True, help="the signing key file")
-    p.add_argument("--out", help="write here (default: sign the file in place)")
-    p.add_argument("announcement")
-    p.set_defaults(func=cmd_sign)
-    p = sub.add_parser("verify", help="check an announcement against the published verify key")
-    p.add_argument("--verify-key", required=True, help="the verify key text or a file with it")
-    p.add_argument("announcement")
-    p.set_defaults(func=cmd_verify)
+    _announcement_parsers(sub)
     return top
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit code is returned, never raised (but argparse's 2)."""
     args = parser().parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except OnionError as exc:
-        print(f"{PROG}: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    return code
+    return run_cli(PROG, lambda: int(args.func(args)), install_hint=INSTALL_HINT)

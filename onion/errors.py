@@ -1,76 +1,101 @@
-"""Errors of the onion package.
+"""Errors of the onion package (exit codes 20-29).
 
-Every failure an operator can meet is a subclass of :class:`OnionError` with a one-line
-message, an optional hint and a CLI exit code. Library code raises; ``onion.cli`` is the
-one place that prints ``onion: error: …`` / ``hint: …``.
+Every failure an operator can meet is an :class:`OnionError`, a
+:class:`~keys.errors.SkrynkaError` with a one-line message, an optional hint and
+an exit code that no other Skrynka command uses for anything else. Library code
+raises; ``onion.cli`` hands them to ``keys.dispatch.run_cli``, which prints
+``onion: error: …`` / ``hint: …``. Each class's docstring is the line
+``python -m onion --help`` prints for its code. Usage errors are
+:class:`~keys.errors.UsageError` (exit 2), re-exported here.
 """
 
 from __future__ import annotations
 
+from keys.errors import SkrynkaError, UsageError
 
-class OnionError(Exception):
-    """Base class: something the operator can understand and act on."""
-
-    exit_code = 1
-    hint: str | None = None
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if hint is not None:
-            self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message
+__all__ = [
+    "ALL", "AnnouncementError", "ControlLost", "ControlRefused", "NotRunning", "OnionError",
+    "OnionKeyError", "StateError", "TorFailed", "TorMissing", "TorTooOld", "TorUnavailable",
+    "UsageError", "WebFailed",
+]
 
 
-class UsageError(OnionError):
-    """The command line or an argument is wrong."""
-
-    exit_code = 2
+class OnionError(SkrynkaError):
+    """Base class of the onion service's errors (never raised itself)."""
 
 
-class TorMissing(OnionError):
+class TorUnavailable(OnionError):
+    """tor is not installed, or too old for onion-service proof-of-work (needs 0.4.9.2+)"""
+
+    exit_code = 20
+
+
+class TorMissing(TorUnavailable):
     """No tor binary on PATH."""
 
-    exit_code = 3
     hint = "install it: `apt-get install tor` (or `make setup`), then try again"
 
 
-class TorTooOld(OnionError):
+class TorTooOld(TorUnavailable):
     """tor lacks onion-service proof-of-work (needs 0.4.9.2 or later)."""
 
-    exit_code = 3
     hint = "install tor 0.4.9.2 or newer (Debian trixie/backports or deb.torproject.org)"
 
 
 class TorFailed(OnionError):
-    """tor could not be started or died at once."""
+    """tor could not be started, died at once, or refused a command"""
 
-    exit_code = 4
+    exit_code = 21
 
 
 class ControlRefused(OnionError):
-    """tor's control port or socket refused the connection or our authentication."""
+    """tor's control port or socket refused the connection or our authentication, or
+    closed it"""
 
-    exit_code = 5
+    exit_code = 22
     hint = ("check the path/port and that tor has `CookieAuthentication 1` and that this user "
             "can read the cookie file (see torrc.example)")
 
 
-class KeyError_(OnionError):
-    """An onion or signing key file is missing, damaged or unsafe."""
+class ControlLost(ControlRefused):
+    """The control connection broke while we talked to tor."""
 
-    exit_code = 6
+    hint = "tor stopped or closed the connection; check that it is running (its log says why)"
+
+
+class OnionKeyError(OnionError):
+    """an onion or signing key file is missing, damaged or unsafe, or an onion address
+    is mistyped"""
+
+    exit_code = 23
 
 
 class AnnouncementError(OnionError):
-    """An address announcement is malformed or its signature does not verify."""
+    """announcement: malformed, unsigned, or its signature does not verify"""
 
-    exit_code = 8
+    exit_code = 24
 
 
 class StateError(OnionError):
-    """The onion state in the data directory is inconsistent."""
+    """the onion state in the data directory is damaged or inconsistent"""
 
-    exit_code = 9
+    exit_code = 25
+
+
+class WebFailed(OnionError):
+    """the web server (gunicorn) did not start or did not listen"""
+
+    exit_code = 26
+
+
+class NotRunning(OnionError):
+    """serve is not running with this data directory (status), or has never run there"""
+
+    exit_code = 27
+
+
+#: Every error class ``python -m onion`` can end with, for its ``--help``.
+ALL: tuple[type[SkrynkaError], ...] = (
+    UsageError, TorUnavailable, TorMissing, TorTooOld, TorFailed, ControlRefused, ControlLost,
+    OnionKeyError, AnnouncementError, StateError, WebFailed, NotRunning,
+)

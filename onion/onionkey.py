@@ -16,7 +16,7 @@ from pathlib import Path
 import nacl.bindings
 import nacl.utils
 
-from onion.errors import KeyError_
+from onion.errors import OnionKeyError
 
 HEADER = b"== ed25519v1-secret: type0 ==\x00\x00\x00"
 KEY_FILE_SIZE = len(HEADER) + 64
@@ -44,13 +44,13 @@ def address_of_public(pub: bytes) -> str:
 
 
 def public_of_address(address: str) -> bytes:
-    """The Ed25519 key inside a v3 address; raises KeyError_ if the checksum is wrong."""
+    """The Ed25519 key inside a v3 address; raises OnionKeyError if the checksum is wrong."""
     if not ADDRESS_RE.match(address):
-        raise KeyError_(f"not a v3 onion address: {address!r}")
+        raise OnionKeyError(f"not a v3 onion address: {address!r}")
     raw = base64.b32decode(address[:56].upper())
     pub = raw[:32]
     if address_of_public(pub) != address:
-        raise KeyError_(f"onion address checksum does not match: {address}",
+        raise OnionKeyError(f"onion address checksum does not match: {address}",
                         "the address was mistyped or altered")
     return pub
 
@@ -60,7 +60,7 @@ class OnionKey:
 
     def __init__(self, expanded: bytes) -> None:
         if len(expanded) != 64:
-            raise KeyError_("an onion secret key must be 64 bytes")
+            raise OnionKeyError("an onion secret key must be 64 bytes")
         self.expanded = expanded
         self.address = address_of_public(public_key(expanded))
 
@@ -82,7 +82,7 @@ class OnionKey:
     @classmethod
     def from_file_bytes(cls, data: bytes, name: str = "key") -> OnionKey:
         if len(data) != KEY_FILE_SIZE or not data.startswith(HEADER):
-            raise KeyError_(f"{name} is not an onion secret key (tor hs_ed25519_secret_key)",
+            raise OnionKeyError(f"{name} is not an onion secret key (tor hs_ed25519_secret_key)",
                             "restore it from backup, or remove it to make a new address")
         return cls(data[len(HEADER):])
 
@@ -103,9 +103,9 @@ def load(path: Path) -> OnionKey:
         st = path.stat()
         data = path.read_bytes()
     except OSError as exc:
-        raise KeyError_(f"cannot read onion key {path}: {exc.strerror}") from exc
+        raise OnionKeyError(f"cannot read onion key {path}: {exc.strerror}") from exc
     if st.st_mode & 0o077:
-        raise KeyError_(f"onion key {path} is readable by others (mode {st.st_mode & 0o777:o})",
+        raise OnionKeyError(f"onion key {path} is readable by others (mode {st.st_mode & 0o777:o})",
                         f"chmod 600 {path}")
     return OnionKey.from_file_bytes(data, str(path))
 

@@ -18,15 +18,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import stem
-from stem.control import Controller
-
-from onion import state, tor
+from contract import ENV_ALLOW_LOCAL_HOST, ENV_DATA, ENV_HOSTNAMES_FILE, DataDir
+from onion import state
 from onion.errors import OnionError
 from onion.onionkey import OnionKey
+from onion.tor import LinkConfig, Say, TorLink
 from onion.web import Web
-
-Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -51,122 +48,27 @@ class ServeConfig:
     def attached(self) -> bool:
         return self.control_port is not None or self.control_socket is not None
 
-
-class TorLink:
-    """Our tor (launched or attached) and the services published on it."""
-
-    def __init__(self, cfg: ServeConfig, say: Say) -> None:
-        self.cfg = cfg
-        self.say = say
-        self.tor_dir = cfg.data / "tor"
-        self.proc: Any = None
-        self.ctl: Controller | None = None
-        self.published: set[str] = set()    # service ids with an uploaded descriptor
-        self.serving: dict[str, OnionKey] = {}
-        self.wanted: dict[str, OnionKey] = {}
-        self.restarts = 0
-        self.down = False
-        self.lock = threading.Lock()
-
-    def options(self, target: str) -> tor.PublishOptions:
-        c = self.cfg
-        return tor.PublishOptions(target=target, pow_enabled=c.pow_enabled,
-                                  pow_queue_rate=c.pow_queue_rate,
-                                  pow_queue_burst=c.pow_queue_burst, max_streams=c.max_streams,
-                                  detach=c.attached, client_auth=c.client_auth)
-
-    def preflight(self) -> None:
-        """Fail early (before gunicorn starts) when our tor is missing or too old."""
-        if not self.cfg.attached:
-            tor.check_version(tor.binary_version(tor.find_tor()))
-
-    def start(self) -> None:
-        if not self.cfg.attached:
-            self.proc = tor.launch(tor.find_tor(), self.tor_dir, self.cfg.tor_config)
-        self.connect()
-
-    def connect(self) -> None:
-        if self.cfg.attached:
-            ctl = tor.connect(port=self.cfg.control_port, socket_path=self.cfg.control_socket)
-        else:
-            port = tor.control_port_from_file(self.tor_dir)
-            ctl = tor.connect(port=port)
-        with self.lock:
-            self.published.clear()
-        tor.listen_hs_desc(ctl, self._uploaded)
-        self.ctl = ctl
-
-    def _uploaded(self, service_id: str) -> None:
-        with self.lock:
-            self.published.add(service_id)
-
-    def publish_all(self, keys: dict[str, OnionKey], target: str) -> None:
-        assert self.ctl is not None
-        self.wanted = dict(keys)
-        for address, key in keys.items():
-            if address not in self.serving:
-                tor.publish(self.ctl, key, self.options(target))
-                self.serving[address] = key
-        for address in set(self.serving) - set(keys):
-            tor.remove(self.ctl, self.serving[address])
-            with self.lock:
-                self.published.discard(self.serving.pop(address).service_id)
-
-    def healthy(self) -> bool:
-        if self.down or (self.proc is not None and self.proc.poll() is not None):
-            return False
-        return self.ctl is not None and self.ctl.is_alive()
-
-    def recover(self, target: str) -> None:
-        """Relaunch tor or reconnect; publish every address again."""
-        self.serving = {}
-        if self.ctl is not None:
-            self.ctl.close()
-            self.ctl = None
-        if not self.cfg.attached and (self.proc is None or self.proc.poll() is not None):
-            if self.proc is not None:
-                self.say(f"tor exited (code {self.proc.returncode}); starting it again")
-            self.proc = None
-            self.down = True
-            self.proc = tor.launch(tor.find_tor(), self.tor_dir, self.cfg.tor_config)
-        elif not self.down:
-            self.say("lost the control connection to tor; reconnecting")
-        self.down = True
-        self.connect()
-        self.publish_all(self.wanted, target)
-        self.down = False
-        self.restarts += 1
-        self.say("tor is back; the same address(es) are published again")
-
-    def bootstrap(self) -> int:
-        return tor.bootstrap_percent(self.ctl) if self.ctl is not None else -1
-
-    def stop(self) -> None:
-        if self.ctl is not None:
-            if self.cfg.attached:
-                for key in self.serving.values():
-                    tor.remove(self.ctl, key)
-            self.ctl.close()
-            self.ctl = None
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired
-                self.proc.kill()
-                self.proc.wait(10)
+    def link(self) -> LinkConfig:
+        """What :class:`~onion.tor.TorLink` needs of this configuration."""
+        return LinkConfig(
+            tor_dir=DataDir(self.data).tor, control_port=self.control_port,
+            control_socket=self.control_socket, extra_config=self.tor_config,
+            pow_enabled=self.pow_enabled, pow_queue_rate=self.pow_queue_rate,
+            pow_queue_burst=self.pow_queue_burst, max_streams=self.max_streams,
+            client_auth=self.client_auth)
 
 
 class Server:
     def __init__(self, cfg: ServeConfig, say: Say) -> None:
         self.cfg = cfg
         self.say = say
-        env = dict(cfg.env, SKRYNKA_DATA=str(cfg.data),
-                   SKRYNKA_HOSTNAMES_FILE=str(state.hostnames_path(cfg.data)))
+        env = dict(cfg.env)
+        env[ENV_DATA] = str(cfg.data)
+        env[ENV_HOSTNAMES_FILE] = str(state.hostnames_path(cfg.data))
         if cfg.local_look:
-            env.setdefault("SKRYNKA_ALLOW_LOCAL_HOST", "1")
+            env.setdefault(ENV_ALLOW_LOCAL_HOST, "1")
         self.web = Web(cfg.bind, env, cfg.wsgi)
-        self.tor = TorLink(cfg, say)
+        self.tor = TorLink(cfg.link(), say)
         self.stop_event = threading.Event()
         self.started = time.time()
         self.services: list[state.Service] = []
@@ -266,7 +168,7 @@ class Server:
     def _try(self, action: Callable[[], None]) -> None:
         try:
             action()
-        except (OnionError, stem.ControllerError, OSError) as exc:
+        except (OnionError, OSError) as exc:
             if str(exc) != self.last_error:      # say it once, not every second
                 self.say(f"{exc} (will retry)")
             self.last_error = str(exc)

@@ -1,4 +1,4 @@
-"""Onion state kept in ``$SKRYNKA_DATA/onion/``.
+"""Onion state kept in ``$SKRYNKA_DATA/onion/`` (``contract.DataDir.onion``).
 
     keys/<service id>.key   onion secret keys (mode 0600, made with O_EXCL)
     services.json           which keys are served; when an old one was superseded
@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from contract import ENV_HOSTNAMES_FILE, DataDir
 from onion import onionkey
 from onion.errors import StateError
 
@@ -45,12 +46,14 @@ class Service:
 
 
 def onion_dir(data: Path) -> Path:
-    return data / "onion"
+    """``data``'s onion state directory (contract.DataDir.onion)."""
+    return DataDir(data).onion
 
 
 def hostnames_path(data: Path) -> Path:
-    env = os.environ.get("SKRYNKA_HOSTNAMES_FILE")
-    return Path(env) if env else onion_dir(data) / "hostnames"
+    """$SKRYNKA_HOSTNAMES_FILE if set, else the data directory's (contract.DataDir.hostnames)."""
+    env = os.environ.get(ENV_HOSTNAMES_FILE)
+    return Path(env) if env else DataDir(data).hostnames
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:

@@ -1,8 +1,11 @@
-"""Talking to tor: find and check the binary, launch it (stem) or attach, publish services.
+"""Talking to tor: find and check the binary, launch it or attach, publish services.
 
-Only this package talks to tor. Services are published with a raw ADD_ONION so that the
-proof-of-work defense (tor >= 0.4.9.2; stem 1.8.2 has no parameter for it) and per-circuit
-stream limits are always set.
+The only module that imports stem: it turns stem's exceptions into
+:class:`~onion.errors.OnionError` subclasses, so the rest of the package (and every
+``python -m onion`` command but ``serve``) runs without it. Services are published with a
+raw ADD_ONION so that the proof-of-work defense (tor >= 0.4.9.2; stem 1.8.2 has no
+parameter for it) and per-circuit stream limits are always set. :class:`TorLink` is our
+tor (launched or attached) and the services published on it, as ``serve`` supervises them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +26,10 @@ import stem.control
 import stem.process
 from stem.control import Controller
 
-from onion.errors import ControlRefused, OnionError, TorFailed, TorMissing, TorTooOld
+from onion.errors import ControlLost, ControlRefused, OnionError, TorFailed, TorMissing, TorTooOld
 from onion.onionkey import OnionKey
+
+Say = Callable[[str], None]
 
 MIN_VERSION = (0, 4, 9, 2)
 VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)\.(\d+)")
@@ -68,6 +74,8 @@ def binary_version(tor_cmd: str) -> tuple[int, int, int, int]:
                              timeout=30, check=False).stdout
     except OSError as exc:
         raise TorFailed(f"cannot run {tor_cmd}: {exc.strerror}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise TorFailed(f"`{tor_cmd} --version` did not answer within 30 s") from exc
     return parse_version(out)
 
 
@@ -95,8 +103,6 @@ def launch(tor_cmd: str, tor_dir: Path, extra_config: str = "") -> subprocess.Po
     if port_file.exists():
         port_file.unlink()
     lines: list[str] = []
-    env_arena = os.environ.get("MALLOC_ARENA_MAX")
-    os.environ.setdefault("MALLOC_ARENA_MAX", "1")
     try:
         proc = stem.process.launch_tor(
             tor_cmd=tor_cmd, args=["-f", str(torrc), "--defaults-torrc", os.devnull],
@@ -106,9 +112,6 @@ def launch(tor_cmd: str, tor_dir: Path, extra_config: str = "") -> subprocess.Po
         detail = next((ln for ln in reversed(lines) if "[err]" in ln or "[warn]" in ln), "")
         raise TorFailed(f"tor did not start: {exc} {detail}".strip(),
                         f"see {tor_dir / 'tor.log'} and {torrc}") from exc
-    finally:
-        if env_arena is None:
-            os.environ.pop("MALLOC_ARENA_MAX", None)
     return proc  # type: ignore[no-any-return]
 
 
@@ -207,3 +210,151 @@ def listen_hs_desc(ctl: Controller, on_uploaded: Callable[[str], None]) -> None:
             on_uploaded(str(getattr(event, "address", "")))
 
     ctl.add_event_listener(handler, stem.control.EventType.HS_DESC)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def stem_errors() -> Iterator[None]:
+    """Turn stem's exceptions into ours; nothing outside this module needs to know stem."""
+    try:
+        yield
+    except stem.SocketError as exc:
+        detail = f": {exc}" if str(exc) else ""
+        raise ControlLost(f"the control connection to tor broke{detail}") from exc
+    except stem.ControllerError as exc:
+        raise TorFailed(f"tor refused a control command: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Which tor to use (ours, launched in ``tor_dir``, or an operator's) and how to publish."""
+
+    tor_dir: Path                        # the DataDirectory of the tor we launch
+    control_port: int | None = None      # attach to an operator's tor ...
+    control_socket: str | None = None    # ... or to its control socket
+    extra_config: str = ""               # extra torrc lines for the tor we launch
+    pow_enabled: bool = True
+    pow_queue_rate: int = 250
+    pow_queue_burst: int = 2500
+    max_streams: int = 20
+    client_auth: tuple[str, ...] = ()
+
+    @property
+    def attached(self) -> bool:
+        return self.control_port is not None or self.control_socket is not None
+
+
+class TorLink:
+    """Our tor (launched or attached) and the services published on it.
+
+    Every method raises only :class:`~onion.errors.OnionError` (and OSError), never stem's
+    exceptions.
+    """
+
+    def __init__(self, cfg: LinkConfig, say: Say) -> None:
+        self.cfg = cfg
+        self.say = say
+        self.tor_dir = cfg.tor_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ctl: Controller | None = None
+        self.published: set[str] = set()    # service ids with an uploaded descriptor
+        self.serving: dict[str, OnionKey] = {}
+        self.wanted: dict[str, OnionKey] = {}
+        self.restarts = 0
+        self.down = False
+        self.lock = threading.Lock()
+
+    def options(self, target: str) -> PublishOptions:
+        c = self.cfg
+        return PublishOptions(target=target, pow_enabled=c.pow_enabled,
+                              pow_queue_rate=c.pow_queue_rate, pow_queue_burst=c.pow_queue_burst,
+                              max_streams=c.max_streams, detach=c.attached,
+                              client_auth=c.client_auth)
+
+    def preflight(self) -> None:
+        """Fail early (before gunicorn starts) when our tor is missing or too old."""
+        if not self.cfg.attached:
+            check_version(binary_version(find_tor()))
+
+    def start(self) -> None:
+        with stem_errors():
+            if not self.cfg.attached:
+                self.proc = launch(find_tor(), self.tor_dir, self.cfg.extra_config)
+            self.connect()
+
+    def connect(self) -> None:
+        with stem_errors():
+            if self.cfg.attached:
+                ctl = connect(port=self.cfg.control_port, socket_path=self.cfg.control_socket)
+            else:
+                ctl = connect(port=control_port_from_file(self.tor_dir))
+            with self.lock:
+                self.published.clear()
+            try:
+                listen_hs_desc(ctl, self._uploaded)
+            except BaseException:
+                ctl.close()
+                raise
+            self.ctl = ctl
+
+    def _uploaded(self, service_id: str) -> None:
+        with self.lock:
+            self.published.add(service_id)
+
+    def publish_all(self, keys: dict[str, OnionKey], target: str) -> None:
+        assert self.ctl is not None
+        self.wanted = dict(keys)
+        with stem_errors():
+            for address, key in keys.items():
+                if address not in self.serving:
+                    publish(self.ctl, key, self.options(target))
+                    self.serving[address] = key
+            for address in set(self.serving) - set(keys):
+                remove(self.ctl, self.serving[address])
+                with self.lock:
+                    self.published.discard(self.serving.pop(address).service_id)
+
+    def healthy(self) -> bool:
+        if self.down or (self.proc is not None and self.proc.poll() is not None):
+            return False
+        return self.ctl is not None and self.ctl.is_alive()
+
+    def recover(self, target: str) -> None:
+        """Relaunch tor or reconnect; publish every address again."""
+        self.serving = {}
+        with stem_errors():
+            if self.ctl is not None:
+                self.ctl.close()
+                self.ctl = None
+            if not self.cfg.attached and (self.proc is None or self.proc.poll() is not None):
+                if self.proc is not None:
+                    self.say(f"tor exited (code {self.proc.returncode}); starting it again")
+                self.proc = None
+                self.down = True
+                self.proc = launch(find_tor(), self.tor_dir, self.cfg.extra_config)
+            elif not self.down:
+                self.say("lost the control connection to tor; reconnecting")
+            self.down = True
+            self.connect()
+        self.publish_all(self.wanted, target)
+        self.down = False
+        self.restarts += 1
+        self.say("tor is back; the same address(es) are published again")
+
+    def bootstrap(self) -> int:
+        return bootstrap_percent(self.ctl) if self.ctl is not None else -1
+
+    def stop(self) -> None:
+        if self.ctl is not None:
+            with stem_errors():
+                if self.cfg.attached:
+                    for key in self.serving.values():
+                        remove(self.ctl, key)
+                self.ctl.close()
+            self.ctl = None
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)

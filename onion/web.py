@@ -1,4 +1,4 @@
-"""The app under gunicorn on loopback, as a child process we can restart."""
+"""The app under gunicorn on a loopback TCP port, as a child process we can restart."""
 
 from __future__ import annotations
 
@@ -11,26 +11,30 @@ import sys
 import time
 from pathlib import Path
 
-from onion.errors import OnionError, UsageError
+from contract import ENV_BIND, Bind, BindRefused, parse_bind
+from onion.errors import UsageError, WebFailed
 
 ROOT = Path(__file__).resolve().parent.parent
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
-def parse_bind(bind: str) -> tuple[str, int]:
-    """``127.0.0.1:PORT`` only: the web server never listens beyond loopback."""
-    host, sep, port = bind.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--bind wants HOST:PORT, not {bind!r}")
-    if host not in LOOPBACK:
-        raise UsageError(f"--bind {bind}: the web server listens only on loopback",
+def loopback_tcp(value: str) -> Bind:
+    """``--bind``: a loopback ``HOST:PORT`` (contract's rule); a unix socket is refused,
+    since tor and the local look reach the web server over TCP."""
+    try:
+        bind = parse_bind(value)
+    except BindRefused as exc:
+        raise UsageError(f"--bind: {exc.message}", exc.hint) from None
+    if bind.unix_path:
+        raise UsageError(f"--bind {value}: serve runs the web server on a loopback TCP port, "
+                         "not a unix socket",
                          "use 127.0.0.1:PORT; tor forwards onion traffic to it")
-    return ("127.0.0.1" if host == "localhost" else host.strip("[]")), int(port)
+    return bind
 
 
 class Web:
     def __init__(self, bind: str, env: dict[str, str], wsgi: str = "app.wsgi:app") -> None:
-        self.host, self.port = parse_bind(bind)
+        self.bind = loopback_tcp(bind)
+        self.host, self.port = self.bind.host, self.bind.port
         self.env = env
         self.wsgi = wsgi
         self.proc: subprocess.Popen[bytes] | None = None
@@ -38,7 +42,8 @@ class Web:
 
     @property
     def target(self) -> str:
-        return f"{self.host}:{self.port}"
+        """``HOST:PORT`` (``[::1]:PORT`` for IPv6), as gunicorn and ADD_ONION want it."""
+        return str(self.bind)
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "gunicorn"]
@@ -48,13 +53,14 @@ class Web:
         return cmd + ["--bind", self.target, self.wsgi]
 
     def start(self, timeout: float = 60.0) -> None:
-        env = dict(self.env, SKRYNKA_BIND=self.target)
+        env = dict(self.env)
+        env[ENV_BIND] = self.target
         self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if (code := self.proc.poll()) is not None:
                 self.proc = None
-                raise OnionError(f"gunicorn exited with code {code} at start",
+                raise WebFailed(f"gunicorn exited with code {code} at start",
                                  f"is {self.target} already in use? see the lines above")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
@@ -62,7 +68,7 @@ class Web:
             except OSError:
                 time.sleep(0.1)
         self.stop()
-        raise OnionError(f"gunicorn did not listen on {self.target} within {timeout:.0f} s")
+        raise WebFailed(f"gunicorn did not listen on {self.target} within {timeout:.0f} s")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from onion import onionkey, state
-from onion.errors import KeyError_
+from onion.errors import OnionKeyError
 
 
 def test_key_file_is_private_and_never_overwritten(tmp_path: Path) -> None:
@@ -30,11 +30,11 @@ def test_unsafe_or_damaged_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "a.key"
     onionkey.write_new(path, onionkey.OnionKey.generate())
     os.chmod(path, 0o644)
-    with pytest.raises(KeyError_, match="readable by others"):
+    with pytest.raises(OnionKeyError, match="readable by others"):
         onionkey.load(path)
     os.chmod(path, 0o600)
     path.write_bytes(path.read_bytes()[:-1])
-    with pytest.raises(KeyError_, match="not an onion secret key"):
+    with pytest.raises(OnionKeyError, match="not an onion secret key"):
         onionkey.load(path)
 
 
@@ -43,7 +43,7 @@ def test_address_checksum_is_checked() -> None:
     assert onionkey.ADDRESS_RE.match(key.address)
     assert onionkey.public_of_address(key.address) == onionkey.public_key(key.expanded)
     flipped = ("b" if key.address[0] != "b" else "c") + key.address[1:]
-    with pytest.raises(KeyError_):
+    with pytest.raises(OnionKeyError):
         onionkey.public_of_address(flipped)
 
 

@@ -94,13 +94,29 @@ def test_bind_beyond_loopback_is_refused(tmp_path: Path) -> None:
     res = onion("--data", str(tmp_path), "serve", "--bind", "0.0.0.0:8080")
     assert res.returncode == 2
     assert res.stderr.splitlines()[0] == (
-        "onion: error: --bind 0.0.0.0:8080: the web server listens only on loopback")
+        "onion: error: --bind: '0.0.0.0:8080' is not a loopback address; refusing to listen on it")
+    assert res.stderr.splitlines()[1].startswith("hint: the web server listens only on loopback")
+
+
+def test_bind_to_a_unix_socket_is_refused(tmp_path: Path) -> None:
+    """tor and the local look reach the web server over TCP: serve wants HOST:PORT."""
+    res = onion("--data", str(tmp_path), "serve", "--bind", f"unix:{tmp_path / 'web.sock'}")
+    assert res.returncode == 2
+    assert "serve runs the web server on a loopback TCP port, not a unix socket" in res.stderr
+    assert "hint: use 127.0.0.1:PORT" in res.stderr
+    assert not (tmp_path / "onion").exists()    # refused before anything was made
+
+
+def test_control_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    res = onion("--data", str(tmp_path), "serve", "--control-port", "70000")
+    assert res.returncode == 2
+    assert res.stderr == "onion: error: --control-port 70000 is not a TCP port\n"
 
 
 def test_tor_missing(tmp_path: Path) -> None:
     env = dict(os.environ, PATH=str(tmp_path / "empty"))
     res = onion("--data", str(tmp_path), "serve", env=env)
-    assert res.returncode == 3
+    assert res.returncode == 20
     assert res.stderr.splitlines() == [
         "onion: error: tor is not installed (no `tor` on PATH)",
         "hint: install it: `apt-get install tor` (or `make setup`), then try again"]
@@ -113,7 +129,7 @@ def test_tor_too_old(tmp_path: Path) -> None:
     (bindir / "tor").chmod(0o755)
     env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}")
     res = onion("--data", str(tmp_path), "serve", env=env)
-    assert res.returncode == 3
+    assert res.returncode == 20
     assert "tor 0.4.8.13 is too old: onion-service proof-of-work needs 0.4.9.2" in res.stderr
     assert "hint: install tor 0.4.9.2 or newer" in res.stderr
 
@@ -122,7 +138,7 @@ def test_control_port_closed(tmp_path: Path) -> None:
     port = free_ports(1)[0]
     res = onion("--data", str(tmp_path), "serve", "--control-port", str(port), "--wsgi", STUB,
                 "--bind", f"127.0.0.1:{free_ports(1)[0]}")
-    assert res.returncode == 5
+    assert res.returncode == 22
     assert f"tor's control port 127.0.0.1:{port} refused us" in res.stderr.splitlines()[0]
     assert "hint: check the path/port" in res.stderr
 
@@ -138,7 +154,7 @@ def test_control_port_refuses_authentication(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(20)
-    assert res.returncode == 5
+    assert res.returncode == 22
     assert "refused our authentication" in res.stderr.splitlines()[0]
 
 
@@ -185,12 +201,12 @@ def test_attached_serve_publishes_detached_and_cleans_up(tmp_path: Path,
         ctl.authenticate()
         assert ctl.get_info("onions/detached").split() == []
     status = onion("--data", str(data), "status")
-    assert status.returncode == 1 and "serve:      NOT running" in status.stdout
+    assert status.returncode == 27 and "serve:      NOT running" in status.stdout
 
 
 def test_status_without_serve(tmp_path: Path) -> None:
     res = onion("--data", str(tmp_path), "status")
-    assert res.returncode == 1
+    assert res.returncode == 27
     assert res.stderr.startswith("onion: error: no status in ")
 
 
