@@ -22,20 +22,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.config import Config, parse_bind
-from app.errors import ConfigError
+from app.config import Config, check_bind
+from contract import ENV_BIND
+from keys.dispatch import run_cli
 
-try:
-    _config = Config.from_env()
-    bind_address = os.environ.get("SKRYNKA_BIND", "").strip() or (
-        f"unix:{_config.data / 'run' / 'gunicorn.sock'}"
-    )
-    parse_bind(bind_address)
-except ConfigError as _exc:
-    print(f"skrynka: error: {_exc.message}", file=sys.stderr)
-    if _exc.hint:
-        print(f"hint: {_exc.hint}", file=sys.stderr)
-    raise SystemExit(2) from None
+_settings: dict[str, Any] = {}
+
+
+def _read_settings() -> int:
+    config = Config.from_env()
+    default = f"unix:{config.paths.run / 'gunicorn.sock'}"
+    _settings["config"] = config
+    _settings["bind"] = check_bind(os.environ.get(ENV_BIND, "").strip() or default)
+    return 0
+
+
+_code = run_cli("skrynka", _read_settings, install_hint="run `make setup`")
+if _code:
+    raise SystemExit(_code)
+_config: Config = _settings["config"]
+bind_address: str = _settings["bind"]
 
 if bind_address.startswith("unix:"):
     Path(bind_address[len("unix:") :]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -62,7 +68,7 @@ proc_name = "skrynka"
 
 def on_starting(server: object) -> None:
     """Before any worker exists: remove leftovers of uploads a crash interrupted."""
-    from app.cli import open_store
+    from app.storage import open_store
 
     store = open_store(_config)
     try:

@@ -1,93 +1,30 @@
 """Skrynka's web app: ``create_app(config)`` builds the Flask application.
 
-The app starts without a usable analyst key (every form page then answers 503
-and nothing is stored); it refuses to start without an initialised database,
-a valid form definition or complete translations.
+    app.factory     create_app: start-up checks, then the Flask app
+    app.views       the voter's pages (language, form, submit, receipt, errors)
+    app.intake      THE plaintext boundary: body reading, parsing, validation, sealing
+    app.storage     sealed reports in the database (+ commit.py, inserter.py, pending.py)
+    app.cli         operator commands behind ``python -m app`` (init, export, purge, stats)
+    app.config      the frozen Config, read from SKRYNKA_* variables
+    app.errors      the operator's errors (exit codes 11-19); app.httperrors the voter's
+    app.worker      gunicorn's gthread worker with deadlines for slow clients
+
+Importing this package imports no third-party package, so that ``python -m app``
+can report a missing one clearly.
 """
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
-from app.config import PACKAGE_DIR, Config
-from app.errors import AppError, ConfigError, StorageError
-from app.form import load_form
-from app.i18n import load_catalogs
-from app.sealing import MAX_PARTS, MAX_TEXT_BYTES, SealingRequest
-from app.security import CountingMiddleware, NoSessions, WatchedFile, parse_hostnames
-from app.storage import Store
-from keys.envelope import MAX_RECIPIENTS
-from keys.pubkey import read_recipients
-
-__all__ = ["AppError", "Config", "create_app"]
-log = logging.getLogger("skrynka")
-BODY_SLACK = 1 << 20  # multipart framing and text fields on top of the attachments
-
-
-def _analyst_keys(path: Path) -> WatchedFile:
-    def parse(_text: str) -> tuple[bytes, ...]:
-        keys = tuple(read_recipients(path))
-        if len(keys) > MAX_RECIPIENTS:
-            raise ConfigError(f"{path} lists {len(keys)} keys; at most {MAX_RECIPIENTS}")
-        return keys
-
-    return WatchedFile(path, parse)
-
-
-def _check_database(store: Store) -> None:
-    from app import migrate
-
-    try:
-        current = migrate.current(store.engine)
-    except Exception as exc:
-        raise StorageError(
-            f"cannot open the database ({type(exc).__name__})",
-            hint="check SKRYNKA_DATABASE_URL, then run `python -m app init`",
-        ) from None
-    if current != migrate.head():
-        raise StorageError(
-            f"the database schema is at {current or 'nothing'}, not {migrate.head()}",
-            hint="run `python -m app init` (it applies the migrations)",
-        )
-    store.ensure_chain()
+    from app.config import Config
 
 
 def create_app(config: Config, **flask_config: Any) -> Flask:
     """The WSGI application for ``config`` (see app.config for every setting)."""
-    from app import views
+    from app.factory import create_app as build
 
-    form_def = load_form(config.form_path)
-    catalogs = load_catalogs(PACKAGE_DIR / "translations")
-    problems = [p for p in catalogs.check() if "falls back" not in p]
-    if problems:
-        raise ConfigError(f"translations are broken: {problems[0]}")
-    store = Store(config.database_url, config.data, config.budget_bytes)
-    _check_database(store)
-    store.make_dirs()
-
-    app = Flask(__name__, static_folder="static", template_folder="templates")
-    app.request_class = SealingRequest
-    app.session_interface = NoSessions()
-    app.config.update(
-        MAX_CONTENT_LENGTH=config.max_report_bytes + BODY_SLACK,
-        MAX_FORM_MEMORY_SIZE=MAX_TEXT_BYTES,
-        MAX_FORM_PARTS=MAX_PARTS,
-        SESSION_COOKIE_NAME="",
-        TRAP_HTTP_EXCEPTIONS=False,
-        PROPAGATE_EXCEPTIONS=False,
-        **flask_config,
-    )
-    app.logger.disabled = True  # Flask's own request-failure lines quote the path
-    app.extensions["skrynka"] = views.Runtime(
-        config=config, form_def=form_def, catalogs=catalogs, store=store,
-        keys=_analyst_keys(config.analyst_keys),
-        hostnames=WatchedFile(config.hostnames_path, parse_hostnames),
-    )
-    views.register(app)
-    app.wsgi_app = CountingMiddleware(app.wsgi_app)  # type: ignore[method-assign]
-    app.extensions["skrynka"].recipients()  # log once now if no key is usable
-    return app
+    return build(config, **flask_config)

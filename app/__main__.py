@@ -1,7 +1,7 @@
 """``python -m app init | export --out FILE | purge [--days N] | stats``.
 
-One dispatcher turns errors into ``skrynka: error: …`` and ``hint: …`` lines;
-exit status 0 only on full success (``init`` warns, but succeeds, when no
+keys.dispatch.run_cli turns errors into ``skrynka: error: …`` and ``hint: …``
+lines; exit status 0 only on full success (``init`` warns, but succeeds, when no
 analyst key is configured yet: the server then answers 503 until one is).
 """
 
@@ -12,14 +12,23 @@ import os
 import sys
 from pathlib import Path
 
-from app import cli
-from app.config import Config
-from app.errors import AppError
-from keys.errors import KeysError
+from app.errors import ConfigError, ExportError, StorageError, UsageError
+from keys.dispatch import exit_codes, run_cli
+from keys.errors import FormatError, KeyFileError, OutputError
+
+PROG = "skrynka"
+INSTALL_HINT = "run `make setup` (it installs requirements.txt into .venv)"
+#: What these commands can raise: the server's errors, and the keys package's
+#: errors that reading analysts.pub or writing a batch can meet.
+ERRORS = [UsageError, ConfigError, StorageError, ExportError, FormatError, KeyFileError,
+          OutputError]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m app", description="Skrynka server operations")
+    p = argparse.ArgumentParser(
+        prog="python -m app", description="Skrynka server operations",
+        epilog=exit_codes(ERRORS), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="create the data directory and database, sweep leftovers")
     ex = sub.add_parser("export", help="write unexported reports to a batch file")
@@ -36,11 +45,13 @@ def _say(text: str) -> None:
 
 
 def _warn(text: str) -> None:
-    print(("" if text.startswith("hint:") else "skrynka: warning: ") + text, file=sys.stderr)
+    print(("" if text.startswith("hint:") else f"{PROG}: warning: ") + text, file=sys.stderr)
 
 
-def run(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    from app import cli
+    from app.config import Config
+
     config = Config.from_env()
     if args.command == "init":
         cli.init(config, _say, _warn)
@@ -49,7 +60,7 @@ def run(argv: list[str]) -> int:
     elif args.command == "purge":
         days = config.retention_days if args.days is None else args.days
         if days < 0:
-            raise AppError("--days must not be negative")
+            raise UsageError("--days must not be negative")
         cli.purge(config, days, _say)
     else:
         cli.stats(config, _say)
@@ -58,19 +69,8 @@ def run(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
-    try:
-        return run(sys.argv[1:] if argv is None else argv)
-    except (AppError, KeysError) as exc:
-        print(f"skrynka: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
-        return int(exc.exit_code)
-    except Exception as exc:  # a bug or an unexpected environment problem
-        print(f"skrynka: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("skrynka: error: interrupted", file=sys.stderr)
-        return 130
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    return run_cli(PROG, lambda: run(args), install_hint=INSTALL_HINT)
 
 
 if __name__ == "__main__":

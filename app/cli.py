@@ -13,8 +13,9 @@ from nacl.utils import random as random_bytes
 
 from app import migrate
 from app.config import Config
-from app.errors import AppError, ExportError, StorageError
-from app.storage import Store, fsync_dir
+from app.errors import ConfigError, ExportError, StorageError
+from app.storage import Store, fsync_dir, open_store
+from contract import today, today_date
 from keys.batch import AttachmentEntry, ReportEntry, write_batch
 from keys.envelope import MAX_RECIPIENTS
 from keys.errors import KeysError
@@ -25,14 +26,6 @@ KEYS_HINT = (
     "on the analyst's offline laptop run `python -m keys keygen`, then copy the "
     "skrynka1… line of its .pub file into {path} (one key per line)"
 )
-
-
-def today() -> str:
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
-
-
-def open_store(config: Config) -> Store:
-    return Store(config.database_url, config.data, config.budget_bytes)
 
 
 def init(config: Config, say: Say, warn: Say, sweep_min_age: float = 600.0) -> None:
@@ -62,9 +55,9 @@ def init(config: Config, say: Say, warn: Say, sweep_min_age: float = 600.0) -> N
     try:
         keys = read_recipients(config.analyst_keys)
         if len(keys) > MAX_RECIPIENTS:
-            raise AppError(f"{config.analyst_keys} lists more than {MAX_RECIPIENTS} keys")
+            raise ConfigError(f"{config.analyst_keys} lists more than {MAX_RECIPIENTS} keys")
         say(f"{len(keys)} analyst key(s) in {config.analyst_keys}")
-    except (KeysError, AppError) as exc:
+    except (KeysError, ConfigError) as exc:
         warn(f"no usable analyst key: {exc}; the form will answer 503 until one is added")
         warn("hint: " + KEYS_HINT.format(path=config.analyst_keys))
 
@@ -146,7 +139,7 @@ def export(config: Config, out: Path, say: Say) -> int:
 
 def purge(config: Config, days: int, say: Say) -> int:
     """Delete reports exported at least ``days`` days ago (never unexported ones)."""
-    cutoff = (dt.date.fromisoformat(today()) - dt.timedelta(days=days)).isoformat()
+    cutoff = (today_date() - dt.timedelta(days=days)).isoformat()
     store = open_store(config)
     try:
         count = store.purge(cutoff)

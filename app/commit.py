@@ -23,8 +23,8 @@ from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
-#: Reports per transaction at most; a batch this size is still well under a second.
-MAX_BATCH = 64
+#: Reports per transaction at most; a group this size is still well under a second.
+MAX_GROUP = 64
 
 
 class Ticket(Generic[T]):
@@ -69,7 +69,7 @@ class FileLock:
 
 
 class GroupCommit(Generic[T]):
-    """Batches ``submit`` calls from many threads into calls of ``write(batch)``.
+    """Groups ``submit`` calls from many threads into calls of ``write(group)``.
 
     ``write`` gets a list of tickets and must set each one's ``seq`` or
     ``error``; if it raises, every ticket it left unset gets that exception.
@@ -93,11 +93,11 @@ class GroupCommit(Generic[T]):
                 if self._leader:
                     self._cond.wait()
                     continue
-                self._leader = True  # lead one batch (ours is in it unless 64 are ahead)
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                self._leader = True  # lead one group (ours is in it unless 64 are ahead)
+                group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
                 self._cond.release()
                 try:
-                    self._run(batch)
+                    self._run(group)
                 finally:
                     self._cond.acquire()
                     self._leader = False
@@ -106,18 +106,18 @@ class GroupCommit(Generic[T]):
             raise ticket.error
         return ticket.seq
 
-    def _run(self, batch: list[Ticket[T]]) -> None:
+    def _run(self, group: list[Ticket[T]]) -> None:
         failure: BaseException | None = None
         try:
             if self._lock is None:
-                self._write(batch)
+                self._write(group)
             else:
                 with self._lock.held():
-                    self._write(batch)
+                    self._write(group)
         except BaseException as exc:
             failure = exc
         finally:
-            for ticket in batch:
+            for ticket in group:
                 if ticket.error is None and not ticket.seq:
                     ticket.error = failure or RuntimeError("report left uncommitted")
                 ticket.done = True

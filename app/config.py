@@ -6,51 +6,33 @@ server at start-up with a clear message instead of misbehaving later.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import ConfigError
+from contract import (
+    ENV_ALLOW_LOCAL_HOST,
+    ENV_BIND,
+    ENV_HOSTNAMES_FILE,
+    BindRefused,
+    DataDir,
+    mib,
+    parse_bind,
+)
 
-MIB = 1 << 20
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_FORM = PACKAGE_DIR / "forms" / "election.toml"
-LOCAL_NAMES = ("localhost",)
 
 
-def parse_bind(value: str) -> str:
-    """Check a gunicorn bind address: a unix socket or a loopback ``host:port``.
-
-    Returns the address unchanged; ConfigError for anything that could listen
-    beyond this machine (invariant 4).
-    """
-    value = value.strip()
-    if value.startswith("unix:"):
-        if len(value) <= len("unix:"):
-            raise ConfigError("SKRYNKA_BIND names an empty unix socket path")
-        return value
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(
-            f"SKRYNKA_BIND={value!r} is not unix:/path or host:port",
-            hint="use unix:/path/to.sock, 127.0.0.1:PORT, [::1]:PORT or localhost:PORT",
-        )
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if bare in LOCAL_NAMES:
-        return value
+def check_bind(value: str) -> str:
+    """A gunicorn bind address, checked by the project's loopback rule (contract.py):
+    the address in gunicorn's form, or ConfigError (invariant 4)."""
     try:
-        loopback = ipaddress.ip_address(bare).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ConfigError(
-            f"SKRYNKA_BIND={value!r} is not a loopback address; refusing to listen on it",
-            hint="the web server listens only on loopback or a unix socket; "
-            "tor reaches it there",
-        )
-    return value
+        return str(parse_bind(value))
+    except BindRefused as exc:
+        raise ConfigError(f"{ENV_BIND}: {exc.message}", hint=exc.hint) from None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -103,42 +85,46 @@ class Config:
         if self.retention_days < 0:
             raise ConfigError("SKRYNKA_RETENTION_DAYS must not be negative")
         if self.bind:
-            parse_bind(self.bind)
+            check_bind(self.bind)
 
     @property
     def max_file_bytes(self) -> int:
-        return self.max_file_mb * MIB
+        return mib(self.max_file_mb)
 
     @property
     def max_report_bytes(self) -> int:
-        return self.max_report_mb * MIB
+        return mib(self.max_report_mb)
 
     @property
     def budget_bytes(self) -> int:
-        return self.storage_budget_mb * MIB
+        return mib(self.storage_budget_mb)
+
+    @property
+    def paths(self) -> DataDir:
+        return DataDir(self.data)
 
     @property
     def incoming_dir(self) -> Path:
-        return self.data / "incoming"
+        return self.paths.incoming
 
     @property
     def blobs_dir(self) -> Path:
-        return self.data / "blobs"
+        return self.paths.blobs
 
     @property
     def hostnames_path(self) -> Path:
-        return self.hostnames_file or self.data / "onion" / "hostnames"
+        return self.hostnames_file or self.paths.hostnames
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Read ``SKRYNKA_*`` variables (``os.environ`` by default)."""
         env = os.environ if env is None else env
-        data = Path(env.get("SKRYNKA_DATA") or "./data").expanduser().absolute()
-        url = env.get("SKRYNKA_DATABASE_URL") or f"sqlite:///{data / 'skrynka.db'}"
-        keys = Path(env.get("SKRYNKA_ANALYST_KEYS") or data / "analysts.pub")
-        hostnames = env.get("SKRYNKA_HOSTNAMES_FILE")
+        paths = DataDir.from_env(env)
+        url = env.get("SKRYNKA_DATABASE_URL") or f"sqlite:///{paths.database}"
+        keys = Path(env.get("SKRYNKA_ANALYST_KEYS") or paths.analyst_keys)
+        hostnames = env.get(ENV_HOSTNAMES_FILE)
         return cls(
-            data=data,
+            data=paths.root,
             database_url=url,
             analyst_keys=keys,
             max_file_mb=_int(env, "SKRYNKA_MAX_FILE_MB", 25, 1),
@@ -146,7 +132,7 @@ class Config:
             storage_budget_mb=_int(env, "SKRYNKA_STORAGE_BUDGET_MB", 2048, 1),
             retention_days=_int(env, "SKRYNKA_RETENTION_DAYS", 7, 0),
             hostnames_file=Path(hostnames) if hostnames else None,
-            allow_local_host=_flag(env, "SKRYNKA_ALLOW_LOCAL_HOST"),
-            bind=env.get("SKRYNKA_BIND", "").strip(),
+            allow_local_host=_flag(env, ENV_ALLOW_LOCAL_HOST),
+            bind=env.get(ENV_BIND, "").strip(),
             form_path=Path(env.get("SKRYNKA_FORM") or DEFAULT_FORM),
         )

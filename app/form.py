@@ -1,17 +1,13 @@
-"""The report form: its TOML definition, localized labels and input validation.
+"""The report form: its TOML definition and localized labels.
 
 A form definition (``app/forms/*.toml``) is checked completely when loaded, so a
 typo in it stops the app at start-up with :class:`FormDefError`, never a voter.
-:meth:`FormDef.validate` turns the posted fields into normalised values (NFC,
-stripped, LF line ends, choice ids) plus per-field errors given as catalog keys.
-It never logs or keeps anything: the values it returns go straight to sealing.
+Validating a voter's answers against it is app/intake's job (validate.py).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,21 +22,15 @@ FIELD_TYPES = ("multi", "choice", "text", "textarea", "date", "time", "file")
 #: Default and greatest allowed max_length per type (characters, after normalising).
 DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 10_000}
 HARD_MAX_LENGTH = {"text": 1_000, "textarea": 50_000}
-#: A date this many days after today (UTC) is still accepted (time zones).
-FUTURE_SLACK_DAYS = 1
-EARLIEST_DATE = dt.date(2000, 1, 1)
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _CHOICE_RE = re.compile(r"[a-z0-9_]{1,40}")
 _FORM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,3})?)?")
 _FIELD_KEYS = frozenset(
     {"name", "type", "required", "max_length", "label", "help", "warning", "choices",
      "widget", "multiple"}
 )
 _FORM_KEYS = frozenset({"id", "version", "fields"})
-_ECHO_MAX = 40  # a bad date/time is echoed back to the form at most this long
 
 Texts = Mapping[str, str]  # language -> text
 
@@ -84,18 +74,6 @@ class FieldDef:
 
 
 @dataclass(frozen=True)
-class Validated:
-    """The outcome of :meth:`FormDef.validate`."""
-
-    values: dict[str, str | list[str]]
-    errors: dict[str, str]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-@dataclass(frozen=True)
 class FormDef:
     """A whole form: id, version and its fields in display order."""
 
@@ -115,122 +93,6 @@ class FormDef:
 
     def file_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.type == "file")
-
-    def validate(
-        self, form: Mapping[str, Any], lang: str, today: dt.date | None = None
-    ) -> Validated:
-        """Check posted fields; ``form`` is a MultiDict (or a dict of lists).
-
-        File fields and names the form does not define are ignored. ``lang`` is
-        accepted for symmetry with rendering; error values are catalog keys.
-        """
-        del lang  # messages are catalog keys; the page renders them per language
-        day = today or dt.datetime.now(dt.timezone.utc).date()
-        values: dict[str, str | list[str]] = {}
-        errors: dict[str, str] = {}
-        for f in self.fields:
-            if f.type == "file":
-                continue
-            value, error = _check_field(f, _getlist(form, f.name), day)
-            if value:
-                values[f.name] = value
-            if error:
-                errors[f.name] = error
-        return Validated(values, errors)
-
-
-def _getlist(form: Mapping[str, Any], name: str) -> list[str]:
-    getlist = getattr(form, "getlist", None)
-    raw = getlist(name) if callable(getlist) else form.get(name, [])
-    if isinstance(raw, str):
-        raw = [raw]
-    return [v if isinstance(v, str) else str(v) for v in raw]
-
-
-def normalise(text: str, multiline: bool) -> str:
-    """NFC, LF line ends, no surrounding white space; one line unless multiline."""
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    if multiline:
-        return text.strip()
-    return text.replace("\n", " ").replace("\t", " ").strip()
-
-
-# Unicode categories Cc (controls) and Cs (lone surrogates), as character classes.
-_BAD_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-_BAD_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _bad_pattern(multiline: bool) -> re.Pattern[str]:
-    return _BAD_MULTILINE if multiline else _BAD_ONE_LINE
-
-
-def _bad_chars(text: str, multiline: bool) -> bool:
-    return _bad_pattern(multiline).search(text) is not None
-
-
-def _strip_bad(text: str, multiline: bool) -> str:
-    return _bad_pattern(multiline).sub("", text)
-
-
-def _check_field(
-    f: FieldDef, raw: list[str], today: dt.date
-) -> tuple[str | list[str] | None, str | None]:
-    """(normalised value or None, error key or None) for one field."""
-    if f.type == "multi":
-        return _check_multi(f, raw)
-    multiline = f.type == "textarea"
-    texts = [normalise(v, multiline) for v in raw]
-    texts = [v for v in texts if v]
-    if not texts:
-        return None, "error.required" if f.required else None
-    value = texts[0]
-    if _bad_chars(value, multiline):
-        return _strip_bad(value, multiline).strip() or None, "error.bad_chars"
-    if len(texts) > 1:
-        return value, "error.duplicate"
-    if f.type == "choice":
-        if value not in f.choice_ids():
-            return None, "error.unknown_choice"
-        return value, None
-    if f.max_length is not None and len(value) > f.max_length:
-        return value, "error.too_long"
-    if f.type == "date":
-        return value[:_ECHO_MAX], _check_date(value, today)
-    if f.type == "time":
-        return _check_time(value[:_ECHO_MAX])
-    return value, None
-
-
-def _check_multi(f: FieldDef, raw: list[str]) -> tuple[list[str] | None, str | None]:
-    given = {v.strip() for v in raw if v.strip()}
-    ids = f.choice_ids()
-    chosen = [cid for cid in ids if cid in given]
-    if given - set(ids):
-        return chosen or None, "error.unknown_choice"
-    if not chosen:
-        return None, "error.required" if f.required else None
-    return chosen, None
-
-
-def _check_date(value: str, today: dt.date) -> str | None:
-    if not _DATE_RE.fullmatch(value):
-        return "error.bad_date"
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        return "error.bad_date"
-    if day < EARLIEST_DATE:
-        return "error.bad_date"
-    if day > today + dt.timedelta(days=FUTURE_SLACK_DAYS):
-        return "error.future_date"
-    return None
-
-
-def _check_time(value: str) -> tuple[str, str | None]:
-    m = _TIME_RE.fullmatch(value)
-    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3) or 0) > 59:
-        return value, "error.bad_time"
-    return f"{int(m.group(1)):02d}:{m.group(2)}", None
 
 
 # --- loading and checking a definition -------------------------------------------------

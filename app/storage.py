@@ -3,7 +3,7 @@
 Only ciphertext reaches this module. Storing a report is part of one transaction
 that locks the chain, numbers the report ``last_seq + 1``, links it into the hash
 chain and inserts it, shared with the reports that arrived meanwhile
-(``app/commit.py``, written by ``app/writer.py``); attachment envelopes are
+(``app/commit.py``, written by ``app/inserter.py``); attachment envelopes are
 renamed from ``incoming/`` into ``blobs/`` (already fsynced) before that
 transaction commits, so a committed report always has its files. Anything a
 crash leaves behind is an unreferenced file, removed by :meth:`Store.sweep`.
@@ -24,41 +24,16 @@ from sqlalchemy import Connection, Engine, create_engine, delete, event, func, s
 from sqlalchemy.exc import IntegrityError
 
 from app.commit import FileLock, GroupCommit
+from app.config import Config
 from app.errors import StorageError
+from app.inserter import GroupInserter
 from app.models import attachments, chain_state, reports
-from app.writer import BatchWriter
+from app.pending import PendingReport
+from contract import DataDir
 from keys.batch import GENESIS
 
 IMMEDIATE = "skrynka_immediate"
 ROOM_CACHE_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class PendingAttachment:
-    """A sealed attachment waiting in ``incoming/`` (ciphertext only)."""
-
-    attachment_id: bytes
-    part_path: Path
-    size: int  # envelope bytes
-    sha256: bytes  # of the envelope
-
-    @property
-    def blob_name(self) -> str:
-        return self.attachment_id.hex()
-
-
-@dataclass(frozen=True)
-class PendingReport:
-    """A sealed report: its envelope and its attachments' envelopes."""
-
-    report_id: bytes
-    envelope: bytes
-    envelope_sha256: bytes
-    attachments: tuple[PendingAttachment, ...]
-
-    @property
-    def stored_bytes(self) -> int:
-        return len(self.envelope) + sum(a.size for a in self.attachments)
 
 
 @dataclass(frozen=True)
@@ -114,18 +89,23 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def open_store(config: Config) -> Store:
+    """The :class:`Store` of a configured server (close it when done)."""
+    return Store(config.database_url, config.paths, config.budget_bytes)
+
+
 class Store:
     """The reports database and the blob directory of one server."""
 
-    def __init__(self, url: str, data: Path, budget_bytes: int) -> None:
+    def __init__(self, url: str, paths: DataDir, budget_bytes: int) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.incoming = data / "incoming"
-        self.blobs = data / "blobs"
+        self.incoming = paths.incoming
+        self.blobs = paths.blobs
         self.budget_bytes = budget_bytes
-        self._file_lock = FileLock(data / "write.lock") if is_sqlite(url) else None
-        self._writer = BatchWriter(self.engine, budget_bytes)
-        self._commits = GroupCommit(self._writer.write, self._file_lock)
+        self._file_lock = FileLock(paths.write_lock) if is_sqlite(url) else None
+        self._inserter = GroupInserter(self.engine, budget_bytes)
+        self._commits = GroupCommit(self._inserter.write, self._file_lock)
         self._seen, self._seen_at = 0, -ROOM_CACHE_SECONDS  # see has_room
 
     def close(self) -> None:
@@ -216,7 +196,7 @@ class Store:
 
     def _insert(self, pending: PendingReport, day: str) -> int:
         seq = self._commits.submit((pending, day))
-        self._seen, self._seen_at = self._writer.used, time.monotonic()
+        self._seen, self._seen_at = self._inserter.used, time.monotonic()
         return seq
 
     # --- reading -------------------------------------------------------------

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
@@ -13,28 +12,22 @@ from nacl.utils import random as random_bytes
 from werkzeug.exceptions import ClientDisconnected, HTTPException, NotFound
 
 from app.config import Config
-from app.errors import (
-    ClientStalled,
-    Full,
-    NoKeys,
-    PageError,
-    StorageFull,
-    TooLarge,
-    WrongHost,
-)
+from app.errors import StorageFull
 from app.form import FormDef
+from app.headers import set_headers
+from app.hosts import host_allowed
+from app.httperrors import ClientStalled, Full, NoKeys, PageError, TooLarge, WrongHost
 from app.i18n import DEFAULT_LANG, LANGS, Catalogs
-from app.sealing import Invalid, Receiving, SealingRequest, receive
-from app.security import WatchedFile, drain, host_allowed, set_headers
+from app.intake import Invalid, Receiving, drain, receive
 from app.storage import Store
+from app.watched import WatchedFile
+from contract import today
 
 log = logging.getLogger("skrynka")
 bp = Blueprint("pages", __name__)
 ERROR_TITLES = {
     400: "400", 404: "404", 405: "405", 408: "400", 413: "413", 421: "host", 503: "503",
 }
-# Where the receipt code goes in a cached receipt page (only letters, never escaped).
-RECEIPT_MARK = "SKRYNKARECEIPTMARK" + base64.b32encode(random_bytes(10)).decode("ascii")
 # Reading the rest of a refused body lets the voter see our page instead of a reset.
 # Over Tor (20-100 KB/s) the rest of a 30 MB photo takes minutes, so the bound is by
 # bytes (see error_page) and this generous ceiling; app/worker.py cuts tricklers.
@@ -52,7 +45,6 @@ class Runtime:
     keys: WatchedFile  # -> tuple of analyst public keys (raises if unusable)
     hostnames: WatchedFile  # -> frozenset of onion names
     reported: str = ""
-    receipts: dict[str, str] = field(default_factory=dict)  # see receipt_page
 
     def recipients(self) -> tuple[bytes, ...] | None:
         """The analyst keys, or None (reason logged once) if there is no usable one."""
@@ -71,10 +63,6 @@ class Runtime:
 def rt() -> Runtime:
     runtime: Runtime = current_app.extensions["skrynka"]
     return runtime
-
-
-def today() -> str:
-    return dt.datetime.now(dt.timezone.utc).date().isoformat()
 
 
 def receipt_code() -> str:
@@ -143,21 +131,19 @@ def submit(lang: str) -> Response:
         raise NoKeys()
     config = runtime.config
     declared = request.content_length or config.max_report_bytes
-    if declared > current_app.config["MAX_CONTENT_LENGTH"]:
-        raise TooLarge(limit_mb=config.max_report_mb)  # too big is 413, full or not
+    max_body = current_app.config["MAX_CONTENT_LENGTH"]
+    if declared > max_body:
+        raise TooLarge(config.max_report_bytes)  # too big is 413, full or not
     if not runtime.store.has_room(declared):
         raise Full()
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    assert isinstance(req, SealingRequest)
     rx = Receiving(
         recipients, config.incoming_dir, config.max_file_bytes, config.max_report_bytes,
-        frozenset(runtime.form_def.file_fields()),
+        frozenset(runtime.form_def.file_fields()), max_body_bytes=max_body,
     )
-    req.receiving = rx
     day = today()
     try:
-        outcome = receive(req, runtime.form_def, lang, day)
-        if isinstance(outcome, Invalid):
+        outcome = receive(request.environ, rx, runtime.form_def, lang, day)
+        if isinstance(outcome, Invalid):  # plaintext's one way out: back to the voter
             v = outcome.validated
             return form_page(lang, 400, values=v.values, errors=v.errors)
         runtime.store.store_report(outcome, day)
@@ -165,19 +151,7 @@ def submit(lang: str) -> Response:
         raise Full() from None
     finally:
         rx.discard()  # stored parts were renamed away; anything left is removed
-    return receipt_page(lang)
-
-
-def receipt_page(lang: str) -> Response:
-    """The receipt, rendered once per language and path; only the code differs."""
-    cache = rt().receipts
-    key = f"{lang} {request.path}"
-    html = cache.get(key)
-    if html is None:
-        html = page("receipt.html", lang, "title.receipt", receipt=RECEIPT_MARK).get_data(
-            as_text=True)
-        cache[key] = html
-    return Response(html.replace(RECEIPT_MARK, receipt_code()), mimetype="text/html")
+    return page("receipt.html", lang, "title.receipt", receipt=receipt_code())
 
 
 # --- errors and every response ---------------------------------------------------------
@@ -192,7 +166,7 @@ def error_page(exc: HTTPException) -> Response:
     else:
         key, params, code = "error.500", {}, 500
     if code == 413 and "limit_mb" not in params:
-        params["limit_mb"] = rt().config.max_report_mb
+        params.update(TooLarge(rt().config.max_report_bytes).params)
     # A stalled or vanished client sends nothing more: don't wait for it.
     close = isinstance(exc, (ClientStalled, ClientDisconnected))
     if request.method == "POST" and not close:

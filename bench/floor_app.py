@@ -20,9 +20,10 @@ import hashlib
 from flask import Flask, request
 from nacl.utils import random as random_bytes
 
-from app.cli import open_store, today
 from app.config import Config
-from app.storage import PendingReport
+from app.pending import PendingReport
+from app.storage import open_store
+from contract import today
 from keys.envelope import KIND_REPORT, seal_bytes
 from keys.pubkey import read_recipients
 

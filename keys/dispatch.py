@@ -54,7 +54,7 @@ def run_cli(prog: str, command: Callable[[], int], *, install_hint: str) -> int:
     except ImportError as exc:
         if os.environ.get(DEBUG_ENV) == "1":
             raise
-        name = exc.name or "?"
+        name = (exc.name or "?").split(".")[0]  # the package to install, not a submodule
         return report(prog, _Missing(f"a required package is missing: {name}", install_hint))
     except Exception as exc:  # a bug: one line, no traceback, never data
         if os.environ.get(DEBUG_ENV) == "1":

@@ -7,6 +7,8 @@ import json
 import os
 import stat
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,9 @@ from nacl.public import PrivateKey
 from app.models import reports
 from keys.batch import GENESIS
 from keys.envelope import open_bytes
-from tests.app.conftest import FilePart, post, stored_reports, valid_fields
+from tests.app.helpers import FilePart, post, stored_reports, valid_fields
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse_batch(path: Path, key: PrivateKey) -> tuple[dict, list[tuple[dict, list[bytes]]]]:
@@ -168,12 +172,52 @@ def test_stats_prints_counts_not_contents(app: Flask, runner, tmp_path: Path) ->
 
 
 def test_bad_env_is_a_clear_error(runner) -> None:
+    from app.errors import ConfigError
+
     res = runner("stats", SKRYNKA_MAX_FILE_MB="lots")
-    assert res.exit_code == 2
+    assert res.exit_code == ConfigError.exit_code == 11
     assert res.stderr.startswith("skrynka: error: SKRYNKA_MAX_FILE_MB")
 
 
-def test_usage_error_exits_2(runner) -> None:
-    with pytest.raises(SystemExit) as exc:
-        runner("export")
-    assert exc.value.code == 2
+def test_negative_days_is_a_usage_error(runner) -> None:
+    res = runner("purge", "--days", "-1")
+    assert res.exit_code == 2 and res.stderr == "skrynka: error: --days must not be negative\n"
+
+
+def test_help_lists_every_exit_code_once(capsys: pytest.CaptureFixture[str]) -> None:
+    from app.__main__ import ERRORS, main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    table = text[text.index("exit codes:"):]
+    codes = [int(line.split()[0]) for line in table.splitlines()[1:]
+             if line[:5].strip().isdigit()]
+    assert len(codes) == len(set(codes))
+    assert {0, 1, 10, 130} | {cls.exit_code for cls in ERRORS} == set(codes)
+
+
+def test_a_bug_is_one_line_and_exit_1(runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import cli
+
+    def broken(*_args: object) -> None:
+        raise ZeroDivisionError("secret detail")
+
+    monkeypatch.setattr(cli, "stats", broken)
+    res = runner("stats")
+    assert res.exit_code == 1
+    assert res.stderr.startswith(
+        "skrynka: error: internal error (ZeroDivisionError); this is a bug")
+    assert "secret detail" not in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_missing_package_is_named(data_dir: Path) -> None:
+    """Run where SQLAlchemy cannot be imported: the package is named, not called a bug."""
+    code = ("import sys; sys.modules['sqlalchemy'] = None\n"
+            "from app.__main__ import main; sys.exit(main(['stats']))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={"SKRYNKA_DATA": str(data_dir), "PATH": "/usr/bin:/bin"},
+                         timeout=60)
+    assert res.returncode == 10, res.stderr
+    assert res.stderr.startswith("skrynka: error: a required package is missing: sqlalchemy\n")
+    assert "hint: run `make setup`" in res.stderr and "Traceback" not in res.stderr

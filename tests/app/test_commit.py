@@ -1,4 +1,4 @@
-"""Group commit (app/commit.py) and the batch writer's SQL (app/writer.py)."""
+"""Group commit (app/commit.py) and the group inserter's SQL (app/inserter.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.commit import MAX_BATCH, FileLock, GroupCommit, Ticket
+from app.commit import MAX_GROUP, FileLock, GroupCommit, Ticket
+from app.inserter import INSERT_ATTACHMENT, INSERT_REPORT, LOCK_STATE, UPDATE_STATE
 from app.models import attachments, chain_state, reports
-from app.writer import INSERT_ATTACHMENT, INSERT_REPORT, LOCK_STATE, UPDATE_STATE
 
 
 def run_threads(n: int, target) -> None:  # type: ignore[no-untyped-def]
@@ -40,7 +40,7 @@ def test_concurrent_submits_are_batched_and_numbered_once() -> None:
     assert sorted(got.values()) == list(range(1, 151))
     assert sum(batches) == 150
     assert max(batches) > 1, "nothing was ever batched"
-    assert max(batches) <= MAX_BATCH
+    assert max(batches) <= MAX_GROUP
     assert len(batches) < 150
 
 

@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.security import CSP
-from tests.app.conftest import FilePart, has_message, post, valid_fields
+from app.headers import CSP
+from tests.app.helpers import FilePart, has_message, post, valid_fields
 
 ONION = "a" * 56 + ".onion"
 
@@ -78,7 +78,7 @@ def test_host_check_onion_only(onion_app: Flask, host: str, ok: bool) -> None:
 
 
 def test_refused_host_stores_nothing(onion_app: Flask, analyst_key) -> None:
-    from tests.app.conftest import stored_reports
+    from tests.app.helpers import stored_reports
 
     body_client = onion_app.test_client()
     resp = post(body_client, "/en/", valid_fields(), headers={"Host": "evil.example"})

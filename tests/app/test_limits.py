@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from nacl.public import PrivateKey
 
-from tests.app.conftest import FilePart, has_message, multipart, post, stored_reports, valid_fields
+from tests.app.helpers import FilePart, has_message, multipart, post, stored_reports, valid_fields
 
 MIB = 1 << 20
 
@@ -193,7 +193,7 @@ def test_budget_full_is_503_and_keeps_earlier_reports(make_app,
 
 def test_disk_full_while_sealing_is_503(app: Flask, analyst_key: PrivateKey,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from app import sealing
+    from app.intake import sealing
 
     real = sealing._CipherFile.write
 

@@ -16,7 +16,7 @@ from nacl.public import PrivateKey
 
 from app.models import reports
 from keys.batch import GENESIS, chain_next
-from tests.app.conftest import FilePart, post, stored_reports, valid_fields
+from tests.app.helpers import FilePart, post, stored_reports, valid_fields
 
 TEMP_DIRS = {Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")}
 
@@ -216,7 +216,7 @@ def test_failure_while_storing_is_500_logs_class_only(
         resp = post(app.test_client(), "/be/", valid_fields("be", description=secret),
                     [FilePart("attachments", "x", b"data" * 30000)])
     assert resp.status_code == 500
-    from tests.app.conftest import has_message
+    from tests.app.helpers import has_message
 
     assert has_message(resp, app, "be", "error.500")
     assert "RuntimeError" in caplog.text and secret not in caplog.text
@@ -226,7 +226,7 @@ def test_failure_while_storing_is_500_logs_class_only(
 
 
 def test_parts_of_a_dead_worker_and_only_those_are_removed(data_dir: Path) -> None:
-    from app.sealing import part_name
+    from app.intake.sealing import part_name
     from app.storage import remove_parts_of
 
     incoming = data_dir / "incoming"

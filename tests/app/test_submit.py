@@ -14,7 +14,7 @@ from nacl.public import PrivateKey
 from app.i18n import LANGS
 from app.models import reports
 from keys.batch import GENESIS, chain_next
-from tests.app.conftest import (
+from tests.app.helpers import (
     TEXTS,
     FilePart,
     has_message,

@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.form import FormDef, load_form
 from app.i18n import LANG_NAMES, LANGS, Catalogs, load_catalogs
+from app.intake.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("index.html", "form.html", "receipt.html", "safety.html", "error.html")
@@ -229,7 +230,7 @@ def test_form_errors_and_refill(
         ("town", 'Пінск" autofocus onfocus="x'),
         ("description", "<script>alert('x')</script> & </textarea><b>"),
     ])
-    v = form_def.validate(posted, lang, today=TODAY)
+    v = validate(form_def, posted, today=TODAY)
     assert set(v.errors) == {"region", "incident_date", "station"}
     html = render("form.html", lang, values=v.values, errors=v.errors)
     page = assert_safe_page(html, lang)

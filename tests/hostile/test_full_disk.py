@@ -154,7 +154,7 @@ def test_injected_enospc_in_the_attachment_writer(
     make_app: Callable[..., Flask], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ENOSPC while sealing an attachment: 503 page in the voter's language, no leftovers."""
-    import app.sealing as sealing
+    import app.intake.sealing as sealing
 
     app = make_app(max_file_mb=4, max_report_mb=8)
     client = app.test_client()

@@ -1,4 +1,4 @@
-"""Writing a batch of sealed reports in one transaction, on the pooled DBAPI connection.
+"""Inserting a commit group of sealed reports in one transaction, on the pooled DBAPI connection.
 
 This is the one hot path that skips SQLAlchemy's expression layer: building
 and executing Core statements cost ~0.5 ms of CPU per report, five times what
@@ -11,16 +11,14 @@ columns of ``app/models.py`` and a test checks them against the schema.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine
 
 from app.commit import Ticket
 from app.errors import StorageError, StorageFull
+from app.pending import PendingReport
 from keys.batch import chain_next
-
-if TYPE_CHECKING:
-    from app.storage import PendingReport
 
 LOCK_STATE = "SELECT last_seq, last_chain, unexported_bytes FROM chain_state WHERE id = 1"
 INSERT_REPORT = (
@@ -35,7 +33,8 @@ UPDATE_STATE = (
     "UPDATE chain_state SET last_seq = ?, last_chain = ?, unexported_bytes = ? WHERE id = 1"
 )
 
-Batch = list[Ticket[tuple["PendingReport", str]]]
+#: One commit group: the reports (with their day) that share a transaction.
+Group = list[Ticket[tuple[PendingReport, str]]]
 
 
 def _is_disk_full(exc: BaseException) -> bool:
@@ -43,8 +42,8 @@ def _is_disk_full(exc: BaseException) -> bool:
     return "full" in text or "no space" in text
 
 
-class BatchWriter:
-    """Numbers, chains and inserts a batch of reports; one commit (one fsync)."""
+class GroupInserter:
+    """Numbers, chains and inserts a commit group of reports; one commit (one fsync)."""
 
     def __init__(self, engine: Engine, budget_bytes: int) -> None:
         self.engine = engine
@@ -60,9 +59,9 @@ class BatchWriter:
         self.insert_report, self.insert_attachment = fix(INSERT_REPORT), fix(INSERT_ATTACHMENT)
         self.update_state = fix(UPDATE_STATE)
         self.dbapi_error: type[BaseException] = engine.dialect.loaded_dbapi.Error
-        self.used = 0  # the running total after the last batch this process wrote
+        self.used = 0  # the running total after the last group this process wrote
 
-    def write(self, batch: Batch) -> None:
+    def write(self, group: Group) -> None:
         """Store what fits in the budget; set each ticket's seq or error."""
         raw = self.engine.raw_connection()
         try:
@@ -75,7 +74,7 @@ class BatchWriter:
                 if row is None:
                     raise StorageError("the database has no chain yet",
                                        hint="run `python -m app init` first")
-                seqs, used = self._insert(cur, batch, int(row[0]), bytes(row[1]), int(row[2]))
+                seqs, used = self._insert(cur, group, int(row[0]), bytes(row[1]), int(row[2]))
                 if self.sqlite:
                     cur.execute("COMMIT")
                 else:
@@ -95,12 +94,12 @@ class BatchWriter:
             ticket.seq = seq
         self.used = used
 
-    def _insert(self, cur: Any, batch: Batch, seq: int, link: bytes, used: int
+    def _insert(self, cur: Any, group: Group, seq: int, link: bytes, used: int
                 ) -> tuple[list[tuple[Ticket[tuple[PendingReport, str]], int]], int]:
         reports: list[tuple[Any, ...]] = []
         attachments: list[tuple[Any, ...]] = []
         done: list[tuple[Ticket[tuple[PendingReport, str]], int]] = []
-        for ticket in batch:
+        for ticket in group:
             pending, day = ticket.item
             if used + pending.stored_bytes > self.budget_bytes:
                 ticket.error = StorageFull("the storage budget for unexported reports is used up")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Config, parse_bind
+from app.config import Config, check_bind
 from app.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,17 +36,19 @@ def test_bad_values_are_refused(env: dict[str, str]) -> None:
         Config.from_env(env)
 
 
-@pytest.mark.parametrize("bind", ["unix:/run/x.sock", "127.0.0.1:8080", "[::1]:80",
-                                  "localhost:5000", "127.0.0.2:9"])
-def test_loopback_binds_are_accepted(bind: str) -> None:
-    assert parse_bind(bind) == bind
+@pytest.mark.parametrize(("bind", "gunicorn"), [
+    ("unix:/run/x.sock", "unix:/run/x.sock"), ("127.0.0.1:8080", "127.0.0.1:8080"),
+    ("[::1]:80", "[::1]:80"), ("localhost:5000", "127.0.0.1:5000"), ("127.0.0.2:9", "127.0.0.2:9"),
+])
+def test_loopback_binds_are_accepted(bind: str, gunicorn: str) -> None:
+    assert check_bind(bind) == gunicorn
 
 
 @pytest.mark.parametrize("bind", ["0.0.0.0:80", "[::]:80", "192.168.1.5:80", "example.com:80",
                                   "127.0.0.1", "unix:", "127.0.0.1:99999", ":80"])
 def test_other_binds_are_refused(bind: str) -> None:
     with pytest.raises(ConfigError):
-        parse_bind(bind)
+        check_bind(bind)
 
 
 def test_gunicorn_refuses_a_public_bind(tmp_path: Path) -> None:
@@ -56,8 +58,9 @@ def test_gunicorn_refuses_a_public_bind(tmp_path: Path) -> None:
          "--check-config", "app.wsgi:app"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
-    assert proc.returncode != 0
-    assert "not a loopback address" in proc.stderr
+    assert proc.returncode == ConfigError.exit_code
+    assert "skrynka: error: SKRYNKA_BIND: '0.0.0.0:8080' is not a loopback address" in proc.stderr
+    assert "hint: the web server listens only on loopback" in proc.stderr
 
 
 def test_gunicorn_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

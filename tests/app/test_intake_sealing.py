@@ -1,4 +1,4 @@
-"""The plaintext boundary in isolation: sinks seal as they go and keep no plaintext."""
+"""app/intake in isolation: sinks seal as they go and keep no plaintext; the parser is strict."""
 
 from __future__ import annotations
 
@@ -11,15 +11,10 @@ from pathlib import Path
 import pytest
 from nacl.public import PrivateKey
 
-from app.errors import BadForm, TooLarge
-from app.sealing import (
-    AttachmentSink,
-    Receiving,
-    SealingFormDataParser,
-    _describe,
-    clean_filename,
-    clean_media_type,
-)
+from app.httperrors import BadForm, TooLarge
+from app.intake.multipart import parse_body
+from app.intake.report import _describe
+from app.intake.sealing import AttachmentSink, Receiving, clean_filename, clean_media_type
 from keys.envelope import CHUNK, KIND_ATTACHMENT, open_bytes, sealed_size
 
 
@@ -38,7 +33,7 @@ def test_sink_seals_while_writing(rx: Receiving, analyst_key: PrivateKey) -> Non
     on_disk = sink.path.read_bytes()
     assert len(on_disk) >= CHUNK and data[:64] not in on_disk
     sink.write(data[CHUNK + 1 :])
-    assert sink.seek(0) == 0
+    sink.finish()
     assert sink.result is not None
     assert stat.S_IMODE(sink.path.stat().st_mode) == 0o600
     env = sink.path.read_bytes()
@@ -54,8 +49,7 @@ def test_sink_seals_while_writing(rx: Receiving, analyst_key: PrivateKey) -> Non
                                "envelope_sha256": hashlib.sha256(env).hexdigest()}
     with pytest.raises(OSError):
         sink.read()
-    sink.close()  # finished parts stay for storing
-    assert sink.path.exists()
+    assert sink.path.exists()  # finished parts stay for storing
     rx.sinks.append(sink)
     rx.discard()
     assert not sink.path.exists()
@@ -66,7 +60,7 @@ def test_sink_limits(rx: Receiving) -> None:
     with pytest.raises(TooLarge) as exc:
         one.write(b"x" * (3 * CHUNK + 1))
     assert exc.value.code == 413
-    one.close()  # unfinished: removed
+    one.abort()  # unfinished: removed
     assert not one.path.exists()
     rx.total = 0
     first = AttachmentSink(rx, "a", None)
@@ -81,13 +75,13 @@ def test_sink_limits(rx: Receiving) -> None:
 
 def test_empty_unnamed_part_writes_no_file(rx: Receiving) -> None:
     sink = AttachmentSink(rx, "", "application/octet-stream")
-    sink.seek(0)
+    sink.finish()
     assert sink.skipped and sink.result is None and list(rx.incoming.iterdir()) == []
 
 
 def test_empty_named_file_is_an_attachment(rx: Receiving, analyst_key: PrivateKey) -> None:
     sink = AttachmentSink(rx, "empty.txt", "text/plain")
-    sink.seek(0)
+    sink.finish()
     assert sink.result is not None
     assert open_bytes(sink.path.read_bytes(), analyst_key)[1] == b""
 
@@ -108,26 +102,46 @@ def test_filename_cleaning() -> None:
     assert len(clean_filename("x" * 1000)) == 255
 
 
-def test_parser_without_a_sealer_refuses_files() -> None:
-    body = (b'--B\r\nContent-Disposition: form-data; name="attachments"; filename="a"\r\n\r\n'
-            b"data\r\n--B--\r\n")
-    parser = SealingFormDataParser(file_fields=frozenset())
-    with pytest.raises(BadForm):
-        parser.parse(io.BytesIO(body), "multipart/form-data", len(body), {"boundary": "B"})
+def _environ(body: bytes, boundary: str = "B") -> dict[str, object]:
+    return {"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": f"multipart/form-data; boundary={boundary}"}
 
 
-def test_file_part_without_armed_request_is_refused(client) -> None:
-    # A GET with a multipart body: nothing armed a sealer, so nothing may be spooled.
-    body = (b'--B\r\nContent-Disposition: form-data; name="attachments"; filename="a"\r\n\r\n'
+def test_a_file_in_a_field_that_takes_none_is_refused(rx: Receiving) -> None:
+    body = (b'--B\r\nContent-Disposition: form-data; name="town"; filename="a"\r\n\r\n'
             + b"z" * 600_000 + b"\r\n--B--\r\n")
-    with client.application.test_request_context(
-        "/en/", method="POST", data=body, content_type="multipart/form-data; boundary=B"
-    ) as ctx, pytest.raises(BadForm):
-        ctx.request.form  # noqa: B018
+    with pytest.raises(BadForm):
+        parse_body(_environ(body), rx)
+    assert rx.sinks == [] and list(rx.incoming.iterdir()) == []
+
+
+def test_parser_returns_text_and_seals_files(rx: Receiving, analyst_key: PrivateKey) -> None:
+    body = (b'--B\r\nContent-Disposition: form-data; name="town"\r\n\r\n\xd0\x9f\xd1\x96\xd0\xbd'
+            b'\xd1\x81\xd0\xba\r\n--B\r\nContent-Disposition: form-data; name="attachments"; '
+            b'filename="p.jpg"\r\nContent-Type: image/jpeg\r\n\r\n' + b"\xff" * 70_000
+            + b"\r\n--B--\r\n")
+    fields = parse_body(_environ(body), rx)
+    assert fields.getlist("town") == ["Пінск"] and "attachments" not in fields
+    [sink] = rx.sinks
+    assert sink.done and sink.result is not None and sink.filename == "p.jpg"
+    assert open_bytes(sink.path.read_bytes(), analyst_key)[1] == b"\xff" * 70_000
+
+
+@pytest.mark.parametrize("body,ctype", [
+    (b"--B\r\nContent-Disposition: form-data; name=\"town\"\r\n\r\nx", "boundary=B"),
+    (b"--B\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\n\xff\r\n--B--\r\n", "boundary=B"),
+    (b"", ""),
+    (b"x" * 10, "boundary=" + "b" * 201),
+])
+def test_malformed_bodies_are_400(rx: Receiving, body: bytes, ctype: str) -> None:
+    env = _environ(body)
+    env["CONTENT_TYPE"] = f"multipart/form-data; {ctype}" if ctype else "text/plain"
+    with pytest.raises(BadForm):
+        parse_body(env, rx)
 
 
 def test_empty_writes_to_an_unnamed_part_create_nothing(rx: Receiving) -> None:
     sink = AttachmentSink(rx, "", None)
     sink.write(b"")
-    sink.seek(0)
+    sink.finish()
     assert sink.skipped and list(rx.incoming.iterdir()) == []

@@ -1,4 +1,4 @@
-"""app.bodyio: gunicorn's request body read straight from the socket, bookkeeping exact."""
+"""app/intake/body.py: bodies read through gunicorn, counted, drained, never parsed elsewhere."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask, request
 from gunicorn.http.body import Body, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import LimitedStream
 
-from app.bodyio import DirectBody, direct
-from app.security import CountingInput
+from app.httperrors import BadForm
+from app.intake.body import CountingInput, GuardedRequest, drain, read_upto
 from testkit.live_client import export_and_open, find_report, get_form, report_fields, token
 from testkit.liveserver import LiveServer
 
@@ -50,16 +51,6 @@ def _read_all(stream: LimitedStream, step: int) -> bytes:
         out += data
 
 
-def test_the_pinned_gunicorn_body_takes_the_direct_path(pair) -> None:
-    """If a gunicorn upgrade renames what bodyio relies on, this fails (not a slowdown)."""
-    body = _body(pair[0], 10)
-    wrapped = direct(body)
-    assert isinstance(wrapped, DirectBody)
-    assert wrapped.reader is body.reader and wrapped.unreader is body.reader.unreader
-    other = io.BytesIO(b"x")
-    assert direct(other) is other
-
-
 @pytest.mark.parametrize("step", [1, 5, 4096, 1 << 20])
 def test_body_exactly_and_the_next_request_left_for_gunicorn(pair, step: int) -> None:
     server, client = pair
@@ -69,25 +60,15 @@ def test_body_exactly_and_the_next_request_left_for_gunicorn(pair, step: int) ->
     body = _body(server, len(payload), held=payload[:100])
     sender = threading.Thread(target=client.sendall, args=(payload[100:] + nxt,))
     sender.start()
-    stream = LimitedStream(CountingInput(direct(body)), len(payload))
-    got = _read_all(stream, step)
+    counted = CountingInput(body)
+    got = _read_all(LimitedStream(counted, len(payload)), step)
     sender.join()
-    assert got == payload
-    assert body.reader.length == 0 and body.read(10) == b"" and not body.failed
+    assert got == payload and counted.count == len(payload)
+    assert body.reader.length == 0 and body.read(10) == b""
     assert body.reader.unreader.read() == nxt  # where gunicorn parses the next request
 
 
-def test_pipelined_bytes_held_with_the_headers_stay_for_gunicorn(pair) -> None:
-    server, _ = pair
-    held = b"name=value" + b"POST / HTTP/1.1\r\n"
-    body = _body(server, 10, held=held)
-    wrapped = direct(body)
-    assert wrapped.read(100) == b"name=value"
-    assert wrapped.read(100) == b""
-    assert body.reader.unreader.read() == b"POST / HTTP/1.1\r\n"
-
-
-def test_read_fills_across_short_receives(pair) -> None:
+def test_read_upto_fills_across_short_receives(pair) -> None:
     server, client = pair
 
     def trickle() -> None:
@@ -97,8 +78,8 @@ def test_read_fills_across_short_receives(pair) -> None:
 
     sender = threading.Thread(target=trickle)
     sender.start()
-    wrapped = direct(_body(server, 66))
-    assert wrapped.read(1000) == b"what=a&town=b&x=" + b"y" * 50  # one call, three recvs
+    body = _body(server, 66)
+    assert read_upto(body, 1000) == b"what=a&town=b&x=" + b"y" * 50  # one call, three recvs
     sender.join()
 
 
@@ -106,29 +87,56 @@ def test_client_gone_early_is_a_disconnect(pair) -> None:
     server, client = pair
     client.sendall(b"x" * 1000)
     client.close()
-    body = _body(server, 5000)
-    stream = LimitedStream(CountingInput(direct(body)), 5000)
+    stream = LimitedStream(CountingInput(_body(server, 5000)), 5000)
     with pytest.raises(ClientDisconnected):
         _read_all(stream, 4096)
 
 
-def test_a_failed_read_marks_the_body_failed(pair) -> None:
-    server, _client = pair
-    server.settimeout(0.2)
-    body = _body(server, 100)
+def test_bad_framing_is_a_400_and_io_errors_pass_through() -> None:
+    class Broken(io.RawIOBase):
+        def __init__(self, exc: Exception) -> None:
+            self.exc = exc
+
+        def read(self, size: int = -1) -> bytes:
+            raise self.exc
+
+    with pytest.raises(BadForm):
+        CountingInput(Broken(RuntimeError("bad chunk size"))).read(10)
     with pytest.raises(TimeoutError):
-        direct(body).readinto(bytearray(100))
-    assert body.failed  # gunicorn then closes the connection instead of reusing it
+        CountingInput(Broken(TimeoutError())).read(10)
 
 
-def test_after_readline_the_rest_comes_in_order(pair) -> None:
-    server, client = pair
-    client.sendall(b"first line\nsecond part")
-    body = _body(server, 22)
-    assert body.readline() == b"first line\n"
-    wrapped = direct(body)
-    assert wrapped.read(-1) == b"second part"
-    assert body.reader.length == 0
+def _environ(body: bytes, declared: int | None, read: int = 0) -> dict[str, object]:
+    inp = CountingInput(io.BytesIO(body))
+    inp.read(read)
+    env: dict[str, object] = {"wsgi.input": inp}
+    if declared is not None:
+        env["CONTENT_LENGTH"] = str(declared)
+    return env
+
+
+def test_drain_reads_what_is_left_within_its_bounds() -> None:
+    env = _environ(b"a" * 50_000, 50_000, read=10_000)
+    assert drain(env, 100_000, 5.0)
+    assert env["wsgi.input"].count == 50_000  # type: ignore[union-attr]
+    too_big = _environ(b"b" * 1000, 10**9)
+    assert not drain(too_big, 100_000, 5.0)  # over the bound: not even started
+    assert too_big["wsgi.input"].count == 0  # type: ignore[union-attr]
+    assert drain(_environ(b"c" * 10, None), 100, 5.0)  # no length, not terminated: nothing
+
+
+def test_request_form_refuses_to_parse(app: Flask) -> None:
+    """Only app.intake reads bodies: werkzeug's parser (which spools files over 500 KiB
+    to disk) is switched off, so a stray ``request.form`` is a 400, not a temp file."""
+    body = b"--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x\"\r\n\r\n"
+    body += b"z" * 600_000 + b"\r\n--b--\r\n"
+    with app.test_request_context("/en/", method="POST", data=body,
+                                  content_type="multipart/form-data; boundary=b"):
+        assert isinstance(request._get_current_object(), GuardedRequest)
+        with pytest.raises(BadForm):
+            _ = request.form
+        with pytest.raises(BadForm):
+            _ = request.files
 
 
 def test_keep_alive_connection_with_short_reads_through_gunicorn(tmp_path: Path) -> None:

@@ -1,0 +1,92 @@
+"""Building the Flask application: checks at start-up, then the app.
+
+Refuses to start without an initialised database, a valid form definition or
+complete translations; starts without a usable analyst key (every form page
+then answers 503 and nothing is stored).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from app.config import PACKAGE_DIR, Config
+from app.errors import ConfigError, StorageError
+from app.form import load_form
+from app.headers import NoSessions
+from app.hosts import parse_hostnames
+from app.i18n import load_catalogs
+from app.intake import CountingMiddleware, GuardedRequest
+from app.storage import Store, open_store
+from app.watched import WatchedFile
+from keys.envelope import MAX_RECIPIENTS
+from keys.pubkey import read_recipients
+
+log = logging.getLogger("skrynka")
+BODY_SLACK = 1 << 20  # multipart framing and text fields on top of the attachments
+
+
+def _analyst_keys(path: Path) -> WatchedFile:
+    def parse(_text: str) -> tuple[bytes, ...]:
+        keys = tuple(read_recipients(path))
+        if len(keys) > MAX_RECIPIENTS:
+            raise ConfigError(f"{path} lists {len(keys)} keys; at most {MAX_RECIPIENTS}")
+        return keys
+
+    return WatchedFile(path, parse)
+
+
+def _check_database(store: Store) -> None:
+    from app import migrate
+
+    try:
+        current = migrate.current(store.engine)
+    except Exception as exc:
+        raise StorageError(
+            f"cannot open the database ({type(exc).__name__})",
+            hint="check SKRYNKA_DATABASE_URL, then run `python -m app init`",
+        ) from None
+    if current != migrate.head():
+        raise StorageError(
+            f"the database schema is at {current or 'nothing'}, not {migrate.head()}",
+            hint="run `python -m app init` (it applies the migrations)",
+        )
+    store.ensure_chain()
+
+
+def create_app(config: Config, **flask_config: Any) -> Flask:
+    """The WSGI application for ``config`` (see app.config for every setting)."""
+    from app import views
+
+    form_def = load_form(config.form_path)
+    catalogs = load_catalogs(PACKAGE_DIR / "translations")
+    problems = [p for p in catalogs.check() if "falls back" not in p]
+    if problems:
+        raise ConfigError(f"translations are broken: {problems[0]}")
+    store = open_store(config)
+    _check_database(store)
+    store.make_dirs()
+
+    app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.request_class = GuardedRequest  # bodies are read only by app.intake
+    app.session_interface = NoSessions()
+    app.config.update(
+        MAX_CONTENT_LENGTH=config.max_report_bytes + BODY_SLACK,
+        SESSION_COOKIE_NAME="",
+        TRAP_HTTP_EXCEPTIONS=False,
+        PROPAGATE_EXCEPTIONS=False,
+        **flask_config,
+    )
+    app.logger.disabled = True  # Flask's own request-failure lines quote the path
+    app.extensions["skrynka"] = views.Runtime(
+        config=config, form_def=form_def, catalogs=catalogs, store=store,
+        keys=_analyst_keys(config.analyst_keys),
+        hostnames=WatchedFile(config.hostnames_path, parse_hostnames),
+    )
+    views.register(app)
+    app.wsgi_app = CountingMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    app.extensions["skrynka"].recipients()  # log once now if no key is usable
+    return app

@@ -1,0 +1,66 @@
+"""One whole submission: parse, validate, seal."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from app.form import FormDef
+from app.intake.multipart import parse_body
+from app.intake.sealing import AttachmentSink, Receiving
+from app.intake.validate import Validated, validate
+from app.pending import PendingReport
+from keys.envelope import KIND_REPORT, seal_bytes
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """Validation failed: what to show again (never stored)."""
+
+    validated: Validated
+
+
+def receive(
+    environ: dict[str, Any], rx: Receiving, form_def: FormDef, lang: str, day: str
+) -> Invalid | PendingReport:
+    """Read, validate and seal the submission in ``environ``'s body.
+
+    Attachments are sealed into ``rx`` while the body arrives; the caller
+    stores the result and then calls ``rx.discard()`` whatever happened.
+    """
+    fields = parse_body(environ, rx)
+    validated = validate(form_def, fields)
+    if not validated.ok:
+        rx.discard()
+        return Invalid(validated)
+    sinks = [s for s in rx.sinks if not s.skipped]
+    report = {
+        "format": "skrynka-report",
+        "version": 1,
+        "form": {"id": form_def.id, "version": form_def.version},
+        "lang": lang,
+        "received_day": day,
+        "fields": validated.values,
+        "labels": form_def.labels_en(),
+        "attachments": [_describe(s) for s in sinks],
+    }
+    plain = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    envelope = seal_bytes(plain, rx.recipients, kind=KIND_REPORT, report_id=rx.report_id)
+    pending = tuple(s.result for s in sinks if s.result is not None)
+    return PendingReport(rx.report_id, envelope, hashlib.sha256(envelope).digest(), pending)
+
+
+def _describe(sink: AttachmentSink) -> dict[str, object]:
+    """The report's entry for a sealed attachment. ``envelope_sha256`` (the hash of the
+    sealed envelope, as in the batch manifest) binds the plaintext too: the envelope's
+    AEAD authenticates it under the file key sealed inside those very bytes."""
+    assert sink.result is not None
+    return {
+        "id": sink.attachment_id.hex(),
+        "name": sink.filename,
+        "media_type": sink.media_type,
+        "size": sink.size,
+        "envelope_sha256": sink.result.sha256.hex(),
+    }

@@ -1,0 +1,174 @@
+"""Sealing as the bytes arrive: one request's :class:`Receiving` and its attachment sinks.
+
+Every file part goes into an :class:`AttachmentSink`, which seals each 64 KiB
+as it arrives into ``<data>/incoming/<pid>-<random>.part`` (ciphertext only,
+0600) and fsyncs it when the part is complete. Nothing here can read a part
+back, and nothing plaintext is ever written to a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nacl.utils import random as random_bytes
+from werkzeug.http import parse_options_header
+
+from app.httperrors import Full, TooLarge
+from app.pending import PendingAttachment
+from keys.envelope import KIND_ATTACHMENT, Sealer
+
+MAX_NAME_CHARS = 255
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
+
+
+def part_name(pid: int) -> str:
+    """An upload's file in ``incoming/``: the worker's pid first, so that when a
+    worker dies the master can remove exactly its parts (gunicorn.conf.py)."""
+    return f"{pid}-{random_bytes(16).hex()}.part"
+
+
+@dataclass
+class Receiving:
+    """One request's upload context: the keys to seal to, where sealed parts go, the
+    limits. Handed explicitly to the body parser; it collects the request's sinks."""
+
+    recipients: Sequence[bytes]
+    incoming: Path
+    max_file_bytes: int
+    max_report_bytes: int  # attachment plaintext of one report, all files together
+    file_fields: frozenset[str]
+    max_body_bytes: int | None = None  # the whole request body (framing and text included)
+    report_id: bytes = field(default_factory=lambda: random_bytes(16))
+    sinks: list[AttachmentSink] = field(default_factory=list)
+    total: int = 0  # attachment plaintext bytes so far
+
+    def open_sink(self, filename: str, content_type: str | None) -> AttachmentSink:
+        """A new sink for one file part of this request."""
+        sink = AttachmentSink(self, clean_filename(filename), content_type)
+        self.sinks.append(sink)
+        return sink
+
+    def discard(self) -> None:
+        """Remove every sealed or half-sealed part of this request."""
+        for sink in self.sinks:
+            sink.abort()
+        self.sinks.clear()
+
+
+class _CipherFile:
+    """The ``out`` of a Sealer: a new 0600 file, hashing what is written."""
+
+    def __init__(self, path: Path) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self.file = os.fdopen(fd, "wb")
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.file.write(data)
+        self.hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+class AttachmentSink:
+    """A file part's destination: seals plaintext on the fly, never stores it.
+
+    The parser calls ``write`` per piece and ``finish`` when the part is complete
+    (that finishes the envelope and fsyncs it). Reading is refused: the
+    plaintext is not kept.
+    """
+
+    def __init__(self, rx: Receiving, filename: str, content_type: str | None) -> None:
+        self.rx = rx
+        self.filename = filename
+        self.media_type = clean_media_type(content_type)
+        self.attachment_id = random_bytes(16)
+        self.path = rx.incoming / part_name(os.getpid())
+        self.size = 0
+        self.result: PendingAttachment | None = None
+        self._out: _CipherFile | None = None
+        self._sealer: Sealer | None = None
+        self.done = False
+
+    def _open(self) -> Sealer:
+        try:
+            self._out = _CipherFile(self.path)
+        except OSError:
+            raise Full() from None
+        self._sealer = Sealer(
+            self._out, self.rx.recipients, kind=KIND_ATTACHMENT,
+            envelope_id=self.attachment_id, report_id=self.rx.report_id,
+        )
+        return self._sealer
+
+    def write(self, data: bytes) -> int:
+        if self.done:
+            raise ValueError("attachment is complete")
+        if not data:
+            return 0
+        self.size += len(data)
+        self.rx.total += len(data)
+        if self.size > self.rx.max_file_bytes:
+            raise TooLarge(self.rx.max_file_bytes)
+        if self.rx.total > self.rx.max_report_bytes:
+            raise TooLarge(self.rx.max_report_bytes)
+        sealer = self._sealer or self._open()
+        try:
+            sealer.write(data)
+        except OSError:
+            raise Full() from None
+        return len(data)
+
+    @property
+    def skipped(self) -> bool:
+        """An empty file input (no file chosen): no filename and no bytes."""
+        return not self.filename and self.size == 0
+
+    def finish(self) -> None:
+        """The part is complete: close the envelope and make it durable."""
+        if self.done:
+            return
+        self.done = True
+        if self.skipped:
+            return
+        sealer = self._sealer or self._open()
+        assert self._out is not None
+        try:
+            sealer.close()
+            self._out.file.flush()
+            os.fsync(self._out.file.fileno())
+            self._out.file.close()
+        except OSError:
+            raise Full() from None
+        self.result = PendingAttachment(
+            self.attachment_id, self.path, self._out.size, self._out.hash.digest()
+        )
+
+    def read(self, *_args: object) -> bytes:
+        raise OSError("sealed attachments cannot be read back")
+
+    def abort(self) -> None:
+        """Drop this part. Cleanup must succeed on a full disk too: closing a
+        buffered file whose flush fails raises (the descriptor is closed anyway)."""
+        if self._out is not None:
+            with contextlib.suppress(OSError):
+                self._out.file.close()
+        self.path.unlink(missing_ok=True)
+        self.result = None
+
+
+def clean_media_type(content_type: str | None) -> str:
+    mimetype = parse_options_header(content_type or "")[0].strip().lower()
+    return mimetype if _MEDIA_TYPE.fullmatch(mimetype) else "application/octet-stream"
+
+
+def clean_filename(name: str) -> str:
+    """The original name, minus control characters, at most 255 characters."""
+    return "".join(c for c in name if c.isprintable())[:MAX_NAME_CHARS]

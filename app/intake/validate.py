@@ -1,0 +1,154 @@
+"""Validating a report's answers against the form definition.
+
+:func:`validate` turns the posted fields into normalised values (NFC, stripped,
+LF line ends, choice ids) plus per-field errors given as catalog keys. It never
+logs or keeps anything: the values go to sealing, or back into the form page
+when something must be corrected (the one exit of plaintext: see app/intake).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.form import FieldDef, FormDef
+from contract import today_date
+
+#: A date this many days after today (UTC) is still accepted (time zones).
+FUTURE_SLACK_DAYS = 1
+EARLIEST_DATE = dt.date(2000, 1, 1)
+_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,3})?)?")
+_ECHO_MAX = 40  # a bad date/time is echoed back to the form at most this long
+
+
+@dataclass(frozen=True)
+class Validated:
+    """The outcome of :func:`validate`."""
+
+    values: dict[str, str | list[str]]
+    errors: dict[str, str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate(
+    form_def: FormDef, posted: Mapping[str, Any], today: dt.date | None = None
+) -> Validated:
+    """Check posted fields; ``posted`` is a MultiDict (or a dict of lists).
+
+    File fields and names the form does not define are ignored. Error values are
+    catalog keys (``error.*``): the page renders them per language.
+    """
+    day = today or today_date()
+    values: dict[str, str | list[str]] = {}
+    errors: dict[str, str] = {}
+    for f in form_def.fields:
+        if f.type == "file":
+            continue
+        value, error = _check_field(f, _getlist(posted, f.name), day)
+        if value:
+            values[f.name] = value
+        if error:
+            errors[f.name] = error
+    return Validated(values, errors)
+
+
+def _getlist(form: Mapping[str, Any], name: str) -> list[str]:
+    getlist = getattr(form, "getlist", None)
+    raw = getlist(name) if callable(getlist) else form.get(name, [])
+    if isinstance(raw, str):
+        raw = [raw]
+    return [v if isinstance(v, str) else str(v) for v in raw]
+
+
+def normalise(text: str, multiline: bool) -> str:
+    """NFC, LF line ends, no surrounding white space; one line unless multiline."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if multiline:
+        return text.strip()
+    return text.replace("\n", " ").replace("\t", " ").strip()
+
+
+# Unicode categories Cc (controls) and Cs (lone surrogates), as character classes.
+_BAD_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _bad_pattern(multiline: bool) -> re.Pattern[str]:
+    return _BAD_MULTILINE if multiline else _BAD_ONE_LINE
+
+
+def _bad_chars(text: str, multiline: bool) -> bool:
+    return _bad_pattern(multiline).search(text) is not None
+
+
+def _strip_bad(text: str, multiline: bool) -> str:
+    return _bad_pattern(multiline).sub("", text)
+
+
+def _check_field(
+    f: FieldDef, raw: list[str], today: dt.date
+) -> tuple[str | list[str] | None, str | None]:
+    """(normalised value or None, error key or None) for one field."""
+    if f.type == "multi":
+        return _check_multi(f, raw)
+    multiline = f.type == "textarea"
+    texts = [normalise(v, multiline) for v in raw]
+    texts = [v for v in texts if v]
+    if not texts:
+        return None, "error.required" if f.required else None
+    value = texts[0]
+    if _bad_chars(value, multiline):
+        return _strip_bad(value, multiline).strip() or None, "error.bad_chars"
+    if len(texts) > 1:
+        return value, "error.duplicate"
+    if f.type == "choice":
+        if value not in f.choice_ids():
+            return None, "error.unknown_choice"
+        return value, None
+    if f.max_length is not None and len(value) > f.max_length:
+        return value, "error.too_long"
+    if f.type == "date":
+        return value[:_ECHO_MAX], _check_date(value, today)
+    if f.type == "time":
+        return _check_time(value[:_ECHO_MAX])
+    return value, None
+
+
+def _check_multi(f: FieldDef, raw: list[str]) -> tuple[list[str] | None, str | None]:
+    given = {v.strip() for v in raw if v.strip()}
+    ids = f.choice_ids()
+    chosen = [cid for cid in ids if cid in given]
+    if given - set(ids):
+        return chosen or None, "error.unknown_choice"
+    if not chosen:
+        return None, "error.required" if f.required else None
+    return chosen, None
+
+
+def _check_date(value: str, today: dt.date) -> str | None:
+    if not _DATE_RE.fullmatch(value):
+        return "error.bad_date"
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        return "error.bad_date"
+    if day < EARLIEST_DATE:
+        return "error.bad_date"
+    if day > today + dt.timedelta(days=FUTURE_SLACK_DAYS):
+        return "error.future_date"
+    return None
+
+
+def _check_time(value: str) -> tuple[str, str | None]:
+    m = _TIME_RE.fullmatch(value)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3) or 0) > 59:
+        return value, "error.bad_time"
+    return f"{int(m.group(1)):02d}:{m.group(2)}", None
