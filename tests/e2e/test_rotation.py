@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from onion.errors import AnnouncementError
 from testkit.onion_serve import Served, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor]
@@ -39,7 +40,8 @@ def test_rotation_serves_both_then_retires_old(served: Served, tmp_path: Path) -
     tampered.write_text(signed.replace(valid_from, "2001-01-01"))  # summary + field lines
     bad = run(["-m", "onion", "verify", "--verify-key", str(key) + ".pub", str(tampered)],
               served.env, check=False)
-    assert bad.returncode == 8 and "BAD SIGNATURE" in bad.stderr, bad.stderr
+    assert bad.returncode == AnnouncementError.exit_code, bad.stderr
+    assert "BAD SIGNATURE" in bad.stderr, bad.stderr
 
     served.wait_for(lambda: sorted(served.hostnames()) == sorted([old, new]), 15,
                     "both addresses in the hostnames file")
