@@ -121,8 +121,6 @@ class _Run:
         self.queue: list[tuple[int, str]] = []
         self.publisher = output.Publisher(out_dir)
         self.lock = DirLock(out_dir)
-        self.fresh: dict[str, dict[str, Any]] = {}  # small reports staged in this run
-        self.last_size = 0
 
     def run(self, paths: list[Path]) -> Summary:
         try:
@@ -156,7 +154,7 @@ class _Run:
                 "reports opens with it)",
                 hint="decrypt with the key whose public key the server was configured with",
             ))
-        write_tables(self.out, self.state, self.fresh)
+        write_tables(self.out, self.state)
         return self.summary
 
     def _publish(self) -> None:
@@ -275,8 +273,6 @@ class _Run:
         self.publisher.stage(staged, output.report_json(report),
                              sum(a.size for a in item.attachments) + item.size,
                              make_dir=not item.attachments)
-        if self.last_size <= 65536:
-            self.fresh[item.id.hex()] = report
         self.state.add(m.chain_id, item.seq, Seen(item.id, sha, item.chain))
 
     def _open_report(
@@ -298,7 +294,6 @@ class _Run:
             report = check_report(b"".join(sink.parts))
         except BadReport as exc:
             raise _Reject("damaged", str(exc)) from None
-        self.last_size = sink.size
         return report
 
     def _attachment(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,20 +75,13 @@ def _shape_ok(report: Any) -> bool:
     )
 
 
-def write_tables(
-    out_dir: Path, state: State, fresh: Mapping[str, dict[str, Any]] | None = None
-) -> None:
-    """Rebuild DIR/reports.csv and DIR/reports.jsonl from every report folder.
-
-    ``fresh`` holds reports just written (by folder name), so they are not read back.
-    """
+def write_tables(out_dir: Path, state: State) -> None:
+    """Rebuild DIR/reports.csv and DIR/reports.jsonl from every report folder."""
     found: list[tuple[tuple[int, str, int, str], str, int | None, str, dict[str, Any]]] = []
     for entry in os.scandir(out_dir):
         if not _ID_DIR.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
             continue
-        report = (fresh or {}).get(entry.name) or _read_report(
-            Path(entry.path) / output.REPORT_FILE
-        )
+        report = _read_report(Path(entry.path) / output.REPORT_FILE)
         if report is None:
             continue
         where = state.ids.get(bytes.fromhex(entry.name))
