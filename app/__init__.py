@@ -6,7 +6,7 @@
     app.storage     sealed reports in the database (+ commit.py, inserter.py, pending.py)
     app.cli         operator commands behind ``python -m app`` (init, export, purge, stats)
     app.config      the frozen Config, read from SKRYNKA_* variables
-    app.errors      the operator's errors (exit codes 11-19); app.httperrors the voter's
+    app.errors      the operator's errors (exit codes 12-19); app.httperrors the voter's
     app.worker      gunicorn's gthread worker with deadlines for slow clients
 
 Importing this package imports no third-party package, so that ``python -m app``

@@ -2,7 +2,7 @@
 
 :class:`AppError` (a :class:`keys.errors.SkrynkaError`) is the base of every
 error an operator can meet: a one-line message, an optional hint, an exit code
-(11-19; each class's docstring is its line in ``python -m app --help``).
+(12-19; each class's docstring is its line in ``python -m app --help``).
 Library code raises them; keys.dispatch.run_cli prints them. The web's errors
 (the voter's error pages) are in app/httperrors.py. Standard library only, so
 that a missing package is reported as such by the CLI.
@@ -23,13 +23,13 @@ class ConfigError(AppError):
     """configuration: an environment variable, the form definition, the
     translations or a configured file is wrong"""
 
-    exit_code = 11
+    exit_code = 12
 
 
 class StorageError(AppError):
     """storage: the database or the data directory cannot be used"""
 
-    exit_code = 12
+    exit_code = 13
 
 
 class StorageFull(StorageError):
@@ -39,4 +39,4 @@ class StorageFull(StorageError):
 class ExportError(AppError):
     """export: a batch could not be written or marked as exported"""
 
-    exit_code = 13
+    exit_code = 14

@@ -7,6 +7,8 @@ lines a user reads on stderr and the command's exit code:
   ``hint: HINT``), its own exit code;
 * a package that is not installed: ``prog: error: a required package is
   missing: NAME`` and the installation hint, exit 10;
+* an OSError no command translated: ``prog: error: cannot use PATH: REASON``,
+  exit 11 (the system refused; not a bug);
 * Ctrl-C: ``prog: error: interrupted``, exit 130;
 * anything else is a bug: ``prog: error: internal error (TYPE); this is a bug``,
   exit 1, never the message (it may quote data). ``SKRYNKA_DEBUG=1`` re-raises it.
@@ -23,7 +25,13 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
-from keys.errors import INTERNAL_ERROR, INTERRUPTED, MISSING_DEPENDENCY, SkrynkaError
+from keys.errors import (
+    INTERNAL_ERROR,
+    INTERRUPTED,
+    MISSING_DEPENDENCY,
+    SYSTEM_ERROR,
+    SkrynkaError,
+)
 
 DEBUG_ENV = "SKRYNKA_DEBUG"
 
@@ -56,6 +64,10 @@ def run_cli(prog: str, command: Callable[[], int], *, install_hint: str) -> int:
             raise
         name = (exc.name or "?").split(".")[0]  # the package to install, not a submodule
         return report(prog, _Missing(f"a required package is missing: {name}", install_hint))
+    except OSError as exc:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        return report(prog, _System(_os_message(exc)))
     except Exception as exc:  # a bug: one line, no traceback, never data
         if os.environ.get(DEBUG_ENV) == "1":
             raise
@@ -66,6 +78,18 @@ def run_cli(prog: str, command: Callable[[], int], *, install_hint: str) -> int:
 
 class _Missing(SkrynkaError):
     exit_code = MISSING_DEPENDENCY
+
+
+class _System(SkrynkaError):
+    exit_code = SYSTEM_ERROR
+    hint = "check the path, its permissions and the free disk space"
+
+
+def _os_message(exc: OSError) -> str:
+    reason = exc.strerror or type(exc).__name__
+    if exc.filename is None:
+        return f"the system refused: {reason}"
+    return f"cannot use {exc.filename}: {reason}"
 
 
 def _meaning(cls: type) -> str:
@@ -81,6 +105,8 @@ def exit_codes(classes: Iterable[type[SkrynkaError]]) -> str:
     """
     lines = {0: "success", INTERNAL_ERROR: f"internal error: a bug (run with {DEBUG_ENV}=1)",
              MISSING_DEPENDENCY: "a required package is not installed",
+             SYSTEM_ERROR: "the system refused: a file or directory cannot be read or "
+                           "written (permissions, disk space)",
              INTERRUPTED: "interrupted (Ctrl-C)"}
     for cls in classes:
         code = cls.__dict__.get("exit_code")

@@ -8,8 +8,9 @@ subclass it; library code raises and never prints or exits.
 ``prog: error: …`` / ``hint: …`` lines and exit codes.
 
 Exit codes are unique across the project, so a code means the same thing in
-every command: 2-9 here (the analyst's tool), 10 a missing package, 11-19 the
-server (app/errors.py), 20-29 the onion service (onion/errors.py). Each class's
+every command: 2-9 here (the analyst's tool), 10 a missing package, 11 a file
+the system refused, 12-19 the server (app/errors.py), 20-29 the onion service
+(onion/errors.py). Each class's
 docstring is the line ``--help`` prints for its code.
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 #: Not an error class of its own: a package the command needs is not installed.
 MISSING_DEPENDENCY = 10
+#: An OSError no command turned into an error of its own (permissions, a full disk).
+SYSTEM_ERROR = 11
 #: A bug (or an environment nobody planned for); never a user's mistake.
 INTERNAL_ERROR = 1
 INTERRUPTED = 130

@@ -175,7 +175,7 @@ def test_bad_env_is_a_clear_error(runner) -> None:
     from app.errors import ConfigError
 
     res = runner("stats", SKRYNKA_MAX_FILE_MB="lots")
-    assert res.exit_code == ConfigError.exit_code == 11
+    assert res.exit_code == ConfigError.exit_code == 12
     assert res.stderr.startswith("skrynka: error: SKRYNKA_MAX_FILE_MB")
 
 
@@ -194,7 +194,7 @@ def test_help_lists_every_exit_code_once(capsys: pytest.CaptureFixture[str]) -> 
     codes = [int(line.split()[0]) for line in table.splitlines()[1:]
              if line[:5].strip().isdigit()]
     assert len(codes) == len(set(codes))
-    assert {0, 1, 10, 130} | {cls.exit_code for cls in ERRORS} == set(codes)
+    assert {0, 1, 10, 11, 130} | {cls.exit_code for cls in ERRORS} == set(codes)
 
 
 def test_a_bug_is_one_line_and_exit_1(runner, monkeypatch: pytest.MonkeyPatch) -> None:
