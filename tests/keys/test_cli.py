@@ -1,8 +1,10 @@
-"""`python -m keys …` run as the analyst runs it: messages, exit codes, files."""
+"""keys.cli: `python -m keys …` run as the analyst runs it (messages, exit codes, files),
+and its parts called in-process (one key derivation, progress bar, Ctrl-C)."""
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from keys import keyfile
+from keys import cli, keyfile
 from keys.pubkey import encode_public
 from tests.keys.helpers import Drop, assert_report_dir, folders
 
@@ -173,8 +175,6 @@ def test_internal_error_has_no_traceback(tmp_path: Path, keydir: Path) -> None:
 
 def test_bug_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                          tmp_path: Path) -> None:
-    from keys import cli
-
     def boom(args: object, out: object) -> int:
         raise RuntimeError("secret plaintext")
 
@@ -259,3 +259,41 @@ def test_keygen_rejects_out_of_range_kdf_options(tmp_path: Path, flags: tuple[st
     assert lines[0].startswith("skrynka-keys: error: ") and named in lines[0]
     assert lines[1].startswith("hint: ")
     assert not (tmp_path / "a.key").exists()
+
+
+def test_cli_derives_once_for_many_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    keyfile.generate(tmp_path / "k.key", b"pw", params=keyfile.KdfParams(65536, 1, 1))
+    (tmp_path / "pw").write_bytes(b"pw")
+    d = Drop([keyfile.public_from_file(tmp_path / "k.key")])
+    for i in range(3):
+        d.submit({"what": str(i)})
+        d.export(tmp_path / f"b{i}.skb", d.reports[i:])
+    calls: list[object] = []
+    real = keyfile.load_private
+    monkeypatch.setattr(keyfile, "load_private", lambda *a: (calls.append(a), real(*a))[1])
+    code = cli.main(["decrypt", "--key", str(tmp_path / "k.key"), "--passphrase-file",
+                     str(tmp_path / "pw"), "--out", str(tmp_path / "out"),
+                     *(str(tmp_path / f"b{i}.skb") for i in range(3))])
+    assert code == 0 and len(calls) == 1
+    assert "decrypted 3 reports" in capsys.readouterr().out
+
+
+def test_progress_bar_output() -> None:
+    stream = io.StringIO()
+    bar = cli._Bar(stream)  # type: ignore[arg-type]
+    bar(1, 4, 1048576, 4 * 1048576)
+    bar.end()
+    assert stream.getvalue() == "\r[#######.......................] 1/4 reports, 1.0/4.0 MiB\n"
+
+
+def test_interrupt_exit_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    def stop(args: object, out: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_pubkey", stop)
+    assert cli.main(["pubkey", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == "skrynka-keys: error: interrupted"
+    assert "Traceback" not in err

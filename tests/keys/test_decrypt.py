@@ -264,3 +264,14 @@ def test_no_temp_left_on_failure(tmp_path: Path, drop: Drop, analyst: PrivateKey
     assert s.decrypted == 0 and len(s.problems) == 1
     leftovers = sorted(p.name for p in out.iterdir())
     assert leftovers == [".skrynka-lock", ".skrynka-state.json", "reports.csv", "reports.jsonl"]
+
+
+def test_progress_callback(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
+    for _ in range(3):
+        drop.submit()
+    drop.export(tmp_path / "b.skb")
+    seen: list[tuple[int, int, int, int]] = []
+    decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out",
+                    progress=lambda *a: seen.append(a))
+    assert [s[0] for s in seen] == [1, 2, 3] and all(s[1] == 3 for s in seen)
+    assert seen[-1][2] == seen[-1][3] == sum(len(r.envelope) for r in drop.reports)

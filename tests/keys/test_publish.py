@@ -11,6 +11,7 @@ from nacl.public import PrivateKey
 from keys import output
 from keys.decrypt import decrypt_batches
 from keys.errors import OutputError
+from keys.state import LOCK_FILE, STATE_FILE
 from tests.keys.helpers import Drop, assert_report_dir, folders
 
 
@@ -103,3 +104,22 @@ def test_publisher_groups(tmp_path: Path, drop: Drop, analyst: PrivateKey,
     drop.export(tmp_path / "b.skb")
     s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
     assert s.decrypted == 5 and len(folders(tmp_path / "out")) == 5
+
+
+def test_interrupted_run_leaves_no_temp(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
+    for _ in range(4):
+        drop.submit(attachments=[("a", b"x" * 1000)])
+    drop.export(tmp_path / "b.skb")
+
+    def progress(done: int, *rest: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out", progress=progress)
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")
+                and p.name not in (STATE_FILE, LOCK_FILE)]
+    s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
+    assert s.decrypted + s.skipped == 4 and s.problems == []
+    for sealed in drop.reports:
+        assert_report_dir(tmp_path / "out", sealed)

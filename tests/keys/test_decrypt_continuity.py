@@ -1,0 +1,58 @@
+"""keys.decrypt: continuity of a server's chain: gaps within and between batches, and
+links that differ from the ones seen before."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nacl.public import PrivateKey
+
+from keys import batch
+from keys.decrypt import decrypt_batches
+from tests.keys.helpers import Drop
+
+
+def test_hole_inside_one_batch(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
+    for i in range(5):
+        drop.submit({"what": str(i)})
+    drop.export(tmp_path / "b.skb", [drop.reports[0], drop.reports[1], drop.reports[4]])
+    s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
+    assert s.decrypted == 3
+    assert s.problems == [f"gap: server {drop.chain_id.hex()}: reports seq 3-4 are in none of "
+                          "the batches seen"]
+
+
+def test_gap_before_batch_prev(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
+    for i in range(4):
+        drop.submit({"what": str(i)})
+    drop.export(tmp_path / "b1.skb", drop.reports[:1])
+    drop.export(tmp_path / "b2.skb", drop.reports[2:])
+    s = decrypt_batches(analyst, [tmp_path / "b2.skb", tmp_path / "b1.skb"], tmp_path / "out")
+    assert s.decrypted == 3 and len(s.problems) == 1 and "seq 2 are" in s.problems[0]
+
+
+def test_leading_gap_after_prev(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
+    for i in range(4):
+        drop.submit({"what": str(i)})
+    # a batch that says it follows seq 1 but starts at seq 3: seq 2 is missing
+    with open(tmp_path / "lead.skb", "wb") as out:
+        batch.write_batch(out, batch_id=bytes(16), chain_id=drop.chain_id,
+                          created_day="2026-11-21", prev_seq=1, prev_chain=drop.links[1],
+                          reports=drop.entries(drop.reports[2:]))
+    s = decrypt_batches(analyst, [tmp_path / "lead.skb"], tmp_path / "out")
+    assert s.decrypted == 2
+    assert s.problems == [f"gap: server {drop.chain_id.hex()}: reports seq 2 are in none of "
+                          "the batches seen"]
+    drop.export(tmp_path / "b.skb", drop.reports[2:])  # prev.seq 2: an analyst's first batch
+    assert decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out2").problems == []
+
+
+def test_rewritten_chain_link_flagged(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
+    for i in range(3):
+        drop.submit({"what": str(i)})
+    drop.export(tmp_path / "b1.skb", drop.reports[:2])
+    decrypt_batches(analyst, [tmp_path / "b1.skb"], tmp_path / "out")
+    drop.links[2] = bytes(32)  # the next batch claims another link for seq 2
+    drop.export(tmp_path / "b2.skb", drop.reports[2:])
+    s = decrypt_batches(analyst, [tmp_path / "b2.skb"], tmp_path / "out")
+    assert any(p.startswith("altered:") and "seq 2" in p for p in s.problems)
