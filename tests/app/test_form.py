@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import tomllib
-from werkzeug.datastructures import MultiDict
 
 from app.form import FormDef, FormDefError, load_form, parse_form
 from app.i18n import LANGS
@@ -35,17 +34,6 @@ def form() -> FormDef:
 def raw() -> dict[str, Any]:
     with ELECTION.open("rb") as f:
         return tomllib.load(f)
-
-
-def good(**changes: list[str]) -> MultiDict[str, str]:
-    data: dict[str, list[str]] = {
-        "what": ["employer_pressure", "other"],
-        "region": ["gomel"],
-        "incident_date": ["2025-01-25"],
-        "description": ["They took our passports."],
-    }
-    data.update(changes)
-    return MultiDict([(k, v) for k, vs in data.items() for v in vs])
 
 
 # --- the shipped definition ----------------------------------------------------------

@@ -17,11 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ELECTION = ROOT / "app" / "forms" / "election.toml"
 TODAY = dt.date(2025, 1, 26)
 
-WHAT = (
-    "forced_early_voting", "employer_pressure", "ballot_photo_ban", "police_intimidation",
-    "closed_commission", "opaque_counting", "observers_barred", "multiple_voting",
-    "candidate_obstruction", "other",
-)
+WHAT = load_form(ELECTION).field("what").choice_ids()  # tests/app/test_form.py checks them
 
 
 @pytest.fixture(scope="module")
