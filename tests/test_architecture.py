@@ -179,3 +179,20 @@ def test_each_cli_goes_through_the_one_dispatcher(name: str) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     assert "run_cli" in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     assert [s for s in _strings(tree) if "error:" in s] == []
+
+
+def test_readme_exit_code_table_covers_every_code() -> None:
+    import app.errors
+    import keys.errors
+    import onion.errors
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Exit codes"):]
+    listed: set[int] = set()
+    for first, last in re.findall(r"^\| (\d+)(?:-(\d+))? \|", section, re.M):
+        listed |= set(range(int(first), int(last or first) + 1))
+    codes = {0, 1, 10, 11, 130} | {
+        cls.exit_code for module in (keys.errors, app.errors, onion.errors)
+        for cls in vars(module).values()
+        if isinstance(cls, type) and issubclass(cls, keys.errors.SkrynkaError)}
+    assert listed == codes
