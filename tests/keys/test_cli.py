@@ -145,6 +145,28 @@ def test_help_documents_exit_codes() -> None:
     assert "exit codes" in run("decrypt", "--help").stdout
 
 
+def _listed_codes(help_text: str) -> list[int]:
+    """The codes of the ``exit codes:`` block, in the order --help lists them."""
+    block = help_text.split("\nexit codes:\n", 1)[1]
+    return [int(line.split()[0]) for line in block.splitlines() if line[:5].strip().isdigit()]
+
+
+def test_help_lists_each_exit_code_once() -> None:
+    from keys import errors
+
+    own = {cls.exit_code for cls in vars(errors).values()
+           if isinstance(cls, type) and issubclass(cls, errors.SkrynkaError)
+           and cls is not errors.SkrynkaError and "exit_code" in cls.__dict__}
+    assert own == set(range(2, 10))
+    for args in (["--help"], ["decrypt", "--help"], ["keygen", "--help"]):
+        r = run(*args)
+        assert r.returncode == 0, r.stderr
+        codes = _listed_codes(r.stdout)
+        assert codes == sorted(set(codes)), codes  # each once, in order
+        assert set(codes) >= own | {0, 1, errors.MISSING_DEPENDENCY, errors.INTERRUPTED}
+    assert _listed_codes("\n" + cli.EPILOG) == codes
+
+
 def test_keygen_pubkey_passwd(tmp_path: Path, keydir: Path) -> None:
     key = tmp_path / "k.key"
     r = run("keygen", "--out", key, "--passphrase-file", keydir / "pw", "--kdf-memory-mib", "64",
