@@ -15,7 +15,7 @@ from flask import Flask
 
 from app.config import PACKAGE_DIR, Config
 from app.errors import ConfigError, StorageError
-from app.form import load_form
+from app.formdef import load_form
 from app.headers import NoSessions
 from app.hosts import parse_hostnames
 from app.i18n import load_catalogs

@@ -13,7 +13,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, NotFound
 
 from app.config import Config
 from app.errors import StorageFull
-from app.form import FormDef
+from app.formdef import FormDef
 from app.headers import set_headers
 from app.hosts import host_allowed
 from app.httperrors import ClientStalled, Full, NoKeys, PageError, TooLarge, WrongHost

@@ -10,7 +10,7 @@ Plaintext has exactly one other way out: when validation fails, the typed
 values go back to the voter in the re-rendered form (``Invalid`` ->
 ``app.views.submit`` -> ``form_page``), in the response, never to disk or a log.
 Nothing in this package logs, and nothing plaintext is ever written to a file.
-The form's TOML definition (app/form.py) is not plaintext and lives outside.
+The form's TOML definition (app/formdef.py) is not plaintext and lives outside.
 
 Check it: ``grep -rn -e 'request\\.\\(form\\|files\\|data\\|stream\\|get_data\\)' -e
 wsgi.input -e '\\.read(' app/`` finds body reads only in this package.

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from app.form import FormDef
+from app.formdef import FormDef
 from app.intake.multipart import parse_body
 from app.intake.sealing import AttachmentSink, Receiving
 from app.intake.validate import Validated, validate

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.form import FieldDef, FormDef
+from app.formdef import FieldDef, FormDef
 from contract import today_date
 
 #: A date this many days after today (UTC) is still accepted (time zones).

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from app.form import FormDef, load_form
+from app.formdef import FormDef, load_form
 from app.intake.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]

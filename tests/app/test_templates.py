@@ -17,7 +17,7 @@ import jinja2
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from app.form import FormDef, load_form
+from app.formdef import FormDef, load_form
 from app.i18n import LANG_NAMES, LANGS, Catalogs, load_catalogs
 from app.intake.validate import validate
 

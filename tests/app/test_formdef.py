@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import tomllib
 
-from app.form import FormDef, FormDefError, load_form, parse_form
+from app.formdef import FormDef, FormDefError, load_form, parse_form
 from app.i18n import LANGS
 
 ROOT = Path(__file__).resolve().parents[2]
