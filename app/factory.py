@@ -22,11 +22,12 @@ from app.i18n import load_catalogs
 from app.intake import CountingMiddleware, GuardedRequest
 from app.storage import Store, open_store
 from app.watched import WatchedFile
+from contract import MIB
 from keys.envelope import MAX_RECIPIENTS
 from keys.pubkey import read_recipients
 
 log = logging.getLogger("skrynka")
-BODY_SLACK = 1 << 20  # multipart framing and text fields on top of the attachments
+BODY_SLACK = MIB  # multipart framing and text fields on top of the attachments
 
 
 def _analyst_keys(path: Path) -> WatchedFile:

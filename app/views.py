@@ -21,7 +21,7 @@ from app.i18n import DEFAULT_LANG, LANGS, Catalogs
 from app.intake import Invalid, Receiving, drain, receive
 from app.storage import Store
 from app.watched import WatchedFile
-from contract import today
+from contract import MIB, today
 
 log = logging.getLogger("skrynka")
 bp = Blueprint("pages", __name__)
@@ -170,7 +170,7 @@ def error_page(exc: HTTPException) -> Response:
     # A stalled or vanished client sends nothing more: don't wait for it.
     close = isinstance(exc, (ClientStalled, ClientDisconnected))
     if request.method == "POST" and not close:
-        limit = 2 * rt().config.max_report_bytes + (1 << 20)
+        limit = 2 * rt().config.max_report_bytes + MIB
         close = not drain(request.environ, limit, DRAIN_SECONDS)
     title = ERROR_TITLES.get(code, "500")
     try:

@@ -19,9 +19,10 @@ from werkzeug.wsgi import get_input_stream
 from app.httperrors import BadForm
 from app.intake.body import read_upto
 from app.intake.sealing import AttachmentSink, Receiving
+from contract import MIB
 
 MAX_FIELD_BYTES = 256 * 1024  # one text field (the longest textarea is 50 000 characters)
-MAX_TEXT_BYTES = 1024 * 1024  # all text fields together
+MAX_TEXT_BYTES = MIB  # all text fields together
 MAX_PARTS = 200  # fields + files in one report
 MAX_BOUNDARY = 200
 # One read of the body: 256 KiB means fewer trips through the multipart decoder
