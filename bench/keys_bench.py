@@ -1,10 +1,12 @@
-"""keys/ figures: envelope throughput against raw secretstream, memory, batch decrypt time.
+"""keys/ figures: envelope throughput against raw secretstream, memory, batch decrypt.
 
 * seal / open MB/s for 1 KiB, 1 MiB and 256 MiB bodies next to raw libsodium
   secretstream push / pull of the same data, same 64 KiB chunking, same run;
 * peak RSS above the idle interpreter while a child process opens 256 MiB;
-* seconds to decrypt a batch of 10,000 small reports into a directory with the
-  CLI's code path (passphrase derivation excluded; files fsynced).
+* what the analyst waits for and needs: seconds to decrypt a batch of 10,000
+  small reports into a directory (target <= 10 s; files synced), and the peak RSS
+  of ``python -m keys decrypt`` on a batch with one 1 GiB attachment above its RSS
+  once the key is unlocked (target <= 64 MiB).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import nacl.bindings as sodium
 from nacl.public import PrivateKey
 
 from bench import Row
-from keys import batch, envelope
+from keys import batch, envelope, keyfile
 from keys.decrypt import decrypt_batches
 
 MIB = 1 << 20
@@ -137,36 +139,29 @@ def _throughput(tmp: Path, key: PrivateKey, size: int, label: str, repeat: int) 
 
 
 _CHILD = """
-import sys, resource
+import sys
 from pathlib import Path
 from nacl.public import PrivateKey
 from keys import envelope
-def hwm():
+def status(field):
     for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
+        if line.startswith(field + ':'):
             return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 class Null:
     def write(self, data):
         return len(data)
 key = PrivateKey(bytes.fromhex(sys.argv[2]))
-idle = hwm()
-if sys.argv[3] == 'open':
-    with open(sys.argv[1], 'rb') as f:
-        envelope.open_stream(f, Null(), key)
-else:
-    from keys.decrypt import decrypt_batches
-    summary = decrypt_batches(key, [sys.argv[1]], sys.argv[3])
-    assert summary.decrypted == 1 and summary.attachments == 1, summary.line()
-print(idle, hwm())
+idle = status('VmHWM')
+with open(sys.argv[1], 'rb') as f:
+    envelope.open_stream(f, Null(), key)
+print(idle, status('VmHWM'))
 """
 
 
-def _child_rss(path: Path, key: PrivateKey, mode: str) -> tuple[int, int]:
-    """(idle, peak) VmHWM in KiB of a child that opens ``path`` (mode "open") or
-    decrypts it as a batch into the directory ``mode``."""
+def _child_rss(path: Path, key: PrivateKey) -> tuple[int, int]:
+    """(idle, peak) VmHWM in KiB of a child that opens the envelope ``path``."""
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path), bytes(key).hex(), mode],
+        [sys.executable, "-c", _CHILD, str(path), bytes(key).hex()],
         capture_output=True, text=True, check=True, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     ).stdout.split()
@@ -174,7 +169,7 @@ def _child_rss(path: Path, key: PrivateKey, mode: str) -> tuple[int, int]:
 
 
 def _peak_rss(sealed: Path, key: PrivateKey) -> Row:
-    idle, peak = _child_rss(sealed, key, "open")
+    idle, peak = _child_rss(sealed, key)
     growth = (peak - idle) / 1024
     return Row(GROUP, f"peak RSS growth opening 256 MiB (child, idle {idle / 1024:.0f} MiB)",
                growth, "MiB", None, "< 32 MiB above idle", growth < 32)
@@ -215,13 +210,61 @@ def _big_batch(tmp: Path, key: PrivateKey, size: int) -> Path:
     return path
 
 
-def _decrypt_rss(tmp: Path, key: PrivateKey) -> Row:
-    path = _big_batch(tmp, key, 256 * MIB)
-    idle, peak = _child_rss(path, key, str(tmp / "big-out"))
-    growth = (peak - idle) / 1024
+# ``python -m keys decrypt`` in a child: once the key is unlocked (Argon2id's 256 MiB
+# are freed by then) it notes VmRSS and resets the peak (clear_refs 5, Linux 4.0+),
+# so the peak read at the end is that of the decrypt alone.
+_CLI_CHILD = """
+import sys
+from keys import cli, keyfile
+def status(field):
+    for line in open('/proc/self/status'):
+        if line.startswith(field + ':'):
+            return int(line.split()[1])
+marks = {}
+real = keyfile.load_private
+def load_private(*args):
+    key = real(*args)
+    marks['unlocked'] = status('VmRSS')
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        marks['reset'] = status('VmHWM') <= marks['unlocked'] + 1024
+    except OSError:
+        marks['reset'] = False
+    return key
+keyfile.load_private = load_private
+code = cli.main(sys.argv[1:])
+print(code, marks['unlocked'], status('VmHWM'), marks['reset'])
+"""
+
+
+def _decrypt_rss(tmp: Path, size: int) -> Row:
+    """Peak RSS of the decrypt CLI on one ``size``-byte attachment above its unlocked RSS."""
+    keyfile.generate(tmp / "rss.key", b"bench", params=keyfile.KdfParams(262144, 1, 1))
+    (tmp / "rss.pw").write_bytes(b"bench")
+    key = keyfile.load_private(tmp / "rss.key", b"bench")
+    path = _big_batch(tmp, key, size)
+    out = tmp / "big-out"
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI_CHILD, "decrypt", "--key", str(tmp / "rss.key"),
+         "--passphrase-file", str(tmp / "rss.pw"), "--out", str(out), str(path)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    code, unlocked, peak, reset = done.stdout.splitlines()[-1].split()
+    got = [p for p in out.iterdir() if p.is_dir()]
+    if code != "0" or len(got) != 1 or (got[0] / "video.mp4").stat().st_size != size:
+        raise RuntimeError(f"bench batch did not decrypt cleanly: {done.stdout} {done.stderr}")
     path.unlink()
-    return Row(GROUP, "peak RSS growth, decrypt batch with a 256 MiB attachment (child)",
-               growth, "MiB", None, "< 32 MiB above idle", growth < 32)
+    shutil.rmtree(out)
+    growth = (int(peak) - int(unlocked)) / 1024
+    amount = f"{size >> 30} GiB" if size % (1 << 30) == 0 else f"{size >> 20} MiB"
+    label = f"peak RSS growth, keys decrypt of a {amount} attachment (child, "
+    if reset != "True":  # the peak still holds the unlock's 256 MiB: no figure to judge
+        return Row(GROUP, label + "peak NOT reset after unlock)", growth, "MiB", None,
+                   "<= 64 MiB above unlocked", None)
+    return Row(GROUP, label + f"unlocked {int(unlocked) / 1024:.0f} MiB)", growth, "MiB",
+               None, "<= 64 MiB above unlocked", growth <= 64)
 
 
 def _opener(data: bytes) -> Callable[[], BinaryIO]:
@@ -273,7 +316,8 @@ def _cold_cache() -> bool:
 
 
 def _batch_decrypt(tmp: Path, key: PrivateKey, count: int, rounds: int = 3) -> Row:
-    """Best of ``rounds`` runs, each into a fresh DIR from a cold cache (``_cold_cache``).
+    """The median of ``rounds`` runs (what an analyst typically waits for), each into a
+    fresh DIR from a cold cache (``_cold_cache``).
 
     Nothing is deleted until every round is done: deletions are what the
     filesystem would otherwise still be paying for in the next round.
@@ -296,10 +340,10 @@ def _batch_decrypt(tmp: Path, key: PrivateKey, count: int, rounds: int = 3) -> R
     print(f"bench: keys: decrypt {count:,} small reports"
           + (" (cold cache)" if cold else " (cache NOT dropped: not root)") + ": "
           + ", ".join(f"{t:.2f} s" for t in times), file=sys.stderr, flush=True)
-    elapsed = min(times)
-    return Row(GROUP, f"decrypt batch of {count:,} small reports to DIR (fsynced; "
-               f"{'cold cache; ' if cold else ''}best of {rounds})", elapsed, "s", None,
-               "<= 3 s", elapsed <= 3.0)
+    elapsed = sorted(times)[rounds // 2]
+    return Row(GROUP, f"decrypt batch of {count:,} small reports to DIR (synced; "
+               f"{'cold cache; ' if cold else ''}median of {rounds})", elapsed, "s", None,
+               "<= 10 s", elapsed <= 10.0)
 
 
 def run(soak: bool) -> list[Row]:
@@ -314,6 +358,6 @@ def run(soak: bool) -> list[Row]:
         rows += _throughput(tmp, key, 256 * MIB, "256 MiB", 2 if soak else 1)
         rows.append(_peak_rss(tmp / "sealed-256 MiB", key))
         (tmp / "sealed-256 MiB").unlink()
-        rows.append(_decrypt_rss(tmp, key))
+        rows.append(_decrypt_rss(tmp, 1024 * MIB))
         rows.append(batch_row)
     return rows
