@@ -198,20 +198,19 @@ def bench_small(tmp: Path, count: int, rounds: int) -> list[Row]:
     best = {name: sides.best(name) for name in SIDES}
     floor, app = best["floor"].cpu_ms, best["app"].cpu_ms
     client = max(r.client_cpu * 1000 / r.count for rs in sides.rounds.values() for r in rs)
-    how = f"{CONNECTIONS} keep-alive connections, {count} per side, best of {rounds}"
+    log(f"small reports: {CONNECTIONS} keep-alive connections, {count} requests per side "
+        f"and round, best of {rounds}; baseline: bench/floor_app.py")
     return [
-        Row(GROUP, "small reports: server CPU (gunicorn master + workers, user+sys, /proc) "
-            f"per receipt ({how}); baseline: floor (read + seal + durable commit, "
-            "bench/floor_app.py)", app, "ms", floor, f"ratio <= {FLOOR_RATIO}",
+        Row(GROUP, "small reports: server CPU per receipt (master + workers, /proc); "
+            "baseline floor", app, "ms", floor, f"ratio <= {FLOOR_RATIO}",
             app <= FLOOR_RATIO * floor and not sides.problems),
-        Row(GROUP, "small requests: server CPU per 201, bare Flask endpoint (information); "
-            "baseline: floor", best["bare"].cpu_ms, "ms", floor),
-        Row(GROUP, "small requests: server CPU per 201, naive ORM insert + commit per request, "
-            "no sealing (information); baseline: floor", best["naive"].cpu_ms, "ms", floor),
-        Row(GROUP, "small reports: receipts per second, same rounds (client clock, "
-            "information); baseline: floor", best["app"].rate, "req/s", best["floor"].rate),
-        Row(GROUP, "load client: its own CPU per request, worst round (information)",
-            client, "ms"),
+        Row(GROUP, "small requests: server CPU per 201, bare Flask (info); baseline floor",
+            best["bare"].cpu_ms, "ms", floor),
+        Row(GROUP, "small requests: server CPU per 201, naive ORM insert (info); baseline floor",
+            best["naive"].cpu_ms, "ms", floor),
+        Row(GROUP, "small reports: receipts/s by the client's clock (info); baseline floor",
+            best["app"].rate, "req/s", best["floor"].rate),
+        Row(GROUP, "small reports: load client's own CPU per request (info)", client, "ms"),
     ]
 
 
@@ -253,10 +252,10 @@ def idle_rows(tmp: Path, srv: LiveServer) -> list[Row]:
         bare.stop()
     master, workers = idle_rss(srv)
     return [
-        Row(GROUP, "idle RSS, gunicorn master (information; baseline: bare Flask)", master,
-            "MiB", bare_master),
-        Row(GROUP, f"idle RSS, largest of {len(workers)} workers (information; baseline: "
-            "bare Flask)", max(workers), "MiB", max(bare_workers)),
+        Row(GROUP, "idle RSS: gunicorn master (info); baseline bare Flask", master, "MiB",
+            bare_master),
+        Row(GROUP, f"idle RSS: largest of {len(workers)} workers (info); baseline bare Flask",
+            max(workers), "MiB", max(bare_workers)),
     ]
 
 
@@ -308,14 +307,13 @@ def bench_big(tmp: Path, verify: bool) -> list[Row]:
         srv.stop()
     idle, peak = up.idle_kib / 1024, up.peak_kib / 1024
     return rows + [
-        Row(GROUP, "one 512 MiB upload: receipt delivered, attachment decrypts the same",
-            int(ok), "uploads", target="== 1", ok=ok),
-        Row(GROUP, "one 512 MiB upload: worker CPU (user+sys, /proc) per MiB",
+        Row(GROUP, "512 MiB upload: receipt, and the attachment decrypts the same", int(ok),
+            "uploads", target="== 1", ok=ok),
+        Row(GROUP, "512 MiB upload: worker CPU per MiB (user+sys, /proc)",
             up.worker_cpu * 1000 * MIB / BIG, "ms/MiB"),
-        Row(GROUP, "one 512 MiB upload: peak RSS of the worker that took it; baseline: its "
-            "idle RSS", peak, "MiB", idle, f"<= idle + {RSS_ALLOWANCE_MIB} MiB",
-            ok and peak - idle <= RSS_ALLOWANCE_MIB),
-        Row(GROUP, "one 512 MiB upload end to end (sealed, fsynced, receipt; information)",
+        Row(GROUP, "512 MiB upload: peak RSS of its worker; baseline its idle RSS", peak, "MiB",
+            idle, f"<= idle + {RSS_ALLOWANCE_MIB} MiB", ok and peak - idle <= RSS_ALLOWANCE_MIB),
+        Row(GROUP, "512 MiB upload: end to end, sealed and fsynced (info)",
             BIG / up.seconds / 1e6, "MB/s"),
     ]
 
