@@ -110,9 +110,11 @@ class Server:
             self.loop()
         finally:
             self.say("stopping tor and gunicorn")
-            self.tor.stop()
-            self.web.stop()
-            self.write_status(running=False)
+            try:
+                self.tor.stop()
+            finally:
+                self.web.stop()
+                self.write_status(running=False)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stop_event.set()

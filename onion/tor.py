@@ -344,13 +344,19 @@ class TorLink:
         return bootstrap_percent(self.ctl) if self.ctl is not None else -1
 
     def stop(self) -> None:
-        if self.ctl is not None:
-            with stem_errors():
-                if self.cfg.attached:
-                    for key in self.serving.values():
-                        remove(self.ctl, key)
-                self.ctl.close()
+        """Remove what we published on an operator's tor, close, stop our tor (always)."""
+        try:
+            if self.ctl is not None:
+                with stem_errors():
+                    if self.cfg.attached:
+                        for key in self.serving.values():
+                            remove(self.ctl, key)
+                    self.ctl.close()
+        finally:
             self.ctl = None
+            self._stop_process()
+
+    def _stop_process(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
