@@ -4,9 +4,10 @@
     gunicorn master and its workers, from /proc, over the run, divided by the receipts
     the client got) for the real app, against ``bench/floor_app.py`` (read, seal,
     durable commit, nothing else) measured in the same run with the same body and
-    client; target: app <= 1.5 x floor. A bare Flask endpoint (``bench/bare_app.py``)
-    and a naive ORM insert per request (``bench/naive_app.py``) run beside them for
-    information. The load client (``testkit/keepalive.py``) sends pre-built requests
+    client; target: app <= 1.5 x floor. The app with its receipt-page cache off
+    (``bench/uncached_app.py``: what the cache is worth), a bare Flask endpoint
+    (``bench/bare_app.py``) and a naive ORM insert per request (``bench/naive_app.py``)
+    run beside them for information. The load client (``testkit/keepalive.py``) sends pre-built requests
     over keep-alive sockets from a process of its own; its CPU is printed too, and no
     figure with a target depends on its clock. Rounds alternate between the sides.
 (b) One 512 MiB upload: worker CPU per MiB (from /proc) and the peak RSS of the worker
@@ -15,7 +16,7 @@
 (c) Idle RSS of the gunicorn master and workers (bare Flask beside them), information.
 
 Only good answers count (the receipt page from the app, 201 from the others), and the
-sides that store (app, floor) must hold every report sent.
+sides that store (app, uncached, floor) must hold every report sent.
 """
 
 from __future__ import annotations
@@ -73,12 +74,18 @@ class FloorServer(LiveServer):
     wsgi_app = "bench.floor_app:app"
 
 
-SIDES = ("floor", "app", "bare", "naive")
+class UncachedServer(LiveServer):
+    wsgi_app = "bench.uncached_app:app"
+
+
+SIDES = ("floor", "app", "uncached", "bare", "naive")
 SERVERS: dict[str, type[LiveServer]] = {
-    "floor": FloorServer, "app": LiveServer, "bare": BareServer, "naive": NaiveServer}
+    "floor": FloorServer, "app": LiveServer, "uncached": UncachedServer, "bare": BareServer,
+    "naive": NaiveServer}
 GOOD: dict[str, tuple[int, re.Pattern[bytes] | None]] = {
-    "floor": (201, None), "app": (200, RECEIPT_RE), "bare": (201, None), "naive": (201, None)}
-STORING = ("floor", "app")  # every good answer is a report in the database
+    "floor": (201, None), "app": (200, RECEIPT_RE), "uncached": (200, RECEIPT_RE),
+    "bare": (201, None), "naive": (201, None)}
+STORING = ("floor", "app", "uncached")  # every good answer is a report in the database
 
 
 def log(msg: str) -> None:
@@ -204,6 +211,8 @@ def bench_small(tmp: Path, count: int, rounds: int) -> list[Row]:
         Row(GROUP, "small reports: server CPU per receipt (master + workers, /proc); "
             "baseline floor", app, "ms", floor, f"ratio <= {FLOOR_RATIO}",
             app <= FLOOR_RATIO * floor and not sides.problems),
+        Row(GROUP, "small reports: the app, receipt page rendered each time (info); "
+            "baseline app", best["uncached"].cpu_ms, "ms", app),
         Row(GROUP, "small requests: server CPU per 201, bare Flask (info); baseline floor",
             best["bare"].cpu_ms, "ms", floor),
         Row(GROUP, "small requests: server CPU per 201, naive ORM insert (info); baseline floor",

@@ -137,3 +137,17 @@ def test_two_analysts_both_can_open(make_app, data_dir, analyst_key: PrivateKey,
     for key in (analyst_key, second_analyst_key):
         [stored] = stored_reports(app, key)
         assert stored.files == [b"abc"]
+
+
+def test_cached_receipt_pages_differ_only_in_the_code(client: FlaskClient) -> None:
+    """The receipt page is rendered once per language and path (app.views.receipt_page):
+    each voter still gets a fresh code, and the language links follow the path."""
+    from app.views import RECEIPT_MARK
+
+    pages = [post(client, path, valid_fields("be")).get_data(as_text=True)
+             for path in ("/be/", "/be/", "/be/submit")]
+    codes = [RECEIPT.findall(html) for html in pages]
+    assert all(len(c) == 1 for c in codes) and len({c[0] for c in codes}) == 3
+    first, second, other_path = (RECEIPT.sub("CODE", html) for html in pages)
+    assert first == second and RECEIPT_MARK not in first + other_path
+    assert 'href="/ru/submit"' in other_path and 'href="/ru/submit"' not in first
