@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
@@ -14,7 +15,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException, NotFound
 from app.config import Config
 from app.errors import StorageFull
 from app.formdef import FormDef
-from app.headers import set_headers
+from app.headers import StaticFiles, set_headers
 from app.hosts import host_allowed
 from app.httperrors import ClientStalled, Full, NoKeys, PageError, TooLarge, WrongHost
 from app.i18n import DEFAULT_LANG, LANGS, Catalogs
@@ -237,6 +238,8 @@ def after(response: Response) -> Response:
 
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
+    if app.static_folder:  # Flask's static view would date files by mtime
+        app.view_functions["static"] = StaticFiles(Path(app.static_folder))
     app.before_request(check_host)
     app.after_request(after)
     app.register_error_handler(HTTPException, handle_http)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -104,3 +105,52 @@ def test_local_hosts_when_allowed(client: FlaskClient, host: str) -> None:
 
 def test_other_hosts_refused_even_with_local(client: FlaskClient) -> None:
     assert client.get("/", headers={"Host": "10.0.0.1"}).status_code == 421
+
+
+STATIC = Path(__file__).resolve().parents[2] / "app" / "static"
+
+
+@pytest.mark.parametrize("name,mimetype", [("style.css", "text/css"),
+                                           ("icon.svg", "image/svg+xml")])
+def test_static_files_carry_no_file_times(client: FlaskClient, name: str, mimetype: str) -> None:
+    """mtimes are when this checkout was installed: they would fingerprint a deployment."""
+    body = (STATIC / name).read_bytes()
+    resp = client.get(f"/static/{name}")
+    assert resp.status_code == 200 and resp.data == body and resp.mimetype == mimetype
+    check_headers(resp, html=False)
+    assert "Last-Modified" not in resp.headers
+    assert resp.headers["ETag"] == '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    assert resp.headers["Cache-Control"] == "no-cache"
+    stamp = int((STATIC / name).stat().st_mtime)
+    assert str(stamp) not in str(resp.headers)
+
+
+def test_static_revalidates_by_content_never_by_date(client: FlaskClient) -> None:
+    etag = client.get("/static/style.css").headers["ETag"]
+    again = client.get("/static/style.css", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    check_headers(again, html=False)
+    for when in ("Wed, 01 Jan 2099 00:00:00 GMT", "Thu, 01 Jan 1970 00:00:00 GMT"):
+        # Flask's own view answered 304 when the date was after the file's mtime: an
+        # oracle for the install time, one request per bisection step.
+        dated = client.get("/static/style.css", headers={"If-Modified-Since": when})
+        assert dated.status_code == 200 and "Last-Modified" not in dated.headers
+
+
+def test_static_etag_does_not_follow_the_file_time(tmp_path: Path) -> None:
+    from app.headers import StaticFiles
+
+    for name, stamp in (("old", 1_000_000_000), ("new", 1_900_000_000)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "style.css").write_bytes(b"body { color: black }\n")
+        os.utime(tmp_path / name / "style.css", (stamp, stamp))
+    old, new = StaticFiles(tmp_path / "old"), StaticFiles(tmp_path / "new")
+    assert old.files == new.files
+
+
+@pytest.mark.parametrize("path", ["/static/nowhere.css", "/static/../views.py",
+                                  "/static/%2e%2e/views.py", "/static/"])
+def test_static_unknown_files_are_404_pages(client: FlaskClient, path: str) -> None:
+    resp = client.get(path)
+    assert resp.status_code == 404
+    check_headers(resp)
