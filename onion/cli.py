@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         grace_seconds=grace, pow_enabled=not args.no_pow, pow_queue_rate=args.pow_queue_rate,
         pow_queue_burst=args.pow_queue_burst, max_streams=args.max_streams,
         client_auth=read_client_auth(args.client_auth) if args.client_auth else (),
-        bootstrap_warn=args.bootstrap_warn, local_look=not args.no_local_look, wsgi=args.wsgi)
+        bootstrap_warn=args.bootstrap_warn, local_look=args.local_look, wsgi=args.wsgi)
     if cfg.control_port is not None and cfg.control_socket is not None:
         raise UsageError("give --control-port or --control-socket, not both")
     serve(cfg, say)
@@ -211,8 +211,9 @@ def _serve_parser(sub: Any) -> None:
                    help="staff-only onion: file of x25519 client public keys (ClientAuthV3)")
     p.add_argument("--bootstrap-warn", type=float, default=60.0, metavar="SECONDS",
                    help="say so when tor has not bootstrapped after this long (default 60)")
-    p.add_argument("--no-local-look", action="store_true",
-                   help="do not let the app answer Host: 127.0.0.1/localhost")
+    p.add_argument("--local-look", action=argparse.BooleanOptionalAction, default=False,
+                   help="also let the app answer Host: 127.0.0.1/localhost, to look at the "
+                   "form on this machine (default: off, only the onion names are answered)")
     p.add_argument("--wsgi", default="app.wsgi:app", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_serve)
 

@@ -40,7 +40,7 @@ class ServeConfig:
     max_streams: int = 20
     client_auth: tuple[str, ...] = ()
     bootstrap_warn: float = 60.0
-    local_look: bool = True
+    local_look: bool = False             # also answer Host: 127.0.0.1/localhost
     wsgi: str = "app.wsgi:app"
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
@@ -65,8 +65,7 @@ class Server:
         env = dict(cfg.env)
         env[ENV_DATA] = str(cfg.data)
         env[ENV_HOSTNAMES_FILE] = str(state.hostnames_path(cfg.data))
-        if cfg.local_look:
-            env.setdefault(ENV_ALLOW_LOCAL_HOST, "1")
+        env[ENV_ALLOW_LOCAL_HOST] = "1" if cfg.local_look else "0"  # the flag decides
         self.web = Web(cfg.bind, env, cfg.wsgi)
         self.tor = TorLink(cfg.link(), say)
         self.stop_event = threading.Event()
@@ -99,6 +98,7 @@ class Server:
     def run(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
+        warn_if_root(self.say, os.geteuid())
         state.ensure_services(self.cfg.data)
         self.refresh_services()
         self.tor.preflight()
@@ -128,7 +128,9 @@ class Server:
                 self.say(f"also serving the old address during its grace period: {s.address}")
         self.say(f"proof-of-work defense {pow_text}; at most {self.cfg.max_streams} streams "
                  "per circuit")
-        self.say(f"web server on http://{self.web.target}/ (loopback only)")
+        look = "answers its onion names" + (
+            " and, for a local look, 127.0.0.1/localhost" if self.cfg.local_look else " only")
+        self.say(f"web server on http://{self.web.target}/ (loopback only; {look})")
         self.say("next: wait for 'descriptor published' (or run `python -m onion status`), then "
                  "open the onion address in Tor Browser; Ctrl-C stops")
 
@@ -186,8 +188,15 @@ class Server:
             self.say("tor has bootstrapped: the onion service is reachable over Tor")
         elif not self.warned_bootstrap and time.time() - self.started > self.cfg.bootstrap_warn:
             self.warned_bootstrap = True
-            self.say(f"tor has not bootstrapped ({max(pct, 0)}%, no network?); serving on "
-                     f"http://{self.web.target}/ for a local look")
+            self.say(self.not_bootstrapped(pct))
+
+    def not_bootstrapped(self, pct: int) -> str:
+        head = f"tor has not bootstrapped ({max(pct, 0)}%, no network?); "
+        url = f"http://{self.web.target}/"
+        if self.cfg.local_look:
+            return head + f"serving on {url} for a local look"
+        return head + ("for a local look at the form, restart serve with --local-look and "
+                       f"open {url}")
 
     def write_status(self, running: bool) -> None:
         with self.tor.lock:
@@ -209,6 +218,15 @@ class Server:
                          for s in self.services],
         }
         state.write_status(self.cfg.data, status)
+
+
+def warn_if_root(say: Say, euid: int) -> None:
+    """One loud warning when serve runs as root (as `make run` does on a fresh machine)."""
+    if euid == 0:
+        say("WARNING: running as root: a flaw in tor, gunicorn or the app would own the "
+            "whole machine")
+        say("hint: run serve as a dedicated unprivileged user that owns the data directory "
+            "(README, \"Run it as an unprivileged user\")")
 
 
 def serve(cfg: ServeConfig, say: Say) -> None:

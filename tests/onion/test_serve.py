@@ -159,15 +159,17 @@ def test_control_port_refuses_authentication(tmp_path: Path) -> None:
 
 
 @pytest.mark.tor
-def test_attached_serve_publishes_detached_and_cleans_up(tmp_path: Path,
-                                                         operator_tor: int) -> None:
+@pytest.mark.parametrize("look", [[], ["--local-look"]], ids=["default", "local-look"])
+def test_attached_serve_publishes_detached_and_cleans_up(tmp_path: Path, operator_tor: int,
+                                                         look: list[str]) -> None:
     web_port = free_ports(1)[0]
     data = tmp_path / "data"
+    env = dict(os.environ, SKRYNKA_ALLOW_LOCAL_HOST="1")  # serve's flag decides, not this
     proc = subprocess.Popen(
         [sys.executable, "-m", "onion", "--data", str(data), "serve", "--control-port",
          str(operator_tor), "--wsgi", STUB, "--bind", f"127.0.0.1:{web_port}",
-         "--bootstrap-warn", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True)
+         "--bootstrap-warn", "2", *look], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env=env)
     lines: list[str] = []
     try:
         assert proc.stdout is not None
@@ -179,13 +181,21 @@ def test_attached_serve_publishes_detached_and_cleans_up(tmp_path: Path,
         address = re.search(r"onion address: http://([a-z2-7]{56})\.onion/", text)
         assert address, text
         assert "proof-of-work defense on" in text
-        assert f"serving on http://127.0.0.1:{web_port}/ for a local look" in text
+        assert ("onion: WARNING: running as root" in text) == (os.geteuid() == 0)
+        local_look = f"serving on http://127.0.0.1:{web_port}/ for a local look"
+        how = ("for a local look at the form, restart serve with --local-look and open "
+               f"http://127.0.0.1:{web_port}/")
+        assert (local_look in text, how in text) == ((True, False) if look else (False, True))
         with Controller.from_port(port=operator_tor) as ctl:
             ctl.authenticate()
             assert address.group(1) in ctl.get_info("onions/detached").split()
         local = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{web_port}/"],
                                capture_output=True, text=True, timeout=30)
-        assert local.stdout == "stub drop at 127.0.0.1\n"
+        assert local.stdout == ("stub drop at 127.0.0.1\n" if look else "unknown host\n")
+        onion_host = subprocess.run(
+            ["curl", "-sS", "-H", f"Host: {address.group(1)}.onion",
+             f"http://127.0.0.1:{web_port}/"], capture_output=True, text=True, timeout=30)
+        assert onion_host.stdout == f"stub drop at {address.group(1)}.onion\n"
         assert (data / "onion" / "hostnames").read_text() == address.group(1) + ".onion\n"
         time.sleep(2.5)       # status.json is refreshed every 2 s
         status = onion("--data", str(data), "status")
@@ -248,3 +258,38 @@ def test_attached_over_socket_survives_a_tor_restart(tmp_path: Path) -> None:
         optor.wait(20)
     assert proc.returncode == 0, out.text
     assert alive and remaining == []
+
+
+def test_serve_warns_once_when_run_as_root() -> None:
+    from onion.serve import warn_if_root
+
+    said: list[str] = []
+    warn_if_root(said.append, 1000)
+    assert said == []
+    warn_if_root(said.append, 0)
+    assert said == [
+        "WARNING: running as root: a flaw in tor, gunicorn or the app would own the whole "
+        "machine",
+        "hint: run serve as a dedicated unprivileged user that owns the data directory "
+        "(README, \"Run it as an unprivileged user\")"]
+
+
+@pytest.mark.parametrize("argv,allowed", [([], "0"), (["--local-look"], "1"),
+                                          (["--no-local-look"], "0")])
+def test_local_look_is_opt_in(tmp_path: Path, argv: list[str], allowed: str) -> None:
+    """The app answers Host: 127.0.0.1 only when asked, whatever the environment says."""
+    from onion.cli import parser
+    from onion.serve import ServeConfig, Server
+
+    args = parser().parse_args(["serve", *argv])
+    cfg = ServeConfig(data=tmp_path, local_look=args.local_look,
+                      env={"SKRYNKA_ALLOW_LOCAL_HOST": "1"})
+    server = Server(cfg, print)
+    assert server.web.env["SKRYNKA_ALLOW_LOCAL_HOST"] == allowed
+    text = server.not_bootstrapped(-1)
+    assert text.startswith("tor has not bootstrapped (0%, no network?); ")
+    if allowed == "1":
+        assert text.endswith("serving on http://127.0.0.1:8086/ for a local look")
+    else:
+        assert "restart serve with --local-look and open http://127.0.0.1:8086/" in text
+        assert "serving on" not in text
