@@ -10,6 +10,8 @@ Each file is one hand-written HTTP request, preceded by ``#`` lines:
     #                     reports it, and fails once the answer is right, so the
     #                     line gets removed with the fix)
     # lang: en   # boundary: XYZ   # omit: description,region
+    # then: eof   (raw only: the client half-closes once the request is sent, so the
+    #              server reads end of stream where it may wait for more)
 
 Line ends are written as LF and sent as CRLF. Macros (all bytes-exact):
 ``{{HOST}}`` ``{{FORM}}`` (the form's action) ``{{B}}`` (the boundary)
@@ -29,10 +31,21 @@ import datetime as dt
 import os
 import random
 import re
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from testkit.hostile.client import CRLF, LANGS, Response, is_receipt, new_token
+from testkit.hostile.client import (
+    CRLF,
+    LANGS,
+    Response,
+    connect,
+    is_receipt,
+    new_token,
+    read_response,
+    send_raw,
+)
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 DEFAULT_BOUNDARY = "SkrynkaCorpusBoundary7MA4YWxk"
@@ -52,6 +65,7 @@ class Case:
     omit: frozenset[str]
     template: bytes
     bugs: tuple[tuple[str, int, str], ...] = ()  # (via, status it gives today, why)
+    eof: bool = False  # '# then: eof': half-close after sending (raw)
 
 
 def load_case(path: Path) -> Case:
@@ -71,7 +85,14 @@ def load_case(path: Path) -> Case:
         omit=frozenset(x.strip() for x in meta.get("omit", "").split(",") if x.strip()),
         template=b"\n".join(lines).replace(b"\n", CRLF),
         bugs=tuple(_bug(v) for k, v in meta.items() if k == "bug" or k.startswith("bug-")),
+        eof=_then(path, meta.get("then", "")),
     )
+
+
+def _then(path: Path, text: str) -> bool:
+    if text not in ("", "eof"):
+        raise ValueError(f"{path.name}: '# then: {text}' (only 'eof' is known)")
+    return text == "eof"
 
 
 def _bug(text: str) -> tuple[str, int, str]:
@@ -171,6 +192,17 @@ def render(case: Case, *, host: str, action: str = "",
         k, _, v = line.decode("latin-1").partition(":")
         headers.append((k.strip(), v.strip()))
     return Rendered(case, token, method, path, headers, body, head + CRLF + CRLF + body)
+
+
+def send_case(port: int, r: Rendered, timeout: float) -> Response:
+    """Send one rendered case on a fresh connection to the real server, read the answer."""
+    if not r.case.eof:
+        return send_raw(port, r.raw, timeout=timeout)
+    started = time.monotonic()
+    with connect(port, timeout) as sock:
+        sock.sendall(r.raw)
+        sock.shutdown(socket.SHUT_WR)  # end of stream: nothing more will come
+        return read_response(sock, started + timeout, started)
 
 
 def page_lang(path: str) -> str:

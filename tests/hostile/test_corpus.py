@@ -7,8 +7,10 @@ acknowledged report exported and decrypted, carrying its case's token.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,10 +19,10 @@ from flask import Flask
 from nacl.public import PrivateKey
 
 from testkit.hostile.batch_reader import decrypt_batch
-from testkit.hostile.client import Response, get_form, send_raw
+from testkit.hostile.client import Response, get_form
 from testkit.hostile.scenarios import wait_workers
 from testkit.liveserver import ROOT, LiveServer
-from tests.hostile.corpus import Rendered, judge_known, load_cases, render, seed_from_env
+from tests.hostile.corpus import Rendered, judge_known, load_cases, render, seed_from_env, send_case
 
 CASES = load_cases()
 LIMITS = {"max_file_mb": 2, "max_report_mb": 4}
@@ -31,12 +33,38 @@ def test_corpus_is_complete() -> None:
     assert len(CASES) >= 40
     for needed in ("bad_ten_thousand_fields", "bad_nul_in_description", "bad_overlong_description",
                    "bad_missing_final_boundary", "bad_duplicate_description",
-                   "ok_rtl_and_combining", "ok_attachment_traversal_name"):
+                   "ok_rtl_and_combining", "ok_attachment_traversal_name",
+                   "bad_chunked_bad_size_then_eof"):
         assert needed in names
     for case in CASES:
         r = render(case, host="127.0.0.1:1")
         assert r.method and r.path.startswith("/"), case.name
         assert r.raw.count(b"\r\n\r\n") >= 1, case.name
+
+
+def test_then_eof_half_closes_after_the_request() -> None:
+    """'# then: eof' cases reach the server as end of stream, not as a connection that
+    merely stops sending (a server reading to the end would wait for more)."""
+    case = next(c for c in CASES if c.name == "bad_chunked_bad_size_then_eof")
+    assert case.eof and case.via == frozenset({"raw"})
+    r = render(case, host="127.0.0.1:1")
+    assert r.body == b"ZZ\r\n"
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        got = bytearray()
+
+        def serve_one() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                while chunk := conn.recv(4096):  # to end of stream
+                    got.extend(chunk)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n"
+                             b"Content-Length: 3\r\nConnection: close\r\n\r\nbad")
+
+        thread = threading.Thread(target=serve_one, daemon=True)
+        thread.start()
+        resp = send_case(listener.getsockname()[1], r, timeout=10)
+        thread.join(10)
+    assert resp.status == 400 and bytes(got) == r.raw
 
 
 def _check_stored(opened_tokens: list[str | None], acked: dict[str, str]) -> None:
@@ -97,7 +125,7 @@ def test_corpus_against_real_gunicorn(tmp_path: Path) -> None:
             r = render(case, host=f"127.0.0.1:{srv.port}", action="", hidden=form.hidden,
                        seed=seed_from_env())
             try:
-                resp = send_raw(srv.port, r.raw, timeout=60)
+                resp = send_case(srv.port, r, timeout=60)
             except Exception as exc:
                 problems.append(f"{case.name}: no answer ({type(exc).__name__}: {exc})")
                 continue
