@@ -7,9 +7,10 @@
     client; target: app <= 1.5 x floor. The app with its receipt-page cache off
     (``bench/uncached_app.py``: what the cache is worth), a bare Flask endpoint
     (``bench/bare_app.py``) and a naive ORM insert per request (``bench/naive_app.py``)
-    run beside them for information. The load client (``testkit/keepalive.py``) sends pre-built requests
-    over keep-alive sockets from a process of its own; its CPU is printed too, and no
-    figure with a target depends on its clock. Rounds alternate between the sides.
+    run beside them for information. The load client (``testkit/keepalive.py``) sends
+    pre-built requests over keep-alive sockets from a process of its own; its CPU is
+    printed too, and no figure with a target depends on its clock. Rounds alternate
+    between the sides.
 (b) One 512 MiB upload: worker CPU per MiB (from /proc) and the peak RSS of the worker
     that took it (VmHWM, reset just before the upload, and 50 ms samples); target:
     peak <= idle + 16 MiB. MB/s is printed for information.
