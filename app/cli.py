@@ -124,10 +124,8 @@ def export(config: Config, out: Path, say: Say) -> int:
             tmp.unlink(missing_ok=True)
             raise ExportError(f"cannot write the batch {out}: {exc}") from None
         last = entries[-1]
-        exported = sum(r.size + sum(a.size for a in r.attachments) for r in entries)
         try:
-            store.mark_exported(state.exported_seq, last.seq, last.chain, batch_id, day,
-                                exported)
+            store.mark_exported(state.exported_seq, last.seq, last.chain, batch_id, day)
         except Exception:
             out.unlink(missing_ok=True)
             raise

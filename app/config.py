@@ -24,6 +24,12 @@ from contract import (
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_FORM = PACKAGE_DIR / "forms" / "election.toml"
+#: The most attachments a report may be allowed: each is a multipart part, and a
+#: report has at most 200 parts (app/intake/multipart.py), text fields included.
+MAX_FILES_CEILING = 100
+#: Without SKRYNKA_TEXT_RESERVE_MB, this share of the budget is kept for text-only
+#: reports (64 MiB of the default 2 GiB: about ten thousand of them).
+DEFAULT_RESERVE_SHARE = 32
 
 
 def check_bind(value: str) -> str:
@@ -48,6 +54,12 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
+def _optional_int(env: Mapping[str, str], name: str, minimum: int) -> int | None:
+    if not env.get(name, "").strip():
+        return None
+    return _int(env, name, minimum, minimum)
+
+
 def _flag(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name, "0").strip().lower()
     if raw in ("1", "yes", "true", "on"):
@@ -67,6 +79,8 @@ class Config:
     max_file_mb: int = 25
     max_report_mb: int = 100
     storage_budget_mb: int = 2048
+    max_files: int = 10
+    text_reserve_mb: int | None = None  # None: a 32nd of the budget
     retention_days: int = 7
     hostnames_file: Path | None = None
     allow_local_host: bool = False
@@ -82,10 +96,29 @@ class Config:
                 f"SKRYNKA_MAX_REPORT_MB ({self.max_report_mb})",
                 hint="one attachment cannot be larger than a whole report",
             )
+        if not 1 <= self.max_files <= MAX_FILES_CEILING:
+            raise ConfigError(
+                f"SKRYNKA_MAX_FILES={self.max_files} must be from 1 to {MAX_FILES_CEILING}"
+            )
+        self._check_reserve()
         if self.retention_days < 0:
             raise ConfigError("SKRYNKA_RETENTION_DAYS must not be negative")
         if self.bind:
             check_bind(self.bind)
+
+    def _check_reserve(self) -> None:
+        reserve = self.text_reserve_mb
+        if reserve is None:
+            return
+        if reserve < 0:
+            raise ConfigError("SKRYNKA_TEXT_RESERVE_MB must not be negative")
+        if reserve >= self.storage_budget_mb:
+            raise ConfigError(
+                f"SKRYNKA_TEXT_RESERVE_MB ({reserve}) is not smaller than "
+                f"SKRYNKA_STORAGE_BUDGET_MB ({self.storage_budget_mb})",
+                hint="the reserve is the part of the budget that only reports without "
+                     "attachments may use; attachments need the rest",
+            )
 
     @property
     def max_file_bytes(self) -> int:
@@ -98,6 +131,13 @@ class Config:
     @property
     def budget_bytes(self) -> int:
         return mib(self.storage_budget_mb)
+
+    @property
+    def text_reserve_bytes(self) -> int:
+        """The part of the budget only reports without attachments may use."""
+        if self.text_reserve_mb is None:
+            return self.budget_bytes // DEFAULT_RESERVE_SHARE
+        return mib(self.text_reserve_mb)
 
     @property
     def paths(self) -> DataDir:
@@ -130,6 +170,8 @@ class Config:
             max_file_mb=_int(env, "SKRYNKA_MAX_FILE_MB", 25, 1),
             max_report_mb=_int(env, "SKRYNKA_MAX_REPORT_MB", 100, 1),
             storage_budget_mb=_int(env, "SKRYNKA_STORAGE_BUDGET_MB", 2048, 1),
+            max_files=_int(env, "SKRYNKA_MAX_FILES", 10, 1),
+            text_reserve_mb=_optional_int(env, "SKRYNKA_TEXT_RESERVE_MB", 0),
             retention_days=_int(env, "SKRYNKA_RETENTION_DAYS", 7, 0),
             hostnames_file=Path(hostnames) if hostnames else None,
             allow_local_host=_flag(env, ENV_ALLOW_LOCAL_HOST),

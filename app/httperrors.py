@@ -45,6 +45,21 @@ class TooLarge(PageError, RequestEntityTooLarge):
         super().__init__(None, **params)
 
 
+class TooManyFiles(PageError, RequestEntityTooLarge):
+    """More attachments than a report may have (SKRYNKA_MAX_FILES).
+
+    413, not 400: nothing in the request is malformed; like the size limits, it
+    asks for more than the server takes per report (each attachment costs at
+    least a file-system block of the storage budget), and the page says how to
+    send it: fewer files."""
+
+    code = 413
+    message_key = "error.413_files"
+
+    def __init__(self, max_files: int) -> None:
+        super().__init__(None, max_files=max_files)
+
+
 class NoKeys(PageError, ServiceUnavailable):
     """No valid analyst key is configured: reports cannot be sealed."""
 

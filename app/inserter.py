@@ -33,8 +33,11 @@ UPDATE_STATE = (
     "UPDATE chain_state SET last_seq = ?, last_chain = ?, unexported_bytes = ? WHERE id = 1"
 )
 
-#: One commit group: the reports (with their day) that share a transaction.
-Group = list[Ticket[tuple[PendingReport, str]]]
+#: A report on its way in: the sealed report, its day, what it costs the budget
+#: (app/storage.py: charged_bytes).
+Entry = tuple[PendingReport, str, int]
+#: One commit group: the reports that share a transaction.
+Group = list[Ticket[Entry]]
 
 
 def _is_disk_full(exc: BaseException) -> bool:
@@ -43,11 +46,17 @@ def _is_disk_full(exc: BaseException) -> bool:
 
 
 class GroupInserter:
-    """Numbers, chains and inserts a commit group of reports; one commit (one fsync)."""
+    """Numbers, chains and inserts a commit group of reports; one commit (one fsync).
 
-    def __init__(self, engine: Engine, budget_bytes: int) -> None:
+    The budget is checked exactly here, under the lock: a report with attachments
+    may fill it up to ``budget_bytes - reserve_bytes``, a report without any up to
+    ``budget_bytes`` (so text still fits when attachments have filled the rest).
+    """
+
+    def __init__(self, engine: Engine, budget_bytes: int, reserve_bytes: int = 0) -> None:
         self.engine = engine
         self.budget_bytes = budget_bytes
+        self.reserve_bytes = reserve_bytes
         self.sqlite = engine.dialect.name == "sqlite"
         style = engine.dialect.paramstyle
         if style not in ("qmark", "format", "pyformat"):
@@ -95,20 +104,20 @@ class GroupInserter:
         self.used = used
 
     def _insert(self, cur: Any, group: Group, seq: int, link: bytes, used: int
-                ) -> tuple[list[tuple[Ticket[tuple[PendingReport, str]], int]], int]:
+                ) -> tuple[list[tuple[Ticket[Entry], int]], int]:
         reports: list[tuple[Any, ...]] = []
         attachments: list[tuple[Any, ...]] = []
-        done: list[tuple[Ticket[tuple[PendingReport, str]], int]] = []
+        done: list[tuple[Ticket[Entry], int]] = []
         for ticket in group:
-            pending, day = ticket.item
-            if used + pending.stored_bytes > self.budget_bytes:
+            pending, day, charge = ticket.item
+            if used + charge > self.limit(bool(pending.attachments)):
                 ticket.error = StorageFull("the storage budget for unexported reports is used up")
                 continue
             seq += 1
             link = chain_next(link, seq, pending.report_id, pending.envelope_sha256)
-            used += pending.stored_bytes
+            used += charge
             reports.append((seq, pending.report_id, day, pending.envelope, len(pending.envelope),
-                            pending.envelope_sha256, link, pending.stored_bytes))
+                            pending.envelope_sha256, link, charge))
             attachments += [
                 (att.attachment_id, seq, position, att.blob_name, att.size, att.sha256)
                 for position, att in enumerate(pending.attachments)
@@ -120,6 +129,10 @@ class GroupInserter:
                 cur.executemany(self.insert_attachment, attachments)
             cur.execute(self.update_state, (seq, link, used))
         return done, used
+
+    def limit(self, files: bool) -> int:
+        """How far the running total may go with a report with (or without) files."""
+        return self.budget_bytes - (self.reserve_bytes if files else 0)
 
     def _rollback(self, raw: Any, cur: Any) -> None:
         try:

@@ -32,7 +32,3 @@ class PendingReport:
     envelope: bytes
     envelope_sha256: bytes
     attachments: tuple[PendingAttachment, ...]
-
-    @property
-    def stored_bytes(self) -> int:
-        return len(self.envelope) + sum(a.size for a in self.attachments)

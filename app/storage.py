@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,10 @@ from keys.batch import GENESIS
 
 IMMEDIATE = "skrynka_immediate"
 ROOM_CACHE_SECONDS = 1.0
+#: A file uses at least one block of this size on disk (ext4's and tmpfs' usual one).
+BLOCK_BYTES = 4096
+#: A database row with its index entries: charged per report and per attachment.
+ROW_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,22 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_cost(size: int, allocated: int) -> int:
+    """What a file of ``size`` bytes costs on disk: what the file system allocated
+    for it (``st_blocks * 512``), and never less than its size in whole blocks."""
+    return max(-(-size // BLOCK_BYTES) * BLOCK_BYTES, allocated)
+
+
+def charged_bytes(envelope_size: int, files: Sequence[tuple[int, int]]) -> int:
+    """What a report costs the storage budget, as stored: its row with its envelope,
+    and per attachment its row and :func:`file_cost` of its ``(size, allocated)``.
+
+    The report's ``stored_bytes`` keeps the charge, and an export gives back
+    exactly the sum of its reports' ``stored_bytes`` (:meth:`Store.mark_exported`),
+    so a hundred tiny files cost what they take on disk, not their byte count."""
+    return ROW_BYTES + envelope_size + sum(ROW_BYTES + file_cost(*f) for f in files)
 
 
 def is_sqlite(url: str) -> bool:
@@ -91,20 +111,23 @@ def make_engine(url: str) -> Engine:
 
 def open_store(config: Config) -> Store:
     """The :class:`Store` of a configured server (close it when done)."""
-    return Store(config.database_url, config.paths, config.budget_bytes)
+    return Store(config.database_url, config.paths, config.budget_bytes,
+                 config.text_reserve_bytes)
 
 
 class Store:
     """The reports database and the blob directory of one server."""
 
-    def __init__(self, url: str, paths: DataDir, budget_bytes: int) -> None:
+    def __init__(self, url: str, paths: DataDir, budget_bytes: int,
+                 reserve_bytes: int = 0) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.incoming = paths.incoming
         self.blobs = paths.blobs
         self.budget_bytes = budget_bytes
+        self.reserve_bytes = reserve_bytes  # the budget's part only text-only reports may use
         self._file_lock = FileLock(paths.write_lock) if is_sqlite(url) else None
-        self._inserter = GroupInserter(self.engine, budget_bytes)
+        self._inserter = GroupInserter(self.engine, budget_bytes, reserve_bytes)
         self._commits = GroupCommit(self._inserter.write, self._file_lock)
         self._seen, self._seen_at = 0, -ROOM_CACHE_SECONDS  # see has_room
 
@@ -160,20 +183,22 @@ class Store:
             value = conn.execute(select(chain_state.c.unexported_bytes)).scalar()
         return int(value or 0)
 
-    def has_room(self, declared: int) -> bool:
+    def has_room(self, declared: int, *, files: bool) -> bool:
         """A quick check before a body is read: could ``declared`` more bytes fit?
 
-        Answers from this process's last look at the running total when that is
-        under a second old and says there is room; the commit checks again,
-        exactly, under the lock. "Full" is always confirmed by the database, so
-        space freed by an export is seen at once.
+        ``files``: the report may have attachments, so it must leave the text-only
+        reserve free. Answers from this process's last look at the running total
+        when that is under a second old and says there is room; the commit checks
+        again, exactly, under the lock. "Full" is always confirmed by the
+        database, so space freed by an export is seen at once.
         """
+        limit = self._inserter.limit(files)
         now = time.monotonic()
-        if now - self._seen_at < ROOM_CACHE_SECONDS and self._seen + declared <= self.budget_bytes:
+        if now - self._seen_at < ROOM_CACHE_SECONDS and self._seen + declared <= limit:
             return True
         used = self.unexported_bytes()
         self._seen, self._seen_at = used, now
-        return used + declared <= self.budget_bytes
+        return used + declared <= limit
 
     def store_report(self, pending: PendingReport, day: str) -> int:
         """Durably store a sealed report; returns its sequence number.
@@ -181,21 +206,23 @@ class Store:
         StorageFull (nothing stored) if it would exceed the budget or the disk.
         """
         moved: list[Path] = []
+        files: list[tuple[int, int]] = []
         try:
             for att in pending.attachments:
                 dest = self.blobs / att.blob_name
                 os.rename(att.part_path, dest)
                 moved.append(dest)
+                files.append((att.size, os.stat(dest).st_blocks * 512))
             if moved:
                 fsync_dir(self.blobs)
-            return self._insert(pending, day)
+            return self._insert(pending, day, charged_bytes(len(pending.envelope), files))
         except BaseException:
             for path in moved:
                 path.unlink(missing_ok=True)
             raise
 
-    def _insert(self, pending: PendingReport, day: str) -> int:
-        seq = self._commits.submit((pending, day))
+    def _insert(self, pending: PendingReport, day: str, charge: int) -> int:
+        seq = self._commits.submit((pending, day, charge))
         self._seen, self._seen_at = self._inserter.used, time.monotonic()
         return seq
 
@@ -236,17 +263,19 @@ class Store:
 
     def mark_exported(
         self, prev_seq: int, last_seq: int, last_chain: bytes, batch_id: bytes, day: str,
-        exported_bytes: int,
     ) -> None:
-        """Mark reports ``prev_seq+1 .. last_seq`` exported, in one transaction."""
+        """Mark reports ``prev_seq+1 .. last_seq`` exported, in one transaction; the
+        budget gets back exactly what they were charged (their ``stored_bytes``)."""
+        span = (reports.c.seq > prev_seq, reports.c.seq <= last_seq)
         with self._locked() as conn, conn.begin():
             state = self._lock_state(conn)
             if state.exported_seq != prev_seq:
                 raise StorageError("another export ran at the same time")
+            exported_bytes = int(conn.execute(
+                select(func.coalesce(func.sum(reports.c.stored_bytes), 0)).where(*span)
+            ).scalar_one())
             conn.execute(
-                update(reports)
-                .where(reports.c.seq > prev_seq, reports.c.seq <= last_seq)
-                .values(exported_batch=batch_id, exported_day=day)
+                update(reports).where(*span).values(exported_batch=batch_id, exported_day=day)
             )
             conn.execute(update(chain_state).where(chain_state.c.id == 1).values(
                 exported_seq=last_seq, exported_chain=last_chain,

@@ -19,7 +19,7 @@ from app.headers import StaticFiles, set_headers
 from app.hosts import host_allowed
 from app.httperrors import ClientStalled, Full, NoKeys, PageError, TooLarge, WrongHost
 from app.i18n import DEFAULT_LANG, LANGS, Catalogs
-from app.intake import Invalid, Receiving, drain, receive
+from app.intake import MAX_TEXT_BODY, Invalid, Receiving, drain, receive
 from app.storage import Store
 from app.watched import WatchedFile
 from contract import MIB, today
@@ -114,6 +114,7 @@ def form_page(lang: str, status: int = 200, values: Any = None, errors: Any = No
         "form.html", lang, "title.form", status=status, form_def=rt().form_def,
         values=values or {}, errors=errors or {}, action=f"/{lang}/",
         max_file_mb=config.max_file_mb, max_report_mb=config.max_report_mb,
+        max_files=config.max_files,
     )
 
 
@@ -138,11 +139,12 @@ def submit(lang: str) -> Response:
     max_body = current_app.config["MAX_CONTENT_LENGTH"]
     if declared > max_body:
         raise TooLarge(config.max_report_bytes)  # too big is 413, full or not
-    if not runtime.store.has_room(declared):
-        raise Full()
+    if not runtime.store.has_room(declared, files=declared > MAX_TEXT_BODY):
+        raise Full()  # a body too long to be text only must leave the text reserve free
     rx = Receiving(
         recipients, config.incoming_dir, config.max_file_bytes, config.max_report_bytes,
         frozenset(runtime.form_def.file_fields()), max_body_bytes=max_body,
+        max_files=config.max_files,
     )
     day = today()
     try:

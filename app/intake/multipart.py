@@ -25,6 +25,10 @@ MAX_FIELD_BYTES = 256 * 1024  # one text field (the longest textarea is 50 000 c
 MAX_TEXT_BYTES = MIB  # all text fields together
 MAX_PARTS = 200  # fields + files in one report
 MAX_BOUNDARY = 200
+#: The longest body a report without attachments can have: all its text and the
+#: framing (boundary line and part headers) of every part. A longer body must
+#: carry files, so it must leave the storage budget's text-only reserve alone.
+MAX_TEXT_BODY = MAX_TEXT_BYTES + MAX_PARTS * 512
 # One read of the body: 256 KiB means fewer trips through the multipart decoder
 # than 64 KiB, for ~0.5 MiB more per concurrent upload.
 READ_SIZE = 256 * 1024

@@ -19,7 +19,7 @@ from pathlib import Path
 from nacl.utils import random as random_bytes
 from werkzeug.http import parse_options_header
 
-from app.httperrors import Full, TooLarge
+from app.httperrors import Full, TooLarge, TooManyFiles
 from app.pending import PendingAttachment
 from keys.envelope import KIND_ATTACHMENT, Sealer
 
@@ -44,15 +44,26 @@ class Receiving:
     max_report_bytes: int  # attachment plaintext of one report, all files together
     file_fields: frozenset[str]
     max_body_bytes: int | None = None  # the whole request body (framing and text included)
+    max_files: int = 10  # attachments of one report (SKRYNKA_MAX_FILES)
     report_id: bytes = field(default_factory=lambda: random_bytes(16))
     sinks: list[AttachmentSink] = field(default_factory=list)
     total: int = 0  # attachment plaintext bytes so far
+    files: int = 0  # file parts so far that are attachments (not skipped empty inputs)
 
     def open_sink(self, filename: str, content_type: str | None) -> AttachmentSink:
         """A new sink for one file part of this request."""
         sink = AttachmentSink(self, clean_filename(filename), content_type)
         self.sinks.append(sink)
         return sink
+
+    def count_file(self) -> None:
+        """One more file part is an attachment: TooManyFiles (413) past ``max_files``.
+
+        Raised before anything of that part is sealed; the parts sealed so far
+        are removed by :meth:`discard`, as for every refused request."""
+        self.files += 1
+        if self.files > self.max_files:
+            raise TooManyFiles(self.max_files)
 
     def discard(self) -> None:
         """Remove every sealed or half-sealed part of this request."""
@@ -96,6 +107,8 @@ class AttachmentSink:
         self._out: _CipherFile | None = None
         self._sealer: Sealer | None = None
         self.done = False
+        if self.filename:
+            rx.count_file()  # a named part is an attachment, even an empty one
 
     def _open(self) -> Sealer:
         try:
@@ -113,6 +126,8 @@ class AttachmentSink:
             raise ValueError("attachment is complete")
         if not data:
             return 0
+        if self.size == 0 and not self.filename:
+            self.rx.count_file()  # a nameless part with bytes is an attachment too
         self.size += len(data)
         self.rx.total += len(data)
         if self.size > self.rx.max_file_bytes:

@@ -23,6 +23,22 @@ def test_defaults(tmp_path: Path) -> None:
     assert c.hostnames_path == tmp_path / "onion" / "hostnames"
     assert c.allow_local_host is False
     assert c.form_path.name == "election.toml" and c.form_path.exists()
+    assert c.max_files == 10
+    assert c.text_reserve_bytes == 64 << 20  # a 32nd of the default 2 GiB budget
+
+
+def test_text_reserve(tmp_path: Path) -> None:
+    def config(**env: str) -> Config:
+        return Config.from_env({"SKRYNKA_DATA": str(tmp_path), **env})
+
+    assert config(SKRYNKA_STORAGE_BUDGET_MB="64").text_reserve_bytes == 2 << 20
+    assert config(SKRYNKA_TEXT_RESERVE_MB="0").text_reserve_bytes == 0
+    assert config(SKRYNKA_TEXT_RESERVE_MB="100").text_reserve_bytes == 100 << 20
+    assert config(SKRYNKA_MAX_FILES="1").max_files == 1
+    assert config(SKRYNKA_MAX_FILES="100").max_files == 100
+    with pytest.raises(ConfigError, match="SKRYNKA_TEXT_RESERVE_MB") as err:
+        config(SKRYNKA_STORAGE_BUDGET_MB="64", SKRYNKA_TEXT_RESERVE_MB="64")
+    assert err.value.hint and "attachments" in err.value.hint
 
 
 @pytest.mark.parametrize("env", [
@@ -30,6 +46,9 @@ def test_defaults(tmp_path: Path) -> None:
     {"SKRYNKA_MAX_FILE_MB": "200"}, {"SKRYNKA_MAX_REPORT_MB": "ten"},
     {"SKRYNKA_STORAGE_BUDGET_MB": "0"}, {"SKRYNKA_RETENTION_DAYS": "-1"},
     {"SKRYNKA_ALLOW_LOCAL_HOST": "maybe"}, {"SKRYNKA_BIND": "0.0.0.0:8080"},
+    {"SKRYNKA_MAX_FILES": "0"}, {"SKRYNKA_MAX_FILES": "101"}, {"SKRYNKA_MAX_FILES": "ten"},
+    {"SKRYNKA_TEXT_RESERVE_MB": "-1"}, {"SKRYNKA_TEXT_RESERVE_MB": "2048"},
+    {"SKRYNKA_TEXT_RESERVE_MB": "lots"},
 ])
 def test_bad_values_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ConfigError):

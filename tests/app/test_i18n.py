@@ -34,6 +34,7 @@ CONTRACT_KEYS = {
     "error.404": set(),
     "error.405": set(),
     "error.413": {"limit_mb"},
+    "error.413_files": {"max_files"},
     "error.503_nokey": set(),
     "error.503_full": set(),
     "error.500": set(),
@@ -47,6 +48,7 @@ CONTRACT_KEYS = {
     "error.title.host": set(),
     "error.code": {"status"},
     "form.file_limits": {"max_file_mb", "max_report_mb"},
+    "form.file_count": {"max_files"},
 }
 
 

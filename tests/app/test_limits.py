@@ -208,3 +208,64 @@ def test_disk_full_while_sealing_is_503(app: Flask, analyst_key: PrivateKey,
     assert resp.status_code == 503
     assert has_message(resp, app, "en", "error.503_full")
     nothing_left(app, analyst_key)
+
+
+def test_eleventh_file_is_413_and_nothing_is_kept(app: Flask, analyst_key: PrivateKey) -> None:
+    """The default cap is 10 attachments; the issue's 190 one-byte files are refused."""
+    assert app.extensions["skrynka"].config.max_files == 10
+    for count in (11, 190):
+        files = [FilePart("attachments", f"{i}.jpg", bytes([i % 256])) for i in range(count)]
+        body, ctype = multipart(valid_fields("be"), files)
+        resp, stream = post_tracked(app, "/be/", body, ctype)
+        assert resp.status_code == 413, count
+        assert has_message(resp, app, "be", "error.413_files", max_files=10)
+        assert stream.consumed == len(body)
+        nothing_left(app, analyst_key)
+
+
+def test_file_cap_counts_attachments_not_empty_inputs(make_app,
+                                                      analyst_key: PrivateKey) -> None:
+    app = make_app(max_files=2)
+    empty = FilePart("attachments", "", b"")  # a file input left empty, as browsers send it
+    files = [empty, FilePart("attachments", "a.jpg", b"a"), empty,
+             FilePart("attachments", "b.txt", b""), empty]  # a named empty file counts
+    resp = post(app.test_client(), "/ru/", valid_fields("ru"), files)
+    assert resp.status_code == 200
+    assert stored_reports(app, analyst_key)[0].files == [b"a", b""]
+    for third in (FilePart("attachments", "c.jpg", b"c"), FilePart("attachments", "", b"c")):
+        resp = post(app.test_client(), "/en/", valid_fields(), files + [third])
+        assert resp.status_code == 413
+        assert has_message(resp, app, "en", "error.413_files", max_files=2)
+    assert len(stored_reports(app, analyst_key)) == 1
+    assert list(app.extensions["skrynka"].config.incoming_dir.iterdir()) == []
+    assert len(list(app.extensions["skrynka"].config.blobs_dir.iterdir())) == 2
+
+
+@pytest.mark.parametrize("lang", ["be", "ru", "en"])
+def test_form_says_how_many_files(make_app, lang: str) -> None:
+    app = make_app(max_files=7)
+    resp = app.test_client().get(f"/{lang}/")
+    assert resp.status_code == 200 and has_message(resp, app, lang, "form.file_count", max_files=7)
+
+
+def test_full_for_attachments_still_takes_text(make_app, analyst_key: PrivateKey) -> None:
+    """Reports with files fill the budget up to the text-only reserve; then they get the
+    503 page, and reports without files still get their receipts."""
+    app = make_app(max_file_mb=1, max_report_mb=1, storage_budget_mb=2, text_reserve_mb=1)
+    client = app.test_client()
+    store = app.extensions["skrynka"].store
+    statuses = []
+    for i in range(30):
+        resp = post(client, "/ru/", valid_fields("ru"),
+                    [FilePart("attachments", f"{i}.jpg", bytes([i]) * 100_000)])
+        statuses.append(resp.status_code)
+        if resp.status_code != 200:
+            break
+    assert statuses[-1] == 503 and set(statuses[:-1]) == {200} and len(statuses) > 2
+    assert has_message(resp, app, "ru", "error.503_full")
+    assert store.unexported_bytes() <= store.budget_bytes - store.reserve_bytes
+    for lang in ("be", "ru", "en"):
+        assert post(client, f"/{lang}/", valid_fields(lang)).status_code == 200
+    stored = stored_reports(app, analyst_key)
+    assert [len(s.files) for s in stored] == [1] * (len(statuses) - 1) + [0] * 3
+    assert list(app.extensions["skrynka"].config.incoming_dir.iterdir()) == []

@@ -14,9 +14,13 @@ import sqlalchemy as sa
 from flask import Flask
 from nacl.public import PrivateKey
 
-from app.models import reports
+from app.intake import MAX_TEXT_BODY
+from app.models import chain_state, reports
+from app.storage import BLOCK_BYTES, ROW_BYTES, Store, charged_bytes, file_cost
 from keys.batch import GENESIS, chain_next
-from tests.app.helpers import FilePart, post, stored_reports, valid_fields
+from tests.app.helpers import FilePart, has_message, multipart, post, stored_reports, valid_fields
+
+MIB = 1 << 20
 
 TEMP_DIRS = {Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")}
 
@@ -127,8 +131,6 @@ def test_state_tracks_unexported_bytes(app: Flask) -> None:
 
 def test_has_room_never_trusts_a_cached_full(app: Flask) -> None:
     """A cached total may answer "room" (the commit checks again); "full" is always re-read."""
-    from app.models import chain_state
-
     store = app.extensions["skrynka"].store
     budget = store.budget_bytes
 
@@ -136,17 +138,97 @@ def test_has_room_never_trusts_a_cached_full(app: Flask) -> None:
         with store.engine.begin() as conn:
             conn.execute(sa.update(chain_state).values(unexported_bytes=value))
 
-    assert store.has_room(budget)
+    assert store.has_room(budget, files=False)
     set_used(budget - 10)
-    assert not store.has_room(budget + 1)  # does not fit even by the cache: read, cached
-    assert store.has_room(10)
-    assert not store.has_room(11)  # the cache says full: confirmed by the database
+    assert not store.has_room(budget + 1, files=False)  # does not fit even by the cache
+    assert store.has_room(10, files=False)
+    assert not store.has_room(11, files=False)  # the cache says full: confirmed by the database
     set_used(0)  # an export freed space: seen at once, no waiting for the cache
-    assert store.has_room(budget)
+    assert store.has_room(budget, files=False)
     assert post(app.test_client(), "/en/", valid_fields()).status_code == 200
     set_used(budget)  # the budget filled up meanwhile: the commit refuses, 503
     resp = post(app.test_client(), "/en/", valid_fields())
     assert resp.status_code == 503 and store.unexported_bytes() == budget
+
+
+def set_used(store: Store, value: int) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(sa.update(chain_state).values(unexported_bytes=value))
+
+
+def test_file_cost_is_whole_blocks_or_what_the_disk_allocated() -> None:
+    assert BLOCK_BYTES == 4096
+    assert file_cost(1, 0) == file_cost(700, 4096) == file_cost(4096, 0) == 4096
+    assert file_cost(4097, 4096) == 8192
+    assert file_cost(700, 65536) == 65536  # a file system with larger clusters
+    assert charged_bytes(1000, []) == 1000 + ROW_BYTES
+    assert charged_bytes(1000, [(700, 0), (5000, 8192)]) == 1000 + 3 * ROW_BYTES + 4096 + 8192
+
+
+def test_tiny_files_cost_their_disk_use_and_an_export_gives_it_back(
+        app: Flask, runner, tmp_path: Path, analyst_key: PrivateKey) -> None:
+    """Ten one-byte files take ten blocks on disk: the budget is charged that much
+    (their envelopes are ~700 bytes each), and the export returns exactly that."""
+    store = app.extensions["skrynka"].store
+    files = [FilePart("attachments", f"{i}.jpg", bytes([i])) for i in range(10)]
+    body, ctype = multipart(valid_fields(), files)
+    assert app.test_client().post("/en/", data=body, content_type=ctype).status_code == 200
+    blobs = list(app.extensions["skrynka"].config.blobs_dir.iterdir())
+    assert len(blobs) == 10
+    on_disk = sum(max(p.stat().st_blocks * 512, BLOCK_BYTES) for p in blobs)
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(reports.c.envelope_size, reports.c.stored_bytes)).one()
+    size, stored = row
+    assert stored == size + 11 * ROW_BYTES + on_disk > 10 * BLOCK_BYTES > len(body)
+    assert post(app.test_client(), "/be/", valid_fields("be")).status_code == 200
+    with store.engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.sum(reports.c.stored_bytes))).scalar()
+    assert store.unexported_bytes() == total > stored
+    assert runner("export", "--out", str(tmp_path / "b.skb")).exit_code == 0
+    assert store.unexported_bytes() == 0
+    assert [len(r.files) for r in stored_reports(app, analyst_key)] == [10, 0]
+
+
+def test_text_only_reports_may_use_the_reserve(make_app, analyst_key: PrivateKey) -> None:
+    app = make_app(storage_budget_mb=4, text_reserve_mb=1)
+    store = app.extensions["skrynka"].store
+    client = app.test_client()
+    assert store.reserve_bytes == MIB
+    limit = store.budget_bytes - MIB
+    # The early check, before a body is read.
+    set_used(store, limit - 10)
+    assert store.has_room(10, files=True) and not store.has_room(11, files=True)
+    assert store.has_room(MIB + 10, files=False) and not store.has_room(MIB + 11, files=False)
+    # The exact check at commit: the body passes the early check, its charge does not fit.
+    body, ctype = multipart(valid_fields(), [FilePart("attachments", "a.jpg", b"x")])
+    set_used(store, limit - len(body))
+    resp = client.post("/en/", data=body, content_type=ctype)
+    assert resp.status_code == 503 and has_message(resp, app, "en", "error.503_full")
+    assert store.unexported_bytes() == limit - len(body)
+    config = app.extensions["skrynka"].config
+    assert list(config.blobs_dir.iterdir()) == list(config.incoming_dir.iterdir()) == []
+    # Without the file it goes in, into the reserve.
+    set_used(store, limit)
+    assert post(client, "/en/", valid_fields()).status_code == 200
+    assert store.unexported_bytes() > limit
+    assert [len(r.files) for r in stored_reports(app, analyst_key)] == [0]
+
+
+def test_submit_asks_for_room_for_files_only_past_a_text_only_body(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = app.extensions["skrynka"].store
+    asked: list[tuple[int, bool]] = []
+    real = store.has_room
+
+    def spy(declared: int, *, files: bool) -> bool:
+        asked.append((declared, files))
+        return real(declared, files=files)
+
+    monkeypatch.setattr(store, "has_room", spy)
+    assert post(app.test_client(), "/en/", valid_fields()).status_code == 200
+    big = [FilePart("attachments", "big.jpg", b"p" * (MAX_TEXT_BODY + 1))]
+    assert post(app.test_client(), "/en/", valid_fields(), big).status_code == 200
+    assert [files for _declared, files in asked] == [False, True]
 
 
 @pytest.mark.postgres

@@ -100,6 +100,7 @@ def render(
             "action": f"/{lang}/submit",
             "max_file_mb": 20,
             "max_report_mb": 60,
+            "max_files": 10,
             "receipt": "K7QF-9ZT2-M4XD-PA3H",
             "status": 404,
             "title_key": "error.title.404",
