@@ -52,6 +52,12 @@ workers = 2
 threads = 32
 timeout = 60  # worker heartbeat; a slow upload in a thread does not block it
 graceful_timeout = 120
+# Recycling (app/worker.py): a worker retires after this many requests plus a random
+# 0..jitter (so the two rarely retire together) or 10 minutes after its first request,
+# finishing every request in flight however long; the master starts its replacement
+# at once. Freed memory keeps earlier reports' bytes until the process ends.
+max_requests = 1000
+max_requests_jitter = 500
 keepalive = 5
 accesslog = None
 disable_redirect_access_to_syslog = True
@@ -67,8 +73,15 @@ proc_name = "skrynka"
 
 
 def on_starting(server: object) -> None:
-    """Before any worker exists: remove leftovers of uploads a crash interrupted."""
+    """Before any worker exists: harden the master (no core dumps, not dumpable; each
+    worker hardens itself again), let retiring workers finish while their replacements
+    start, and remove leftovers of uploads a crash interrupted."""
+    from app.hardening import harden_process
     from app.storage import open_store
+    from app.worker import keep_serving_while_retiring
+
+    harden_process()
+    keep_serving_while_retiring(server)
 
     store = open_store(_config)
     try:
