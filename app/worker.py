@@ -182,7 +182,8 @@ class SkrynkaWorker(ThreadWorker):  # type: ignore[misc]
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         super().wait_for_and_dispatch_events(timeout)
         first = self._first_request
-        if not self._retiring and first and time.monotonic() - first > MAX_AGE_S:
+        if (not self._retiring and first and self.retire_after < sys.maxsize
+                and time.monotonic() - first > MAX_AGE_S):  # max_requests 0: never retire
             self.retire()
         if self._retiring and self.nr_conns <= 0:
             self.alive = False  # nothing in flight: gthread's shutdown has nothing to cut

@@ -176,8 +176,9 @@ def measure_sides(tmp: Path, count: int, rounds: int, warmup: int = 100) -> Side
     sides = Sides()
     servers: dict[str, LiveServer] = {}
     try:
-        for name in SIDES:
-            servers[name] = SERVERS[name].start(tmp / f"small-{name}")
+        for name in SIDES:  # recycling off (gunicorn.conf.py): a round reads fixed processes
+            servers[name] = SERVERS[name].start(
+                tmp / f"small-{name}", extra_env={"GUNICORN_CMD_ARGS": "--max-requests 0"})
         path, body, ctype = small_request(servers["app"])
         for name, srv in servers.items():  # imports, first database pages
             measure(srv, path, body, ctype, warmup, GOOD[name])

@@ -98,7 +98,8 @@ def load_rows(tmp: Path, soak: bool) -> list[Row]:
     per_round, rounds = (5000, 4) if soak else (1000, 3)
     log(f"load: {rounds} rounds of {per_round} reports from 64 concurrent voters")
     ledger = Ledger()
-    with LiveServer.start(tmp) as srv:
+    # recycling off (gunicorn.conf.py): RSS growth is measured on the same processes
+    with LiveServer.start(tmp, extra_env={"GUNICORN_CMD_ARGS": "--max-requests 0"}) as srv:
         pids = wait_workers(srv)
         with PeakRss(srv) as peak:
             done = [load_round(srv, ledger, total=per_round, concurrency=64, seed=SEED + k,

@@ -34,7 +34,8 @@ def _fmt(r: LoadRound) -> str:
 @pytest.mark.slow
 def test_load_64_concurrent_no_5xx_no_loss_flat_memory(tmp_path: Path) -> None:
     ledger = Ledger()
-    with LiveServer.start(tmp_path) as srv:
+    # recycling off (gunicorn.conf.py): flat memory is measured on the same processes
+    with LiveServer.start(tmp_path, extra_env={"GUNICORN_CMD_ARGS": "--max-requests 0"}) as srv:
         pids = wait_workers(srv)
         start_rss = {pid: rss_kib(pid) for pid in pids}
         rounds = [load_round(srv, ledger, total=PER_ROUND, concurrency=CONCURRENCY,
