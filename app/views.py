@@ -22,7 +22,7 @@ from app.i18n import DEFAULT_LANG, LANGS, Catalogs
 from app.intake import MAX_TEXT_BODY, Invalid, Receiving, drain, receive
 from app.storage import Store
 from app.watched import WatchedFile
-from contract import MIB, today
+from contract import MIB, in_mib, today
 
 log = logging.getLogger("skrynka")
 bp = Blueprint("pages", __name__)
@@ -187,7 +187,7 @@ def error_page(exc: HTTPException) -> Response:
     else:
         key, params, code = "error.500", {}, 500
     if code == 413 and "limit_mb" not in params:
-        params.update(TooLarge(rt().config.max_report_bytes).params)
+        params["limit_mb"] = in_mib(rt().config.max_report_bytes)
     # A stalled or vanished client sends nothing more: don't wait for it.
     close = isinstance(exc, (ClientStalled, ClientDisconnected))
     if request.method == "POST" and not close:

@@ -19,11 +19,11 @@ wsgi.input -e '\\.read(' app/`` finds body reads only in this package.
 from __future__ import annotations
 
 from app.intake.body import CountingMiddleware, GuardedRequest, drain
-from app.intake.multipart import MAX_PARTS, MAX_TEXT_BODY, MAX_TEXT_BYTES
+from app.intake.multipart import MAX_TEXT_BODY
 from app.intake.report import Invalid, receive
 from app.intake.sealing import Receiving
 
 __all__ = [
-    "MAX_PARTS", "MAX_TEXT_BODY", "MAX_TEXT_BYTES", "CountingMiddleware", "GuardedRequest",
+    "MAX_TEXT_BODY", "CountingMiddleware", "GuardedRequest",
     "Invalid", "Receiving", "drain", "receive",
 ]
