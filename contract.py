@@ -75,16 +75,6 @@ class DataDir:
         return self.root / "analysts.pub"
 
     @property
-    def incoming(self) -> Path:
-        """Sealed attachments of requests still being received (``<pid>-<random>.part``)."""
-        return self.root / "incoming"
-
-    @property
-    def blobs(self) -> Path:
-        """Sealed attachments of stored reports."""
-        return self.root / "blobs"
-
-    @property
     def write_lock(self) -> Path:
         return self.root / "write.lock"
 

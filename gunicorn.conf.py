@@ -75,7 +75,7 @@ proc_name = "skrynka"
 def on_starting(server: object) -> None:
     """Before any worker exists: harden the master (no core dumps, not dumpable; each
     worker hardens itself again), let retiring workers finish while their replacements
-    start, and remove leftovers of uploads a crash interrupted."""
+    start, and remove pieces of uploads a crash interrupted (no worker runs yet)."""
     from app.hardening import harden_process
     from app.storage import open_store
     from app.worker import keep_serving_while_retiring
@@ -85,22 +85,46 @@ def on_starting(server: object) -> None:
 
     store = open_store(_config)
     try:
-        store.make_dirs()
-        store.sweep(0.0)
+        store.sweep(alive=False)
     except Exception as exc:  # the workers will report a missing database clearly
         print(f"skrynka: warning: orphan sweep skipped ({type(exc).__name__})", file=sys.stderr)
     finally:
         store.close()
 
 
+def post_worker_init(worker: Any) -> None:
+    """In each worker: keep the data directory's file times at the day (app/dayclock.py)."""
+    from app.dayclock import DayClock
+
+    worker.skrynka_dayclock = DayClock(_config.data).start()
+
+
+def worker_exit(server: object, worker: Any) -> None:
+    """In a worker that is exiting: one last pin of the file times."""
+    clock = getattr(worker, "skrynka_dayclock", None)
+    if clock is not None:
+        clock.stop()
+
+
+def on_exit(server: object) -> None:
+    """In the master, after every worker has exited and the database's last
+    connection has closed (SQLite's WAL checkpointed and removed): pin once more."""
+    from app.dayclock import pin
+
+    pin(_config.data)
+
+
 def child_exit(server: object, worker: Any) -> None:
     """In the master, when a worker has exited (crashed, killed, timed out or
-    stopped): its unfinished uploads can never complete, so remove their sealed
-    parts now instead of at the next start (a report is all or nothing)."""
-    from app.storage import remove_parts_of
+    stopped): its unfinished uploads can never complete, so remove their pieces
+    now instead of at the next start (a report is all or nothing)."""
+    from app.storage import open_store
 
+    store = open_store(_config)
     try:
-        remove_parts_of(_config.incoming_dir, worker.pid)
-    except OSError as exc:
-        print(f"skrynka: warning: parts of a dead worker not removed ({type(exc).__name__})",
+        store.drop_pieces_of(worker.pid)
+    except Exception as exc:
+        print(f"skrynka: warning: pieces of a dead worker not removed ({type(exc).__name__})",
               file=sys.stderr)
+    finally:
+        store.close()

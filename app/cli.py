@@ -28,7 +28,7 @@ KEYS_HINT = (
 )
 
 
-def init(config: Config, say: Say, warn: Say, sweep_min_age: float = 600.0) -> None:
+def init(config: Config, say: Say, warn: Say) -> None:
     """Data directory (0700), migrations to head, chain row, orphan sweep, key check."""
     try:
         config.data.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -44,14 +44,13 @@ def init(config: Config, say: Say, warn: Say, sweep_min_age: float = 600.0) -> N
         ) from None
     store = open_store(config)
     try:
-        store.make_dirs()
         created = store.ensure_chain()
-        removed = store.sweep(sweep_min_age)
+        removed = store.sweep(alive=True)
     finally:
         store.close()
     say(f"database ready at schema {migrate.head()}" + (" (new chain)" if created else ""))
     if removed:
-        say(f"removed {removed} leftover file(s) of interrupted uploads")
+        say(f"removed {removed} leftover piece(s) or file(s) of interrupted uploads")
     try:
         keys = read_recipients(config.analyst_keys)
         if len(keys) > MAX_RECIPIENTS:
@@ -75,8 +74,8 @@ def _entries(store: Store, after_seq: int) -> list[ReportEntry]:
     def report_opener(seq: int) -> Callable[[], BinaryIO]:
         return lambda: io.BytesIO(store.report_envelope(seq))
 
-    def blob_opener(path: Path) -> Callable[[], BinaryIO]:
-        return lambda: path.open("rb")
+    def blob_opener(attachment_id: bytes) -> Callable[[], BinaryIO]:
+        return lambda: store.blobs.reader(attachment_id)
 
     return [
         ReportEntry(
@@ -84,7 +83,7 @@ def _entries(store: Store, after_seq: int) -> list[ReportEntry]:
             sha256=bytes(r.envelope_sha256), chain=bytes(r.chain), open=report_opener(r.seq),
             attachments=tuple(
                 AttachmentEntry(bytes(a.attachment_id), a.size, bytes(a.sha256),
-                                blob_opener(store.blob_path(a.blob)))
+                                blob_opener(bytes(a.attachment_id)))
                 for a in atts[r.seq]
             ),
         )

@@ -46,6 +46,8 @@ class FileLock:
         self.path = path
         self._fd = -1
         self._pid = 0
+        # Made now, not at the first report: a file's birth time is never a report's.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
 
     def _open(self) -> int:
         if self._pid != os.getpid():

@@ -144,14 +144,6 @@ class Config:
         return DataDir(self.data)
 
     @property
-    def incoming_dir(self) -> Path:
-        return self.paths.incoming
-
-    @property
-    def blobs_dir(self) -> Path:
-        return self.paths.blobs
-
-    @property
     def hostnames_path(self) -> Path:
         return self.hostnames_file or self.paths.hostnames
 

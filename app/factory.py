@@ -69,7 +69,6 @@ def create_app(config: Config, **flask_config: Any) -> Flask:
         raise ConfigError(f"translations are broken: {problems[0]}")
     store = open_store(config)
     _check_database(store)
-    store.make_dirs()
 
     app = Flask(__name__, static_folder="static", template_folder="templates")
     app.request_class = GuardedRequest  # bodies are read only by app.intake

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from app.blobstore import is_disk_full
 from app.commit import Ticket
 from app.errors import StorageError, StorageFull
 from app.pending import PendingReport
@@ -26,8 +27,8 @@ INSERT_REPORT = (
     " chain, stored_bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_ATTACHMENT = (
-    "INSERT INTO attachments (attachment_id, report_seq, position, blob, size, sha256)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO attachments (attachment_id, report_seq, position, size, sha256)"
+    " VALUES (?, ?, ?, ?, ?)"
 )
 UPDATE_STATE = (
     "UPDATE chain_state SET last_seq = ?, last_chain = ?, unexported_bytes = ? WHERE id = 1"
@@ -38,11 +39,6 @@ UPDATE_STATE = (
 Entry = tuple[PendingReport, str, int]
 #: One commit group: the reports that share a transaction.
 Group = list[Ticket[Entry]]
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "full" in text or "no space" in text
 
 
 class GroupInserter:
@@ -94,7 +90,7 @@ class GroupInserter:
             finally:
                 cur.close()
         except self.dbapi_error as exc:
-            if _is_disk_full(exc):
+            if is_disk_full(exc):
                 raise StorageFull("the disk is full") from None
             raise StorageError(f"database error: {type(exc).__name__}") from None
         finally:
@@ -119,7 +115,7 @@ class GroupInserter:
             reports.append((seq, pending.report_id, day, pending.envelope, len(pending.envelope),
                             pending.envelope_sha256, link, charge))
             attachments += [
-                (att.attachment_id, seq, position, att.blob_name, att.size, att.sha256)
+                (att.attachment_id, seq, position, att.size, att.sha256)
                 for position, att in enumerate(pending.attachments)
             ]
             done.append((ticket, seq))

@@ -1,8 +1,9 @@
 """The database schema (SQLAlchemy Core). Alembic's migrations must match it.
 
 Only ciphertext and coarse bookkeeping are stored: a report's envelope, its
-hashes and chain link, the UTC day it arrived; attachments' envelopes are files
-in ``<data>/blobs`` named by their attachment id.
+hashes and chain link, the UTC day it arrived; attachments' envelopes are rows
+of ``blob_chunks`` (inside the database, so no file per report says when it
+came: SECURITY.md, "A seized disk").
 """
 
 from __future__ import annotations
@@ -68,8 +69,22 @@ attachments = Table(
         nullable=False,
     ),
     Column("position", Integer, nullable=False),
-    Column("blob", String(64), nullable=False, unique=True),
     Column("size", BigInteger, nullable=False),
     Column("sha256", LargeBinary(32), nullable=False),
     UniqueConstraint("report_seq", "position", name="uq_attachments_report_seq_position"),
+)
+
+#: Attachment envelopes, in pieces of at most ``app.blobstore.CHUNK_BYTES``, written
+#: as the upload arrives. ``owner`` is the worker's pid: the pieces of an upload that
+#: never became a report (no ``attachments`` row) are removed when that worker is
+#: gone. No foreign key: the pieces exist before their attachment row does.
+blob_chunks = Table(
+    "blob_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("attachment_id", LargeBinary(16), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("owner", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    UniqueConstraint("attachment_id", "n", name="uq_blob_chunks_attachment_id_n"),
 )

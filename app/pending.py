@@ -1,4 +1,4 @@
-"""A sealed report on its way into the database: ciphertext and file paths only.
+"""A sealed report on its way into the database: ciphertext only.
 
 app/intake builds these; app/storage.py stores them (app/inserter.py writes
 the rows). Nothing here is plaintext.
@@ -7,21 +7,16 @@ the rows). Nothing here is plaintext.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
 class PendingAttachment:
-    """A sealed attachment waiting in ``incoming/`` (ciphertext only)."""
+    """A sealed attachment whose pieces are already in ``blob_chunks`` (ciphertext
+    only), waiting for the report's commit to give it an ``attachments`` row."""
 
     attachment_id: bytes
-    part_path: Path
     size: int  # envelope bytes
     sha256: bytes  # of the envelope
-
-    @property
-    def blob_name(self) -> str:
-        return self.attachment_id.hex()
 
 
 @dataclass(frozen=True)

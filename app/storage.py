@@ -3,10 +3,11 @@
 Only ciphertext reaches this module. Storing a report is part of one transaction
 that locks the chain, numbers the report ``last_seq + 1``, links it into the hash
 chain and inserts it, shared with the reports that arrived meanwhile
-(``app/commit.py``, written by ``app/inserter.py``); attachment envelopes are
-renamed from ``incoming/`` into ``blobs/`` (already fsynced) before that
-transaction commits, so a committed report always has its files. Anything a
-crash leaves behind is an unreferenced file, removed by :meth:`Store.sweep`.
+(``app/commit.py``, written by ``app/inserter.py``). Attachment envelopes are
+already in the database (``blob_chunks``, written as they arrived by
+app/blobstore.py); the commit gives them their ``attachments`` rows, so a
+committed report always has its pieces. Nothing is kept in a file per report:
+no file's times can say when a report came (SECURITY.md, "A seized disk").
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from nacl.utils import random as random_bytes
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.blobstore import CHUNK_BYTES, BlobStore, pid_alive, retire_legacy_files
 from app.commit import FileLock, GroupCommit
 from app.config import Config
 from app.errors import StorageError
@@ -34,10 +36,12 @@ from keys.batch import GENESIS
 
 IMMEDIATE = "skrynka_immediate"
 ROOM_CACHE_SECONDS = 1.0
-#: A file uses at least one block of this size on disk (ext4's and tmpfs' usual one).
+#: A database page: an attachment piece is charged in whole pages.
 BLOCK_BYTES = 4096
 #: A database row with its index entries: charged per report and per attachment.
 ROW_BYTES = 256
+#: After a checkpoint the WAL is cut back to this size (attachments pass through it).
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -58,20 +62,21 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def file_cost(size: int, allocated: int) -> int:
-    """What a file of ``size`` bytes costs on disk: what the file system allocated
-    for it (``st_blocks * 512``), and never less than its size in whole blocks."""
-    return max(-(-size // BLOCK_BYTES) * BLOCK_BYTES, allocated)
+def file_cost(size: int) -> int:
+    """What an attachment envelope of ``size`` bytes costs in the database: its
+    pieces in whole pages, and a row per piece."""
+    pieces = max(1, -(-size // CHUNK_BYTES))
+    return -(-size // BLOCK_BYTES) * BLOCK_BYTES + pieces * ROW_BYTES
 
 
-def charged_bytes(envelope_size: int, files: Sequence[tuple[int, int]]) -> int:
+def charged_bytes(envelope_size: int, files: Sequence[int]) -> int:
     """What a report costs the storage budget, as stored: its row with its envelope,
-    and per attachment its row and :func:`file_cost` of its ``(size, allocated)``.
+    and per attachment its row and :func:`file_cost` of its envelope size.
 
     The report's ``stored_bytes`` keeps the charge, and an export gives back
     exactly the sum of its reports' ``stored_bytes`` (:meth:`Store.mark_exported`),
     so a hundred tiny files cost what they take on disk, not their byte count."""
-    return ROW_BYTES + envelope_size + sum(ROW_BYTES + file_cost(*f) for f in files)
+    return ROW_BYTES + envelope_size + sum(ROW_BYTES + file_cost(f) for f in files)
 
 
 def is_sqlite(url: str) -> bool:
@@ -96,6 +101,7 @@ def make_engine(url: str) -> Engine:
             "synchronous=FULL",
             "busy_timeout=30000",
             "secure_delete=ON",
+            f"journal_size_limit={WAL_LIMIT_BYTES}",
             "foreign_keys=ON",
         ):
             cur.execute(f"PRAGMA {pragma}")
@@ -122,8 +128,8 @@ class Store:
                  reserve_bytes: int = 0) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self.incoming = paths.incoming
-        self.blobs = paths.blobs
+        self.paths = paths
+        self.blobs = BlobStore(self.engine)
         self.budget_bytes = budget_bytes
         self.reserve_bytes = reserve_bytes  # the budget's part only text-only reports may use
         self._file_lock = FileLock(paths.write_lock) if is_sqlite(url) else None
@@ -136,9 +142,10 @@ class Store:
         if self._file_lock is not None:
             self._file_lock.close()
 
-    def make_dirs(self) -> None:
-        for path in (self.incoming, self.blobs):
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def retire_legacy_files(self) -> int:
+        """Overwrite and remove ``incoming/`` and ``blobs/`` of the old layout (their
+        contents are in ``blob_chunks`` since migration 0002)."""
+        return retire_legacy_files((self.paths.root / "incoming", self.paths.root / "blobs"))
 
     def _locked(self) -> Connection:
         """A connection whose next transaction locks the database for writing."""
@@ -203,23 +210,11 @@ class Store:
     def store_report(self, pending: PendingReport, day: str) -> int:
         """Durably store a sealed report; returns its sequence number.
 
-        StorageFull (nothing stored) if it would exceed the budget or the disk.
+        StorageFull (nothing stored) if it would exceed the budget or the disk; the
+        attachments' pieces are then the caller's to discard.
         """
-        moved: list[Path] = []
-        files: list[tuple[int, int]] = []
-        try:
-            for att in pending.attachments:
-                dest = self.blobs / att.blob_name
-                os.rename(att.part_path, dest)
-                moved.append(dest)
-                files.append((att.size, os.stat(dest).st_blocks * 512))
-            if moved:
-                fsync_dir(self.blobs)
-            return self._insert(pending, day, charged_bytes(len(pending.envelope), files))
-        except BaseException:
-            for path in moved:
-                path.unlink(missing_ok=True)
-            raise
+        charge = charged_bytes(len(pending.envelope), [a.size for a in pending.attachments])
+        return self._insert(pending, day, charge)
 
     def _insert(self, pending: PendingReport, day: str, charge: int) -> int:
         seq = self._commits.submit((pending, day, charge))
@@ -235,8 +230,6 @@ class Store:
             raise StorageError(f"report {seq} is not in the database")
         return bytes(value)
 
-    def blob_path(self, name: str) -> Path:
-        return self.blobs / name
 
     def unexported(self, after_seq: int) -> list[Any]:
         """Rows of reports after ``after_seq`` (seq order), without envelopes."""
@@ -292,59 +285,56 @@ class Store:
                     reports.c.exported_day.is_not(None), reports.c.exported_day <= cutoff_day
                 )
             )]
-            blobs: list[str] = []
             for start in range(0, len(seqs), 500):
                 chunk = seqs[start : start + 500]
-                blobs += [r.blob for r in conn.execute(
-                    select(attachments.c.blob).where(attachments.c.report_seq.in_(chunk))
-                )]
+                ids = [bytes(r[0]) for r in conn.execute(
+                    select(attachments.c.attachment_id).where(
+                        attachments.c.report_seq.in_(chunk)))]
+                BlobStore.delete_of(conn, ids)
                 conn.execute(delete(attachments).where(attachments.c.report_seq.in_(chunk)))
                 conn.execute(delete(reports).where(reports.c.seq.in_(chunk)))
-        for name in blobs:
-            (self.blobs / name).unlink(missing_ok=True)
-        if blobs:
-            fsync_dir(self.blobs)
         if seqs:
-            self.vacuum()
+            self.forget()
         return len(seqs)
 
-    def vacuum(self) -> None:
-        """Rewrite the database so deleted envelopes leave no readable trace in it.
+    def forget(self) -> bool:
+        """Leave no readable trace of deleted rows in the database's files.
 
-        SQLite: secure_delete zeroes freed pages, VACUUM rebuilds the file and a
-        TRUNCATE checkpoint empties the WAL. PostgreSQL: VACUUM FULL rewrites the
-        two tables into new files (the old files' blocks and PostgreSQL's own WAL
-        segments are outside what the app controls).
+        SQLite: ``secure_delete`` zeroed the freed pages (in the WAL, then in the
+        database at the checkpoint); a TRUNCATE checkpoint then empties the WAL,
+        which still held the pieces as they were written. It needs a moment
+        without readers of older data; returns False if it never got one (the
+        next purge or a stop finishes it). PostgreSQL: VACUUM FULL rewrites the
+        tables into new files; its own WAL and the old files' blocks are outside
+        what the app controls (SECURITY.md).
         """
-        if is_sqlite(self.url):
-            db = sqlite3.connect(str(self.engine.url.database), timeout=30, isolation_level=None)
-            try:
-                for sql in ("PRAGMA secure_delete=ON", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"):
-                    db.execute(sql)
-            finally:
-                db.close()
-            return
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM FULL reports, attachments")
+        if not is_sqlite(self.url):
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM FULL reports, attachments, blob_chunks")
+            return True
+        db = sqlite3.connect(str(self.engine.url.database), timeout=30, isolation_level=None)
+        try:
+            for _ in range(50):
+                busy, _log, _done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return True
+                time.sleep(0.1)
+            return False
+        finally:
+            db.close()
 
-    def sweep(self, min_age: float = 0.0) -> int:
-        """Remove leftovers of interrupted uploads: ``incoming/*.part`` and
-        blob files no attachment row names, older than ``min_age`` seconds."""
-        now = time.time()
-        removed = 0
-        with self.engine.connect() as conn:
-            known = {r.blob for r in conn.execute(select(attachments.c.blob))}
-        for path in self._files(self.incoming):
-            removed += _remove_if_old(path, now, min_age)
-        for path in self._files(self.blobs):
-            if path.name not in known:
-                removed += _remove_if_old(path, now, min_age)
-        return removed
+    def sweep(self, alive: bool = True) -> int:
+        """Remove pieces of uploads that never became reports, and the old layout's
+        files. ``alive``: other processes may be receiving, so only pieces whose
+        writer is no longer running go; False at a start, when nothing runs."""
+        removed = self.retire_legacy_files()
+        return removed + self.blobs.drop_orphans(
+            (lambda pid: not pid_alive(pid)) if alive else None)
 
-    @staticmethod
-    def _files(directory: Path) -> Iterator[Path]:
-        if directory.is_dir():
-            yield from (p for p in directory.iterdir() if p.is_file())
+    def drop_pieces_of(self, pid: int) -> int:
+        """In gunicorn's master, when worker ``pid`` has exited: its unfinished
+        uploads can never complete, so their pieces go now."""
+        return self.blobs.drop_orphans(lambda owner: owner == pid)
 
     def stats(self) -> dict[str, int]:
         """Counts and sizes only; never contents."""
@@ -367,22 +357,3 @@ class Store:
             "last_seq": state.last_seq,
             "exported_seq": state.exported_seq,
         }
-
-
-def remove_parts_of(incoming: Path, pid: int) -> int:
-    """Remove the upload parts a dead worker ``pid`` left (``<pid>-*.part``); only
-    the file system is touched, so gunicorn's master can call it when it reaps one."""
-    removed = 0
-    for path in incoming.glob(f"{int(pid)}-*.part"):
-        removed += _remove_if_old(path, 0.0, 0.0)
-    return removed
-
-
-def _remove_if_old(path: Path, now: float, min_age: float) -> int:
-    try:
-        if min_age and now - path.stat().st_mtime < min_age:
-            return 0
-        path.unlink()
-        return 1
-    except FileNotFoundError:
-        return 0

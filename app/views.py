@@ -142,7 +142,7 @@ def submit(lang: str) -> Response:
     if not runtime.store.has_room(declared, files=declared > MAX_TEXT_BODY):
         raise Full()  # a body too long to be text only must leave the text reserve free
     rx = Receiving(
-        recipients, config.incoming_dir, config.max_file_bytes, config.max_report_bytes,
+        recipients, runtime.store.blobs.writer, config.max_file_bytes, config.max_report_bytes,
         frozenset(runtime.form_def.file_fields()), max_body_bytes=max_body,
         max_files=config.max_files,
     )
@@ -153,10 +153,11 @@ def submit(lang: str) -> Response:
             v = outcome.validated
             return form_page(lang, 400, values=v.values, errors=v.errors)
         runtime.store.store_report(outcome, day)
+        rx.release()  # the attachments' pieces are the stored report's now
     except StorageFull:
         raise Full() from None
     finally:
-        rx.discard()  # stored parts were renamed away; anything left is removed
+        rx.discard()  # a refused or failed request's pieces go
     return receipt_page(lang)
 
 

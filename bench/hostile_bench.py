@@ -65,7 +65,7 @@ def crash_rows(tmp: Path, soak: bool) -> list[Row]:
             sum(n for s, n in res.statuses.items() if s not in (0, 200)), "answers",
             target="== 0", ok=set(res.statuses) <= {0, 200}),
         Row(GROUP, "crash: unacknowledged but stored (complete)", t.unacked_present, "reports"),
-        Row(GROUP, "crash: orphan files after start-up", len(res.orphans_after_init), "files",
+        Row(GROUP, "crash: orphans after start-up", len(res.orphans_after_init), "items",
             target="== 0", ok=not res.orphans_after_init),
         Row(GROUP, "crash: slowest master restart (init + gunicorn)", restart, "s"),
     ]

@@ -1,24 +1,23 @@
 """Sealing as the bytes arrive: one request's :class:`Receiving` and its attachment sinks.
 
 Every file part goes into an :class:`AttachmentSink`, which seals each 64 KiB
-as it arrives into ``<data>/incoming/<pid>-<random>.part`` (ciphertext only,
-0600) and fsyncs it when the part is complete. Nothing here can read a part
-back, and nothing plaintext is ever written to a file.
+as it arrives and hands the ciphertext to the request's spool (app/blobstore.py:
+pieces in the database, never a file per upload). Nothing here can read a part
+back, and nothing plaintext is ever written anywhere.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Protocol
 
 from nacl.utils import random as random_bytes
 from werkzeug.http import parse_options_header
 
+from app.errors import StorageFull
 from app.httperrors import Full, TooLarge, TooManyFiles
 from app.pending import PendingAttachment
 from keys.envelope import KIND_ATTACHMENT, Sealer
@@ -27,10 +26,19 @@ MAX_NAME_CHARS = 255
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}")
 
 
-def part_name(pid: int) -> str:
-    """An upload's file in ``incoming/``: the worker's pid first, so that when a
-    worker dies the master can remove exactly its parts (gunicorn.conf.py)."""
-    return f"{pid}-{random_bytes(16).hex()}.part"
+class CipherOut(Protocol):
+    """Where one attachment's ciphertext goes (app/blobstore.py's ChunkWriter)."""
+
+    size: int
+
+    def write(self, data: bytes) -> int: ...
+    def close(self) -> None: ...
+    def discard(self) -> None: ...
+    def digest(self) -> bytes: ...
+
+
+#: Opens the destination of one attachment envelope, by attachment id.
+Spool = Callable[[bytes], CipherOut]
 
 
 @dataclass
@@ -39,7 +47,7 @@ class Receiving:
     limits. Handed explicitly to the body parser; it collects the request's sinks."""
 
     recipients: Sequence[bytes]
-    incoming: Path
+    spool: Spool
     max_file_bytes: int
     max_report_bytes: int  # attachment plaintext of one report, all files together
     file_fields: frozenset[str]
@@ -71,21 +79,9 @@ class Receiving:
             sink.abort()
         self.sinks.clear()
 
-
-class _CipherFile:
-    """The ``out`` of a Sealer: a new 0600 file, hashing what is written."""
-
-    def __init__(self, path: Path) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        self.file = os.fdopen(fd, "wb")
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.file.write(data)
-        self.hash.update(data)
-        self.size += len(data)
-        return len(data)
+    def release(self) -> None:
+        """The report is stored: its attachments' pieces belong to it now."""
+        self.sinks.clear()
 
 
 class AttachmentSink:
@@ -101,20 +97,16 @@ class AttachmentSink:
         self.filename = filename
         self.media_type = clean_media_type(content_type)
         self.attachment_id = random_bytes(16)
-        self.path = rx.incoming / part_name(os.getpid())
         self.size = 0
         self.result: PendingAttachment | None = None
-        self._out: _CipherFile | None = None
+        self._out: CipherOut | None = None
         self._sealer: Sealer | None = None
         self.done = False
         if self.filename:
             rx.count_file()  # a named part is an attachment, even an empty one
 
     def _open(self) -> Sealer:
-        try:
-            self._out = _CipherFile(self.path)
-        except OSError:
-            raise Full() from None
+        self._out = self.rx.spool(self.attachment_id)
         self._sealer = Sealer(
             self._out, self.rx.recipients, kind=KIND_ATTACHMENT,
             envelope_id=self.attachment_id, report_id=self.rx.report_id,
@@ -137,7 +129,7 @@ class AttachmentSink:
         sealer = self._sealer or self._open()
         try:
             sealer.write(data)
-        except OSError:
+        except StorageFull:
             raise Full() from None
         return len(data)
 
@@ -147,7 +139,8 @@ class AttachmentSink:
         return not self.filename and self.size == 0
 
     def finish(self) -> None:
-        """The part is complete: close the envelope and make it durable."""
+        """The part is complete: close the envelope (the report's commit makes it
+        durable)."""
         if self.done:
             return
         self.done = True
@@ -157,25 +150,21 @@ class AttachmentSink:
         assert self._out is not None
         try:
             sealer.close()
-            self._out.file.flush()
-            os.fsync(self._out.file.fileno())
-            self._out.file.close()
-        except OSError:
+            self._out.close()
+        except StorageFull:
             raise Full() from None
-        self.result = PendingAttachment(
-            self.attachment_id, self.path, self._out.size, self._out.hash.digest()
-        )
+        self.result = PendingAttachment(self.attachment_id, self._out.size, self._out.digest())
 
     def read(self, *_args: object) -> bytes:
         raise OSError("sealed attachments cannot be read back")
 
     def abort(self) -> None:
-        """Drop this part. Cleanup must succeed on a full disk too: closing a
-        buffered file whose flush fails raises (the descriptor is closed anyway)."""
+        """Drop this part. Cleanup must not fail the request: on a full disk or a
+        database error its pieces stay as orphans, removed when this worker exits
+        (gunicorn.conf.py) or at the next start."""
         if self._out is not None:
-            with contextlib.suppress(OSError):
-                self._out.file.close()
-        self.path.unlink(missing_ok=True)
+            with contextlib.suppress(Exception):
+                self._out.discard()
         self.result = None
 
 

@@ -72,12 +72,14 @@ class Exports:
         return decrypt_batches(self.batches, self.srv.analyst_key)
 
 
-def db_blobs(data: Path) -> set[str]:
-    db = sqlite3.connect(f"file:{data / 'skrynka.db'}?mode=ro", uri=True, timeout=30)
-    try:
-        return {r[0] for r in db.execute("SELECT blob FROM attachments")}
-    finally:
-        db.close()
+ORPHAN_PIECES = (
+    "SELECT count(*) FROM blob_chunks WHERE attachment_id NOT IN"
+    " (SELECT attachment_id FROM attachments)"
+)
+PIECELESS = (
+    "SELECT count(*) FROM attachments WHERE attachment_id NOT IN"
+    " (SELECT attachment_id FROM blob_chunks)"
+)
 
 
 def db_count(data: Path) -> int:
@@ -88,14 +90,29 @@ def db_count(data: Path) -> int:
         db.close()
 
 
+def orphan_owners(data: Path) -> set[int]:
+    """The pids that wrote pieces no attachment row owns (uploads in flight or cut off)."""
+    db = sqlite3.connect(f"file:{data / 'skrynka.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        return {int(r[0]) for r in db.execute(
+            ORPHAN_PIECES.replace("count(*)", "DISTINCT owner"))}
+    finally:
+        db.close()
+
+
 def orphans(data: Path) -> list[str]:
-    """Ciphertext no committed report owns: incoming/* and unreferenced blobs/*."""
-    known = db_blobs(data)
-    out = [f"incoming/{p.name}" for p in (data / "incoming").iterdir() if p.is_file()]
-    out += [f"blobs/{p.name}" for p in (data / "blobs").iterdir()
-            if p.is_file() and p.name not in known]
-    missing = known - {p.name for p in (data / "blobs").iterdir()}
-    out += [f"missing blob {name}" for name in sorted(missing)]
+    """Ciphertext no committed report owns (pieces without an attachment row), and
+    attachments whose pieces are missing; also any file of the old layout."""
+    db = sqlite3.connect(f"file:{data / 'skrynka.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        loose = int(db.execute(ORPHAN_PIECES).fetchone()[0])
+        missing = int(db.execute(PIECELESS).fetchone()[0])
+    finally:
+        db.close()
+    out = [f"{loose} orphan piece(s)"] if loose else []
+    out += [f"{missing} attachment(s) without pieces"] if missing else []
+    out += [f"{sub}/{p.name}" for sub in ("incoming", "blobs") if (data / sub).is_dir()
+            for p in (data / sub).iterdir()]
     return out
 
 

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from nacl.public import PrivateKey
 from werkzeug.test import TestResponse
 
-from app.models import attachments, reports
+from app.models import attachments, blob_chunks, reports
 from keys.envelope import KIND_ATTACHMENT, KIND_REPORT, open_bytes, read_header
 
 TEXTS = {
@@ -92,7 +92,7 @@ class Stored:
 
 
 def stored_reports(app: Flask, key: PrivateKey) -> list[Stored]:
-    """Open every stored report and attachment (DB + blobs) with the analyst key."""
+    """Open every stored report and attachment (reports + blob_chunks) with the analyst key."""
     store = app.extensions["skrynka"].store
     out = []
     with store.engine.connect() as conn:
@@ -110,7 +110,7 @@ def stored_reports(app: Flask, key: PrivateKey) -> list[Stored]:
                 a["id"] for a in report["attachments"]
             ]
             for att in atts:
-                data = (store.blobs / att.blob).read_bytes()
+                data = store.blobs.reader(bytes(att.attachment_id)).read()
                 assert len(data) == att.size
                 h, content = open_bytes(data, key)
                 assert h.kind == KIND_ATTACHMENT and h.report_id == bytes(row.report_id)
@@ -134,3 +134,16 @@ def has_message(resp: TestResponse, app: Flask, lang: str, key: str, **params: A
 
     text = app.extensions["skrynka"].catalogs.gettext(lang, key, **params)
     return str(escape(text)) in resp.get_data(as_text=True)
+
+
+def piece_ids(app: Flask) -> set[bytes]:
+    """The attachment ids that have pieces in ``blob_chunks`` (stored or not)."""
+    store = app.extensions["skrynka"].store
+    with store.engine.connect() as conn:
+        return {bytes(r[0]) for r in conn.execute(
+            sa.select(blob_chunks.c.attachment_id).distinct())}
+
+
+def orphan_pieces(app: Flask) -> int:
+    """Pieces no attachment row owns: what a refused or cut-off upload left."""
+    return int(app.extensions["skrynka"].store.blobs.orphans())

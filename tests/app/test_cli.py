@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from flask import Flask
 from nacl.public import PrivateKey
 
-from app.models import reports
+from app.models import blob_chunks, reports
 from keys.batch import GENESIS
 from keys.envelope import open_bytes
-from tests.app.helpers import FilePart, post, stored_reports, valid_fields
+from tests.app.helpers import FilePart, piece_ids, post, stored_reports, valid_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,8 @@ def test_init_creates_private_data_dir(tmp_path: Path, runner) -> None:
     res = runner("init", SKRYNKA_DATA=str(data))
     assert res.exit_code == 0
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
-    assert (data / "skrynka.db").exists() and (data / "blobs").is_dir()
+    assert (data / "skrynka.db").exists()
+    assert not (data / "blobs").exists() and not (data / "incoming").exists()
     assert "no usable analyst key" in res.stderr
     assert "python -m keys keygen" in res.stderr and str(data / "analysts.pub") in res.stderr
     again = runner("init", SKRYNKA_DATA=str(data))
@@ -74,18 +75,28 @@ def test_init_creates_private_data_dir(tmp_path: Path, runner) -> None:
 
 
 def test_init_reports_keys_and_sweeps(runner, app: Flask, data_dir: Path) -> None:
-    part = data_dir / "incoming" / "dead.part"
-    part.write_bytes(b"ciphertext leftovers")
-    orphan = data_dir / "blobs" / ("ab" * 16)
-    orphan.write_bytes(b"orphan")
-    old = 1_000_000_000
-    os.utime(part, (old, old))
-    os.utime(orphan, (old, old))
+    """init removes the old layout's files (overwritten first) and the pieces of
+    uploads whose worker is gone, and keeps those of a running one."""
+    for sub, name in (("incoming", "dead.part"), ("blobs", "ab" * 16)):
+        (data_dir / sub).mkdir(exist_ok=True)
+        (data_dir / sub / name).write_bytes(b"ciphertext leftovers")
+    store = app.extensions["skrynka"].store
+    dead = _dead_pid()
+    store.blobs.append(b"d" * 16, 0, dead, b"piece of a dead worker")
+    store.blobs.append(b"l" * 16, 0, os.getpid(), b"piece of a running upload")
     res = runner("init")
     assert res.exit_code == 0, res.stderr
     assert "1 analyst key(s)" in res.stdout
-    assert not part.exists() and not orphan.exists()
-    assert "removed 2 leftover" in res.stdout
+    assert not (data_dir / "incoming").exists() and not (data_dir / "blobs").exists()
+    assert "removed 3 leftover" in res.stdout
+    assert piece_ids(app) == {b"l" * 16}
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def test_export_round_trip_and_chain(app: Flask, runner, tmp_path: Path,
@@ -136,7 +147,9 @@ def test_purge_only_exported_and_vacuums(app: Flask, runner, tmp_path: Path,
     store = app.extensions["skrynka"].store
     with store.engine.connect() as conn:
         envelopes = [bytes(r.envelope) for r in conn.execute(sa.select(reports.c.envelope))]
-    blobs_before = sorted(p.name for p in (data_dir / "blobs").iterdir())
+    with store.engine.connect() as conn:
+        pieces = [bytes(r[0]) for r in conn.execute(sa.select(blob_chunks.c.data))]
+    assert len(pieces) == 2
     assert runner("export", "--out", str(tmp_path / "b.skb")).exit_code == 0
     kept = submit(app, 1)  # unexported: must survive any purge
 
@@ -144,18 +157,17 @@ def test_purge_only_exported_and_vacuums(app: Flask, runner, tmp_path: Path,
         return b"".join(p.read_bytes() for p in data_dir.glob("skrynka.db*"))
 
     before = db_bytes()
-    assert all(env[200:264] in before for env in envelopes), "test sees the stored bytes"
+    assert all(env[200:264] in before for env in envelopes + pieces), "test sees the bytes"
     res = runner("purge")  # default retention 7 days: exported today, so nothing yet
     assert res.exit_code == 0 and "purged 0" in res.stdout
     res = runner("purge", "--days", "0")
     assert res.exit_code == 0 and "purged 2" in res.stdout, res
     left = stored_reports(app, analyst_key)
     assert [s.seq for s in left] == [3] and left[0].files == kept
-    remaining = {p.name for p in (data_dir / "blobs").iterdir()}
-    assert not remaining & set(blobs_before)
     after = db_bytes()
-    for env in envelopes:
-        assert env[200:264] not in after, "purged envelope bytes still in the database files"
+    for env in envelopes + pieces:
+        for at in range(0, len(env) - 64, 4096):  # every page of every envelope
+            assert env[at:at + 64] not in after, "purged ciphertext still in the database files"
     assert runner("purge", "--days", "-1").exit_code != 0
 
 

@@ -3,7 +3,6 @@ body), 400 for malformed or hostile bodies, 503 without keys or over budget."""
 
 from __future__ import annotations
 
-import errno
 import io
 from pathlib import Path
 
@@ -11,7 +10,18 @@ import pytest
 from flask import Flask
 from nacl.public import PrivateKey
 
-from tests.app.helpers import FilePart, has_message, multipart, post, stored_reports, valid_fields
+from app.blobstore import BlobStore
+from app.errors import StorageFull
+from tests.app.helpers import (
+    FilePart,
+    has_message,
+    multipart,
+    orphan_pieces,
+    piece_ids,
+    post,
+    stored_reports,
+    valid_fields,
+)
 
 MIB = 1 << 20
 
@@ -22,10 +32,8 @@ def small(make_app) -> Flask:
 
 
 def nothing_left(app: Flask, key: PrivateKey) -> None:
-    config = app.extensions["skrynka"].config
     assert stored_reports(app, key) == []
-    assert list(config.incoming_dir.iterdir()) == []
-    assert list(config.blobs_dir.iterdir()) == []
+    assert piece_ids(app) == set()
 
 
 class TrackingStream(io.BytesIO):
@@ -186,23 +194,19 @@ def test_budget_full_is_503_and_keeps_earlier_reports(make_app,
     assert has_message(resp, app, "be", "error.503_full")
     [stored] = stored_reports(app, analyst_key)
     assert stored.files == [first]
-    assert list(app.extensions["skrynka"].config.incoming_dir.iterdir()) == []
-    blobs = list(app.extensions["skrynka"].config.blobs_dir.iterdir())
-    assert len(blobs) == 1
+    assert orphan_pieces(app) == 0 and len(piece_ids(app)) == 1
 
 
 def test_disk_full_while_sealing_is_503(app: Flask, analyst_key: PrivateKey,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.intake import sealing
+    real = BlobStore.append
 
-    real = sealing._CipherFile.write
+    def append(self: BlobStore, attachment_id: bytes, n: int, owner: int, data: bytes) -> None:
+        if n * len(data) > 200_000:
+            raise StorageFull("the disk is full")
+        real(self, attachment_id, n, owner, data)
 
-    def write(self, data: bytes) -> int:
-        if self.size > 200_000:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, data)
-
-    monkeypatch.setattr(sealing._CipherFile, "write", write)
+    monkeypatch.setattr(BlobStore, "append", append)
     resp = post(app.test_client(), "/en/", valid_fields(),
                 [FilePart("attachments", "big", b"q" * 1_000_000)])
     assert resp.status_code == 503
@@ -237,8 +241,7 @@ def test_file_cap_counts_attachments_not_empty_inputs(make_app,
         assert resp.status_code == 413
         assert has_message(resp, app, "en", "error.413_files", max_files=2)
     assert len(stored_reports(app, analyst_key)) == 1
-    assert list(app.extensions["skrynka"].config.incoming_dir.iterdir()) == []
-    assert len(list(app.extensions["skrynka"].config.blobs_dir.iterdir())) == 2
+    assert orphan_pieces(app) == 0 and len(piece_ids(app)) == 2
 
 
 @pytest.mark.parametrize("lang", ["be", "ru", "en"])
@@ -268,4 +271,4 @@ def test_full_for_attachments_still_takes_text(make_app, analyst_key: PrivateKey
         assert post(client, f"/{lang}/", valid_fields(lang)).status_code == 200
     stored = stored_reports(app, analyst_key)
     assert [len(s.files) for s in stored] == [1] * (len(statuses) - 1) + [0] * 3
-    assert list(app.extensions["skrynka"].config.incoming_dir.iterdir()) == []
+    assert orphan_pieces(app) == 0

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import html
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tomllib
 
+from testkit.hostile.scenarios import ORPHAN_PIECES
 from testkit.live_client import (
     MIB,
     FilePart,
@@ -43,9 +45,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield srv
 
 
-def _stored_files(server: LiveServer) -> list[Path]:
-    return [p for sub in ("incoming", "blobs") if (server.data / sub).is_dir()
-            for p in (server.data / sub).rglob("*") if p.is_file()]
+def _stored_pieces(server: LiveServer) -> tuple[int, int]:
+    """(attachments that have pieces, pieces no attachment row owns); the old layout's
+    folders must not exist at all."""
+    assert not (server.data / "incoming").exists() and not (server.data / "blobs").exists()
+    db = sqlite3.connect(f"file:{server.data / 'skrynka.db'}?mode=ro", uri=True, timeout=30)
+    try:
+        ids = int(db.execute("SELECT count(DISTINCT attachment_id) FROM blob_chunks")
+                  .fetchone()[0])
+        return ids, int(db.execute(ORPHAN_PIECES).fetchone()[0])
+    finally:
+        db.close()
 
 
 def _file(name: str, size: int, seed: int) -> FilePart:
@@ -78,7 +88,7 @@ def test_over_limit_gets_localized_413_without_reset(server: LiveServer, case: s
     assert title in text and message in text, text[:1000]
     assert f'lang="{lang}"' in resp.text
     assert not resp.is_receipt
-    assert _stored_files(server) == []
+    assert _stored_pieces(server) == (0, 0)
 
 
 def test_nothing_from_refused_reports_is_stored(server: LiveServer, tmp_path: Path) -> None:
@@ -95,4 +105,4 @@ def test_nothing_from_refused_reports_is_stored(server: LiveServer, tmp_path: Pa
     assert len(reports) == 1, [r.fields.get("description") for r in reports]
     got = find_report(reports, tok)
     assert [a["size"] for a in got.report["attachments"]] == [MIB]
-    assert [p.relative_to(server.data).parts[0] for p in _stored_files(server)] == ["blobs"]
+    assert _stored_pieces(server) == (1, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,10 @@ from alembic.script import ScriptDirectory
 from app import create_app, migrate
 from app.errors import StorageError
 from app.models import metadata
-from app.storage import make_engine
+from app.storage import Store, make_engine
+from contract import DataDir
 
-TABLES = {"chain_state", "reports", "attachments"}
+TABLES = {"chain_state", "reports", "attachments", "blob_chunks"}
 
 
 def diff(url: str) -> list[object]:
@@ -67,3 +70,60 @@ def test_app_refuses_an_unmigrated_database(make_config) -> None:
     with pytest.raises(StorageError) as exc:
         create_app(config)
     assert "python -m app init" in (exc.value.hint or "")
+
+
+def test_0002_moves_attachment_files_into_the_database_and_back(tmp_path: Path) -> None:
+    """An install from before 0002 keeps every attachment: its file becomes pieces
+    (and ``app init`` then overwrites and removes the file); downgrade writes it back."""
+    url = f"sqlite:///{tmp_path / 'skrynka.db'}"
+    migrate.upgrade(url, "0001")
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    payloads = {bytes([i]) * 16: os.urandom(300_000 * i + 7) for i in range(1, 4)}
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO reports (seq, report_id, day, envelope, envelope_size,"
+                " envelope_sha256, chain, stored_bytes) VALUES"
+                " (1, x'01', '2026-12-01', x'00', 1, x'00', x'00', 1)")
+            for pos, (aid, data) in enumerate(payloads.items()):
+                (blobs / aid.hex()).write_bytes(data)
+                conn.exec_driver_sql(
+                    "INSERT INTO attachments (attachment_id, report_seq, position, blob, size,"
+                    " sha256) VALUES (?, 1, ?, ?, ?, ?)",
+                    (aid, pos, aid.hex(), len(data), hashlib.sha256(data).digest()))
+    finally:
+        engine.dispose()
+    migrate.upgrade(url)
+    store = Store(url, DataDir(tmp_path), 1 << 30)
+    try:
+        for aid, data in payloads.items():
+            assert store.blobs.reader(aid).read() == data
+        assert store.sweep(alive=False) == 3  # the old files, overwritten and removed
+        assert not blobs.exists()
+    finally:
+        store.close()
+    migrate.downgrade(url, "0001")
+    for aid, data in payloads.items():
+        assert (blobs / aid.hex()).read_bytes() == data
+
+
+def test_0002_refuses_when_an_attachment_file_is_missing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'skrynka.db'}"
+    migrate.upgrade(url, "0001")
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO reports (seq, report_id, day, envelope, envelope_size,"
+                " envelope_sha256, chain, stored_bytes) VALUES"
+                " (1, x'01', '2026-12-01', x'00', 1, x'00', x'00', 1)")
+            conn.exec_driver_sql(
+                "INSERT INTO attachments (attachment_id, report_seq, position, blob, size,"
+                " sha256) VALUES (x'02', 1, 0, 'gone', 1, x'00')")
+    finally:
+        engine.dispose()
+    with pytest.raises(RuntimeError, match="missing"):
+        migrate.upgrade(url)
+    assert migrate.current(make_engine(url)) == "0001"  # nothing half-done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import threading
 import time
@@ -14,11 +15,20 @@ import sqlalchemy as sa
 from flask import Flask
 from nacl.public import PrivateKey
 
+from app.blobstore import CHUNK_BYTES
 from app.intake import MAX_TEXT_BODY
-from app.models import chain_state, reports
-from app.storage import BLOCK_BYTES, ROW_BYTES, Store, charged_bytes, file_cost
+from app.models import attachments, chain_state, reports
+from app.storage import BLOCK_BYTES, ROW_BYTES, WAL_LIMIT_BYTES, Store, charged_bytes, file_cost
 from keys.batch import GENESIS, chain_next
-from tests.app.helpers import FilePart, has_message, multipart, post, stored_reports, valid_fields
+from tests.app.helpers import (
+    FilePart,
+    has_message,
+    multipart,
+    piece_ids,
+    post,
+    stored_reports,
+    valid_fields,
+)
 
 MIB = 1 << 20
 
@@ -104,19 +114,25 @@ def check_chain(app: Flask) -> None:
     assert store.state().last_chain == prev
 
 
-def test_sweep_keeps_referenced_and_recent_files(app: Flask, data_dir: Path,
-                                                 analyst_key: PrivateKey) -> None:
+def test_sweep_keeps_stored_pieces_and_those_of_running_uploads(
+        app: Flask, analyst_key: PrivateKey) -> None:
     assert post(app.test_client(), "/en/", valid_fields(),
                 [FilePart("attachments", "x", b"keep")]).status_code == 200
     store = app.extensions["skrynka"].store
-    fresh = data_dir / "incoming" / "live-upload.part"
-    fresh.write_bytes(b"being written")
-    stale = data_dir / "blobs" / ("cd" * 16)
-    stale.write_bytes(b"orphan")
-    assert store.sweep(min_age=600) == 0  # both are new: could belong to a live request
-    assert store.sweep(min_age=0) == 2
-    assert not fresh.exists() and not stale.exists()
+    [stored_id] = piece_ids(app)
+    store.blobs.append(b"r" * 16, 0, os.getpid(), b"an upload still running")
+    store.blobs.append(b"d" * 16, 0, dead_pid(), b"an upload whose worker died")
+    assert store.sweep(alive=True) == 1  # the running upload's piece could still be used
+    assert piece_ids(app) == {stored_id, b"r" * 16}
+    assert store.sweep(alive=False) == 1  # at a start nothing runs: every orphan goes
+    assert piece_ids(app) == {stored_id}
     assert stored_reports(app, analyst_key)[0].files == [b"keep"]
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
 
 
 def test_state_tracks_unexported_bytes(app: Flask) -> None:
@@ -156,13 +172,13 @@ def set_used(store: Store, value: int) -> None:
         conn.execute(sa.update(chain_state).values(unexported_bytes=value))
 
 
-def test_file_cost_is_whole_blocks_or_what_the_disk_allocated() -> None:
-    assert BLOCK_BYTES == 4096
-    assert file_cost(1, 0) == file_cost(700, 4096) == file_cost(4096, 0) == 4096
-    assert file_cost(4097, 4096) == 8192
-    assert file_cost(700, 65536) == 65536  # a file system with larger clusters
+def test_file_cost_is_whole_pages_and_a_row_per_piece() -> None:
+    assert BLOCK_BYTES == 4096 and CHUNK_BYTES == 64 * BLOCK_BYTES
+    assert file_cost(1) == file_cost(700) == file_cost(4096) == 4096 + ROW_BYTES
+    assert file_cost(4097) == 8192 + ROW_BYTES
+    assert file_cost(CHUNK_BYTES + 1) == CHUNK_BYTES + BLOCK_BYTES + 2 * ROW_BYTES
     assert charged_bytes(1000, []) == 1000 + ROW_BYTES
-    assert charged_bytes(1000, [(700, 0), (5000, 8192)]) == 1000 + 3 * ROW_BYTES + 4096 + 8192
+    assert charged_bytes(1000, [700, 5000]) == 1000 + 5 * ROW_BYTES + 4096 + 8192
 
 
 def test_tiny_files_cost_their_disk_use_and_an_export_gives_it_back(
@@ -173,12 +189,12 @@ def test_tiny_files_cost_their_disk_use_and_an_export_gives_it_back(
     files = [FilePart("attachments", f"{i}.jpg", bytes([i])) for i in range(10)]
     body, ctype = multipart(valid_fields(), files)
     assert app.test_client().post("/en/", data=body, content_type=ctype).status_code == 200
-    blobs = list(app.extensions["skrynka"].config.blobs_dir.iterdir())
-    assert len(blobs) == 10
-    on_disk = sum(max(p.stat().st_blocks * 512, BLOCK_BYTES) for p in blobs)
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(reports.c.envelope_size, reports.c.stored_bytes)).one()
+        sizes = [r[0] for r in conn.execute(sa.select(attachments.c.size))]
+    assert len(sizes) == 10 and len(piece_ids(app)) == 10
     size, stored = row
+    on_disk = sum(file_cost(n) for n in sizes)
     assert stored == size + 11 * ROW_BYTES + on_disk > 10 * BLOCK_BYTES > len(body)
     assert post(app.test_client(), "/be/", valid_fields("be")).status_code == 200
     with store.engine.connect() as conn:
@@ -205,8 +221,7 @@ def test_text_only_reports_may_use_the_reserve(make_app, analyst_key: PrivateKey
     resp = client.post("/en/", data=body, content_type=ctype)
     assert resp.status_code == 503 and has_message(resp, app, "en", "error.503_full")
     assert store.unexported_bytes() == limit - len(body)
-    config = app.extensions["skrynka"].config
-    assert list(config.blobs_dir.iterdir()) == list(config.incoming_dir.iterdir()) == []
+    assert piece_ids(app) == set()
     # Without the file it goes in, into the reserve.
     set_used(store, limit)
     assert post(client, "/en/", valid_fields()).status_code == 200
@@ -281,6 +296,7 @@ def test_sqlite_durability_pragmas(app: Flask) -> None:
         assert str(pragma("journal_mode")).lower() == "wal"
         assert pragma("synchronous") == 2  # FULL
         assert pragma("secure_delete") == 1
+        assert pragma("journal_size_limit") == WAL_LIMIT_BYTES
         assert int(pragma("busy_timeout")) >= 1000  # type: ignore[call-overload]
 
 
@@ -302,22 +318,25 @@ def test_failure_while_storing_is_500_logs_class_only(
 
     assert has_message(resp, app, "be", "error.500")
     assert "RuntimeError" in caplog.text and secret not in caplog.text
-    assert list(app.extensions["skrynka"].config.incoming_dir.iterdir()) == []
+    assert piece_ids(app) == set()
     monkeypatch.undo()
     assert stored_reports(app, analyst_key) == []
 
 
-def test_parts_of_a_dead_worker_and_only_those_are_removed(data_dir: Path) -> None:
-    from app.intake.sealing import part_name
-    from app.storage import remove_parts_of
-
-    incoming = data_dir / "incoming"
-    incoming.mkdir(exist_ok=True)
-    dead = [incoming / part_name(4242) for _ in range(3)]
-    alive = [incoming / part_name(424), incoming / part_name(42420), incoming / "4242.part",
-             incoming / "x4242-ab.part"]
-    for p in dead + alive:
-        p.write_bytes(b"sealed")
-    assert remove_parts_of(incoming, 4242) == 3
-    assert sorted(incoming.iterdir()) == sorted(alive)
-    assert remove_parts_of(incoming, 4242) == 0
+def test_pieces_of_a_dead_worker_and_only_those_are_removed(app: Flask) -> None:
+    """What gunicorn's master does when it reaps worker 4242 (gunicorn.conf.py)."""
+    store = app.extensions["skrynka"].store
+    for n in range(3):
+        store.blobs.append(b"a" * 16, n, 4242, b"sealed")
+    store.blobs.append(b"b" * 16, 0, 424, b"sealed")
+    store.blobs.append(b"c" * 16, 0, 42420, b"sealed")
+    with store.engine.begin() as conn:  # 4242's committed attachment stays
+        conn.execute(sa.insert(reports).values(
+            seq=1, report_id=b"r" * 16, day="2026-12-02", envelope=b"e", envelope_size=1,
+            envelope_sha256=b"h" * 32, chain=b"c" * 32, stored_bytes=1))
+        conn.execute(sa.insert(attachments).values(
+            attachment_id=b"s" * 16, report_seq=1, position=0, size=6, sha256=b"h" * 32))
+    store.blobs.append(b"s" * 16, 0, 4242, b"sealed")
+    assert store.drop_pieces_of(4242) == 3
+    assert piece_ids(app) == {b"b" * 16, b"c" * 16, b"s" * 16}
+    assert store.drop_pieces_of(4242) == 0

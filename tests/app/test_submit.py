@@ -18,6 +18,8 @@ from tests.app.helpers import (
     TEXTS,
     FilePart,
     has_message,
+    orphan_pieces,
+    piece_ids,
     post,
     stored_reports,
     valid_fields,
@@ -76,7 +78,7 @@ def test_report_round_trip(app: Flask, client: FlaskClient, analyst_key: Private
         assert meta["size"] == len(data)
         assert meta["envelope_sha256"] == stored.attachment_sha256[i]
         assert set(meta) == {"id", "name", "media_type", "size", "envelope_sha256"}
-    assert not any((app.extensions["skrynka"].config.incoming_dir).iterdir())
+    assert orphan_pieces(app) == 0 and len(piece_ids(app)) == len(blobs)
 
 
 def test_empty_file_input_is_not_an_attachment(app: Flask, client: FlaskClient,
@@ -95,9 +97,7 @@ def test_validation_error_keeps_values_and_stores_nothing(
     html = resp.get_data(as_text=True)
     assert "Гродна-unique-town" in html
     assert stored_reports(app, analyst_key) == []
-    config = app.extensions["skrynka"].config
-    assert list(config.incoming_dir.iterdir()) == []
-    assert list(config.blobs_dir.iterdir()) == []
+    assert piece_ids(app) == set()
 
 
 def test_unknown_choice_is_400(app: Flask, client: FlaskClient,

@@ -28,14 +28,14 @@ SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
 CUTOFF = float(os.environ.get("HOSTILE_CUTOFF_S", "65"))
 
 
-def _wait_empty(incoming: Path, seconds: float) -> list[str]:
+def _wait_empty(data: Path, seconds: float) -> list[str]:
+    """Until no sealed piece is left without a report (or ``seconds`` pass)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        left = [p.name for p in incoming.iterdir()]
-        if not left:
+        if not orphans(data):
             return []
         time.sleep(0.1)
-    return [p.name for p in incoming.iterdir()]
+    return orphans(data)
 
 
 @pytest.mark.slow
@@ -49,7 +49,7 @@ def test_abusive_clients_leave_nothing_and_block_nobody(tmp_path: Path) -> None:
         # uploads cut mid-way (RST after 1 MiB of 3): nothing stored, the sealed part removed
         for _ in range(4):
             abuse.cut_mid_upload(srv.port, form, rng)
-        assert _wait_empty(srv.data / "incoming", 10) == []
+        assert _wait_empty(srv.data, 10) == []
         # a body longer than its Content-Length: refused promptly, nothing stored
         liar = abuse.long_body(srv.port, form, rng)
         abuse.watch([liar], 15)
@@ -77,7 +77,7 @@ def test_abusive_clients_leave_nothing_and_block_nobody(tmp_path: Path) -> None:
         finally:
             abuse.close_all(crawlers)
         # once the crawlers are gone, their half-sealed parts go too; none became a report
-        assert _wait_empty(srv.data / "incoming", 15) == []
+        assert _wait_empty(srv.data, 15) == []
         assert db_count(srv.data) == 10
         assert srv.pids()[0] == master and len(srv.pids()) == 3
         exports = Exports(srv, tmp_path / "export")
@@ -102,5 +102,5 @@ def test_crawling_and_stalled_connections_are_cut_off(tmp_path: Path) -> None:
         verdict = {a.kind: a.cut_after for a in crawlers}
         print(f"\ncut off after (s): {verdict}")
         assert all(t is not None and t <= CUTOFF for t in verdict.values()), verdict
-        assert _wait_empty(srv.data / "incoming", 15) == []
+        assert _wait_empty(srv.data, 15) == []
         assert db_count(srv.data) == 0

@@ -20,7 +20,7 @@ from nacl.public import PrivateKey
 
 from testkit.hostile.batch_reader import decrypt_batch
 from testkit.hostile.client import Response, get_form
-from testkit.hostile.scenarios import wait_workers
+from testkit.hostile.scenarios import orphans, wait_workers
 from testkit.liveserver import ROOT, LiveServer
 from tests.hostile.corpus import Rendered, judge_known, load_cases, render, seed_from_env, send_case
 
@@ -109,7 +109,7 @@ def test_corpus_through_the_app(make_app: Callable[..., Flask], data_dir: Path,
     assert problems == []
     assert "ok_baseline" in acked.values()
     _check_stored(_export(data_dir, tmp_path / "batch.skb", analyst_key), acked)
-    assert not any((data_dir / "incoming").iterdir()), "a refused upload left a sealed part"
+    assert orphans(data_dir) == [], "a refused upload left sealed pieces"
 
 
 @pytest.mark.slow
@@ -141,4 +141,4 @@ def test_corpus_against_real_gunicorn(tmp_path: Path) -> None:
         assert problems == []
         assert srv.pids()[0] == master and len(srv.pids()) == 3, "the server restarted"
         _check_stored(_export(srv.data, tmp_path / "batch.skb", srv.analyst_key), acked)
-        assert not any((srv.data / "incoming").iterdir())
+        assert orphans(srv.data) == []

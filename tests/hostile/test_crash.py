@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 
 from keys.decrypt import decrypt_batches
 from testkit.hostile.client import get_form, make_report, start_upload, submit
-from testkit.hostile.scenarios import Exports, crash_run, db_count, orphans
+from testkit.hostile.scenarios import Exports, crash_run, db_count, orphan_owners, orphans
 from testkit.liveserver import LiveServer
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
@@ -49,16 +51,16 @@ def test_acknowledged_reports_survive_sigkill(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_upload_cut_by_a_crash_leaves_nothing(tmp_path: Path) -> None:
-    """A crash mid-upload leaves a sealed .part; start-up sweeps it; nothing is stored."""
+    """A crash mid-upload leaves sealed pieces; start-up sweeps them; nothing is stored."""
     rng = random.Random(SEED)
     srv = LiveServer.start(tmp_path)
     try:
         report = make_report(rng, "be", attachment_bytes=4 << 20)
         sock, _rest = start_upload(srv.port, report, 2 << 20, form=get_form(srv.port, "be"))
         deadline = time.monotonic() + 20
-        while not any((srv.data / "incoming").iterdir()) and time.monotonic() < deadline:
+        while not orphans(srv.data) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert any(p.name.endswith(".part") for p in (srv.data / "incoming").iterdir())
+        assert orphans(srv.data), "the upload wrote no piece"
         srv.kill_master()
         sock.close()
         assert orphans(srv.data), "the crash left no sealed part behind"
@@ -71,26 +73,24 @@ def test_upload_cut_by_a_crash_leaves_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_killed_worker_leaves_no_part_while_the_master_lives(tmp_path: Path) -> None:
-    """The master removes a dead worker's unfinished parts at once (gunicorn's
+    """The master removes a dead worker's unfinished pieces at once (gunicorn's
     ``child_exit``), not only at the next start; the drop goes on taking reports."""
     rng = random.Random(SEED + 1)
     srv = LiveServer.start(tmp_path)
     try:
         report = make_report(rng, "ru", attachment_bytes=4 << 20)
         sock, _rest = start_upload(srv.port, report, 2 << 20, form=get_form(srv.port, "ru"))
-        incoming = srv.data / "incoming"
         deadline = time.monotonic() + 20
-        while not list(incoming.glob("*.part")) and time.monotonic() < deadline:
+        while not orphan_owners(srv.data) and time.monotonic() < deadline:
             time.sleep(0.05)
-        (part,) = incoming.glob("*.part")
-        pid = int(part.name.split("-")[0])
-        assert pid in srv.pids()[1:], "a part is named after the worker writing it"
+        (pid,) = orphan_owners(srv.data)
+        assert pid in srv.pids()[1:], "a piece names the worker writing it"
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 15
-        while part.exists() and time.monotonic() < deadline:
+        while orphans(srv.data) and time.monotonic() < deadline:
             time.sleep(0.05)
         sock.close()
-        assert not part.exists(), "the dead worker's part outlived it"
+        assert orphans(srv.data) == [], "the dead worker's pieces outlived it"
         assert srv.proc is not None and srv.proc.poll() is None  # no restart was needed
         done = submit(srv.port, make_report(rng, "en"))
         assert done.acknowledged, done
@@ -100,25 +100,30 @@ def test_a_killed_worker_leaves_no_part_while_the_master_lives(tmp_path: Path) -
 
 
 def test_init_sweeps_old_orphans(tmp_path: Path) -> None:
-    """`python -m app init` alone removes leftovers older than its safety margin.
+    """`python -m app init` alone removes the pieces of uploads whose writer is gone
+    and the old layout's files (overwritten first).
 
-    (It keeps younger ones: a server may be receiving them right now. The
-    gunicorn start-up hook sweeps everything; see the test above.)
+    (It keeps pieces whose writer still runs: a server may be receiving them right
+    now. The gunicorn start-up hook sweeps everything; see the test above.)
     """
     srv = LiveServer.start(tmp_path)
     try:
         srv.stop()
-        old = time.time() - 3600
-        planted = [srv.data / "incoming" / ("ab" * 16 + ".part"),
-                   srv.data / "blobs" / ("cd" * 16)]
-        for p in planted:
-            p.write_bytes(os.urandom(1000))
-            os.utime(p, (old, old))
-        fresh = srv.data / "incoming" / ("ef" * 16 + ".part")
-        fresh.write_bytes(b"x")
-        assert len(orphans(srv.data)) == 3
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        db = sqlite3.connect(srv.data / "skrynka.db")
+        with db:
+            for aid, owner in ((b"a" * 16, gone.pid), (b"b" * 16, os.getpid())):
+                db.execute("INSERT INTO blob_chunks (attachment_id, n, owner, data)"
+                           " VALUES (?, 0, ?, ?)", (aid, owner, os.urandom(1000)))
+        db.close()
+        legacy = srv.data / "blobs" / ("cd" * 16)
+        legacy.parent.mkdir()
+        legacy.write_bytes(os.urandom(1000))
+        assert len(orphans(srv.data)) == 2  # "2 orphan piece(s)" and the legacy file
         srv.init()
-        assert orphans(srv.data) == [f"incoming/{fresh.name}"]
+        assert orphans(srv.data) == ["1 orphan piece(s)"]
+        assert orphan_owners(srv.data) == {os.getpid()}
         exports = Exports(srv, tmp_path / "export")
         exports.export()
         assert exports.batches == []  # nothing was ever stored

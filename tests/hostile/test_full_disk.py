@@ -7,7 +7,6 @@ only; skipped where mounting is not allowed), the operator's storage budget
 
 from __future__ import annotations
 
-import errno
 import random
 import re
 import threading
@@ -154,19 +153,20 @@ def test_injected_enospc_in_the_attachment_writer(
     make_app: Callable[..., Flask], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ENOSPC while sealing an attachment: 503 page in the voter's language, no leftovers."""
-    import app.intake.sealing as sealing
+    from app.blobstore import BlobStore
+    from app.errors import StorageFull
 
     app = make_app(max_file_mb=4, max_report_mb=8)
     client = app.test_client()
-    real_write = sealing._CipherFile.write
+    real_append = BlobStore.append
     full = {"on": True}
 
-    def write(self: object, data: bytes) -> int:
-        if full["on"] and getattr(self, "size", 0) > 100_000:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(self, data)  # type: ignore[arg-type]
+    def append(self: BlobStore, attachment_id: bytes, n: int, owner: int, data: bytes) -> None:
+        if full["on"] and n >= 1:  # the second piece finds the disk full
+            raise StorageFull("the disk is full")
+        real_append(self, attachment_id, n, owner, data)
 
-    monkeypatch.setattr(sealing._CipherFile, "write", write)
+    monkeypatch.setattr(BlobStore, "append", append)
     rng = random.Random(SEED)
     for lang in LANGS:
         report = make_report(rng, lang, attachment_bytes=500_000)
@@ -174,10 +174,11 @@ def test_injected_enospc_in_the_attachment_writer(
         resp = client.post(f"/{lang}/", data=body, headers={"Content-Type": ctype})
         outcome = Outcome(resp.status_code, False, 0.0, None, resp.get_data())
         assert_full_page(outcome, lang)
-        assert not any((data_dir / "incoming").iterdir())
+        assert app.extensions["skrynka"].store.blobs.orphans() == 0
     full["on"] = False
     report = make_report(rng, "be", attachment_bytes=500_000)
     body, ctype = report.body()
     resp = client.post("/be/", data=body, headers={"Content-Type": ctype})
     assert resp.status_code == 200
-    assert len(list((data_dir / "blobs").iterdir())) == 1
+    store = app.extensions["skrynka"].store
+    assert store.blobs.orphans() == 0 and store.stats()["attachments"] == 1

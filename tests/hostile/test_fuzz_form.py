@@ -26,6 +26,7 @@ from nacl.public import PrivateKey
 
 from testkit.hostile.batch_reader import decrypt_batch
 from testkit.hostile.client import LANGS, Part, Response, is_receipt, multipart
+from testkit.hostile.scenarios import orphans
 from testkit.liveserver import ROOT
 from tests.hostile.corpus import valid_fields
 
@@ -160,5 +161,5 @@ def test_form_endpoint_fuzz(make_app: Callable[..., Flask], data_dir: Path,
     stored = _export(data_dir, tmp_path / "batch.skb", analyst_key)  # every one decrypts
     # each acknowledged report stored exactly once (None: accepted without the base fields)
     assert Counter(stored) == Counter(acked)
-    assert not any((data_dir / "incoming").iterdir()), "a refused upload left a sealed part"
+    assert orphans(data_dir) == [], "a refused upload left sealed pieces"
     assert seen.get("200R", 0) > 0 and any(k.startswith("4") for k in seen)
