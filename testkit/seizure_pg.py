@@ -29,9 +29,11 @@ from pathlib import Path
 PG_EPOCH = 946_684_800  # 2000-01-01 00:00 UTC in Unix seconds
 PAGE = 8192
 LP_NORMAL = 1
-#: The kernel stamps files from a clock that ticks every 1-10 ms (jiffies), behind
-#: time.time(): a file written inside a window may carry a time up to a tick earlier.
-FILE_CLOCK_SLACK = 0.015
+#: The kernel stamps files from a coarse clock that ticks every 1-10 ms (jiffies) and
+#: lags time.time(): a file written inside a window can carry a time a few ms before it
+#: (seen: 6.5 ms on a 250 Hz kernel). The test leaves far more than this between a
+#: window and anything else it does.
+FILE_CLOCK_SLACK = 0.05
 SEGMENT = re.compile(r"^[0-9A-F]{24}$")
 WAL_LINE = re.compile(r"^rmgr: (\S+)\s+len.*?tx:\s+(\d+), lsn: \S+, prev \S+, desc: (.*)$")
 COMMIT = re.compile(r"^COMMIT (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) UTC")

@@ -56,7 +56,7 @@ from testkit.seizure_pg import (
 REPORTS = 3
 STATES = ("running", "checkpointed", "stopped", "recycled", "purged")
 SPACING = 1.5  # seconds between reports: no two windows share a second
-SETTLE = 0.2  # seconds before the first look: our own reads' atimes are not a report's
+SETTLE = 0.3  # seconds before the first look: our own reads' atimes are not a report's
 QUIET = 1.2  # seconds of no report before a checkpoint (its time is not a report's)
 SETTINGS = ("fsync=off",)
 SWITCH = ("SELECT pg_switch_wal()", "CHECKPOINT")
