@@ -14,7 +14,8 @@ from nacl.utils import random as random_bytes
 from app import migrate
 from app.config import Config
 from app.errors import ConfigError, ExportError, StorageError
-from app.storage import Store, fsync_dir, open_store
+from app.pgcheck import startup_warning
+from app.storage import Store, fsync_dir, is_sqlite, open_store
 from contract import today, today_date
 from keys.batch import AttachmentEntry, ReportEntry, write_batch
 from keys.envelope import MAX_RECIPIENTS
@@ -46,9 +47,12 @@ def init(config: Config, say: Say, warn: Say) -> None:
     try:
         created = store.ensure_chain()
         removed = store.sweep(alive=True)
+        postgres = None if is_sqlite(config.database_url) else _postgres_warning(store)
     finally:
         store.close()
     say(f"database ready at schema {migrate.head()}" + (" (new chain)" if created else ""))
+    if postgres:
+        warn(postgres)
     if removed:
         say(f"removed {removed} leftover piece(s) or file(s) of interrupted uploads")
     try:
@@ -59,6 +63,14 @@ def init(config: Config, say: Say, warn: Say) -> None:
     except (KeysError, ConfigError) as exc:
         warn(f"no usable analyst key: {exc}; the form will answer 503 until one is added")
         warn("hint: " + KEYS_HINT.format(path=config.analyst_keys))
+
+
+def _postgres_warning(store: Store) -> str | None:
+    """The settings of this PostgreSQL server that keep report times longer (app/pgcheck.py)."""
+    try:
+        return startup_warning(store.engine)
+    except StorageError as exc:
+        return f"{exc.message}; hint: {exc.hint}"
 
 
 def _entries(store: Store, after_seq: int) -> list[ReportEntry]:
