@@ -15,6 +15,7 @@ SECURITY.md "Receipt codes").
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 
 from nacl.utils import random as random_bytes
@@ -23,6 +24,8 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 RANDOM_SYMBOLS = 14
 LENGTH = RANDOM_SYMBOLS + 1
 GROUP = 5
+#: Codes one report may cite (the server's form field and the analyst tool agree).
+MAX_CITES = 20
 #: What a code may look like in a form or a URL before it is read (generous: spaces).
 MAX_INPUT_CHARS = 64
 _CHECK_DOMAIN = b"skrynka receipt code v1\n"
@@ -30,6 +33,7 @@ _SAME = {"O": "0", "I": "1", "L": "1"}
 # Cyrillic capitals that look like Latin ones (Belarusian І, Russian/Belarusian others).
 _CYRILLIC = dict(zip("АВЕКМНОРСТХІ", "ABEKMHOPCTXI"))
 _DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u00ad_")
+_LIST_SEPARATORS = re.compile(r"[,;\n\uff0c\uff1b]+")
 
 
 def _check(core: str) -> str:
@@ -63,6 +67,31 @@ def parse(text: str) -> str | None:
         return None
     core = "".join(symbols[:RANDOM_SYMBOLS])
     return written(core + symbols[-1]) if _check(core) == symbols[-1] else None
+
+
+def parse_many(text: str) -> list[str] | None:
+    """The codes in ``text`` (separated by commas, semicolons or new lines; codes
+    written one after another with only spaces between them are read too), each
+    once, in order; None if any piece is not a code."""
+    codes: list[str] = []
+    for piece in _LIST_SEPARATORS.split(text):
+        if not piece.strip():
+            continue
+        code = parse(piece)
+        found = [code] if code is not None else _run_of_codes(piece)
+        if found is None:
+            return None
+        codes += [c for c in found if c not in codes]
+    return codes
+
+
+def _run_of_codes(piece: str) -> list[str] | None:
+    """Several codes in one piece with only spaces or dashes between them."""
+    bare = "".join(c for c in piece if not (c.isspace() or c in _DASHES))
+    if not bare or len(bare) % LENGTH or len(bare) > LENGTH * 100:
+        return None
+    codes = [parse(bare[i : i + LENGTH]) for i in range(0, len(bare), LENGTH)]
+    return None if None in codes else [c for c in codes if c is not None]
 
 
 def is_code(value: object) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keys import citations, output
-from keys.receipt import is_code
+from keys.receipt import MAX_CITES, is_code
 from keys.state import State
 
 MAX_REPORT_JSON = 16 << 20
@@ -27,7 +27,6 @@ class BadReport(ValueError):
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-MAX_CITES = 20  # codes one report may cite (the server's form accepts as many)
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from app.intake.body import CountingMiddleware, GuardedRequest, drain
 from app.intake.multipart import MAX_TEXT_BODY
-from app.intake.report import Invalid, receive
+from app.intake.report import NONCE_FIELD, Accepted, Invalid, receive
 from app.intake.sealing import Receiving
 
 __all__ = [
-    "MAX_TEXT_BODY", "CountingMiddleware", "GuardedRequest",
+    "MAX_TEXT_BODY", "NONCE_FIELD", "Accepted", "CountingMiddleware", "GuardedRequest",
     "Invalid", "Receiving", "drain", "receive",
 ]
