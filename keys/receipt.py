@@ -1,7 +1,7 @@
 """Receipt codes: made by the server inside the sealed report, cited by later reports.
 
 A code is 14 random symbols (70 bits) and one check symbol, written in three groups
-of five: ``7KQ2M-X9RTB-4HC0W``. Symbols are Crockford's base32 (digits and capital
+of five: ``7KQ2M-X9RTB-4HC0J``. Symbols are Crockford's base32 (digits and capital
 letters without I, L, O and U). Reading a code forgives what people do when copying
 one from paper: any case, spaces and dashes anywhere, ``O`` for ``0``, ``I``/``L``
 for ``1``, and Cyrillic letters that look like Latin ones (a voter's keyboard is

@@ -9,6 +9,8 @@ What leaves is ciphertext: a :class:`~app.pending.PendingReport`.
 Plaintext has exactly one other way out: when validation fails, the typed
 values go back to the voter in the re-rendered form (``Invalid`` ->
 ``app.views.submit`` -> ``form_page``), in the response, never to disk or a log.
+The report's receipt code, made in report.py and sealed inside the report, leaves
+the same way, to the voter only: ``Accepted.receipt`` -> the 303's Location.
 Nothing in this package logs, and nothing plaintext is ever written to a file.
 The form's TOML definition (app/formdef.py) is not plaintext and lives outside.
 

@@ -63,3 +63,13 @@ def test_is_code_wants_the_written_form() -> None:
     assert is_code(code)
     assert not is_code(code.lower()) and not is_code(code.replace("-", ""))
     assert not is_code(None) and not is_code(["x"])
+
+
+def test_the_check_symbol_is_the_one_spec_3_4_defines() -> None:
+    import hashlib
+
+    for code in [new_code() for _ in range(50)] + ["7KQ2M-X9RTB-4HC0J"]:  # SPEC's example
+        core = code.replace("-", "")[:14]
+        digest = hashlib.sha256(b"skrynka receipt code v1\n" + core.encode("ascii")).digest()
+        assert code[-1] == receipt.ALPHABET[digest[0] & 31]
+        assert is_code(code)
