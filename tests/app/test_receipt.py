@@ -175,3 +175,20 @@ def test_the_reworded_receipt_page_in_every_language(
     assert "only the analysts" in en["receipt.sealed"] and "cannot connect" in en["receipt.sealed"]
     assert "used this site" in en["receipt.risk"] and "not keep it at all" in en["receipt.risk"]
     assert "shown only once" not in " ".join(catalogs.messages[lang].values())
+
+
+def test_the_e2e_form_filler_fills_the_code_field_validly(
+    app: Flask, client: FlaskClient, analyst_key: PrivateKey
+) -> None:
+    """testkit.formfill (the browser and Tor tests' filler) finds the code field by its
+    class and gives it a well-formed code, which the report then cites."""
+    from testkit.formfill import answers, parse_form
+
+    form = parse_form(client.get("/ru/").get_data(as_text=True))
+    assert form.fields["follows_up"].kind == "codes" and form.fields["_nonce"].kind == "hidden"
+    values = answers(form, "проверка")
+    fields = [(k, v) for k, vs in values.items() for v in ([vs] if isinstance(vs, str) else vs)]
+    _receipt_url(post(client, "/ru/", fields), "ru")
+    [stored] = stored_reports(app, analyst_key)
+    assert stored.report["cites"] == [values["follows_up"]]
+    assert stored.report["form_nonce"] == values["_nonce"]

@@ -89,6 +89,7 @@ def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path)
     report, folder = mine[0]
     assert report["lang"] == "ru"
     assert report["receipt"] == receipt  # the code on the page is the one sealed inside
+    assert report["form_nonce"] == values["_nonce"]  # the page's own, for double clicks
     codes = [k for k, f in form.fields.items() if f.kind == "codes"]
     assert report["cites"] == [values[k] for k in codes]
     typed = {k: v for k, v in values.items() if form.fields[k].kind not in ("hidden", "codes")}
