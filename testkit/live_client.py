@@ -320,13 +320,13 @@ def get_form(port: int, lang: str) -> FormPage:
 
 def report_fields(description: str, *, what: Sequence[str] = ("police_intimidation",),
                   region: str = "minsk_city", town: str = "", station: str = "",
-                  day: str = "2026-11-20", at: str = "",
+                  day: str = "2026-11-20", at: str = "", follows_up: str = "",
                   contact: str = "") -> list[tuple[str, str]]:
     """Form fields in the order a browser sends them (empty optional fields included)."""
     fields = [("what", w) for w in what]
     fields += [("region", region), ("town", town), ("station", station),
                ("incident_date", day), ("incident_time", at), ("description", description),
-               ("contact", contact)]
+               ("follows_up", follows_up), ("contact", contact)]
     return fields
 
 
