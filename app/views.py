@@ -191,8 +191,9 @@ def receipt(lang: str, code: str) -> Response:
 def receipt_page(lang: str, code: str) -> Response:
     """The receipt: rendered once per language, then only the code differs.
 
-    Kept because `make bench` measures it: without it the app's server CPU per
-    report is about a fifth higher (the "receipt rendered each time" row)."""
+    Kept from when the POST itself rendered the receipt, where `make bench` showed it
+    saved about a fifth of the app's server CPU per report; the page is now the GET
+    after the 303, which the bench's load does not request (bench/app_bench.py)."""
     cache = rt().receipts
     html = cache.get(lang)
     if html is None:
