@@ -18,10 +18,10 @@ import tomllib
 from app.errors import ConfigError
 from app.i18n import LANGS
 
-FIELD_TYPES = ("multi", "choice", "text", "textarea", "date", "time", "file")
+FIELD_TYPES = ("multi", "choice", "text", "textarea", "date", "time", "file", "receipts")
 #: Default and greatest allowed max_length per type (characters, after normalising).
-DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 10_000}
-HARD_MAX_LENGTH = {"text": 1_000, "textarea": 50_000}
+DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 10_000, "receipts": 1_000}
+HARD_MAX_LENGTH = {"text": 1_000, "textarea": 50_000, "receipts": 2_000}
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _CHOICE_RE = re.compile(r"[a-z0-9_]{1,40}")
@@ -93,6 +93,10 @@ class FormDef:
 
     def file_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.type == "file")
+
+    def receipts_field(self) -> str | None:
+        """The field (at most one) whose codes the report cites at its top level."""
+        return next((f.name for f in self.fields if f.type == "receipts"), None)
 
 
 # --- loading and checking a definition -------------------------------------------------
@@ -177,8 +181,8 @@ def _field(raw: Any, index: int) -> FieldDef:
     for flag in ("required", "multiple"):
         if not isinstance(raw.get(flag, False), bool):
             raise FormDefError(f"{where}: {flag} must be true or false")
-    if ftype == "file" and raw.get("required", False):
-        raise FormDefError(f"{where}: file fields cannot be required")
+    if ftype in ("file", "receipts") and raw.get("required", False):
+        raise FormDefError(f"{where}: {ftype} fields cannot be required")
     if raw.get("multiple") is not None and ftype != "file":
         raise FormDefError(f"{where}: multiple applies only to file fields")
     widget = raw.get("widget", "radio" if ftype == "choice" else "")
@@ -222,6 +226,8 @@ def parse_form(doc: Mapping[str, Any], where: str = "form") -> FormDef:
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
         raise FormDefError(f"{where}: duplicate field name(s) {dups}")
+    if sum(1 for f in fields if f.type == "receipts") > 1:
+        raise FormDefError(f"{where}: at most one field can be of type 'receipts'")
     return FormDef(id=form_id, version=version, fields=fields)
 
 

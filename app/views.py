@@ -19,17 +19,19 @@ from app.headers import StaticFiles, set_headers
 from app.hosts import host_allowed
 from app.httperrors import ClientStalled, Full, NoKeys, PageError, TooLarge, WrongHost
 from app.i18n import DEFAULT_LANG, LANGS, Catalogs
-from app.intake import MAX_TEXT_BODY, Invalid, Receiving, drain, receive
+from app.intake import MAX_TEXT_BODY, NONCE_FIELD, Invalid, Receiving, drain, receive
 from app.storage import Store
 from app.watched import WatchedFile
 from contract import MIB, in_mib, today
+from keys.receipt import MAX_INPUT_CHARS, parse
 
 log = logging.getLogger("skrynka")
 bp = Blueprint("pages", __name__)
 ERROR_TITLES = {
     400: "400", 404: "404", 405: "405", 408: "400", 413: "413", 421: "host", 503: "503",
 }
-# Where the code goes in a cached receipt page (letters only: never escaped).
+# Where the code goes in a cached receipt page (letters only: never escaped), and in
+# its language links' paths.
 RECEIPT_MARK = "SKRYNKARECEIPTMARK" + base64.b32encode(random_bytes(10)).decode("ascii")
 # Reading the rest of a refused body lets the voter see our page instead of a reset.
 # Over Tor (20-100 KB/s) the rest of a 30 MB photo takes minutes, so the bound is by
@@ -69,21 +71,21 @@ def rt() -> Runtime:
     return runtime
 
 
-def receipt_code() -> str:
-    """16 random base32 characters in groups of 4; shown once, never stored."""
-    text = base64.b32encode(random_bytes(10)).decode("ascii")
-    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
-
-
 def path_lang() -> str:
     first = request.path.split("/")[1] if request.path.count("/") >= 1 else ""
     return first if first in LANGS else DEFAULT_LANG
 
 
-def page(template: str, lang: str, title: str, status: int = 200, **ctx: Any) -> Response:
+def page(
+    template: str, lang: str, title: str, status: int = 200, suffix: str | None = None,
+    **ctx: Any,
+) -> Response:
+    """A page; its language links lead to ``/<other lang><suffix>`` (by default the
+    same path as this request's in the other language)."""
     runtime = rt()
     t = runtime.catalogs.translator(lang)
-    suffix = request.path[len(lang) + 1 :] if request.path.startswith(f"/{lang}/") else "/"
+    if suffix is None:
+        suffix = request.path[len(lang) + 1 :] if request.path.startswith(f"/{lang}/") else "/"
     lang_urls = {code: f"/{code}{suffix}" for code in LANGS}
     html = render_template(
         template, lang=lang, t=t, lang_urls=lang_urls, page_title=t(title), status=status,
@@ -114,7 +116,7 @@ def form_page(lang: str, status: int = 200, values: Any = None, errors: Any = No
         "form.html", lang, "title.form", status=status, form_def=rt().form_def,
         values=values or {}, errors=errors or {}, action=f"/{lang}/",
         max_file_mb=config.max_file_mb, max_report_mb=config.max_report_mb,
-        max_files=config.max_files,
+        max_files=config.max_files, nonce_field=NONCE_FIELD, nonce=random_bytes(16).hex(),
     )
 
 
@@ -152,28 +154,54 @@ def submit(lang: str) -> Response:
         if isinstance(outcome, Invalid):  # plaintext's one way out: back to the voter
             v = outcome.validated
             return form_page(lang, 400, values=v.values, errors=v.errors)
-        runtime.store.store_report(outcome, day)
+        runtime.store.store_report(outcome.pending, day)
         rx.release()  # the attachments' pieces are the stored report's now
     except StorageFull:
         raise Full() from None
     finally:
         rx.discard()  # a refused or failed request's pieces go
-    return receipt_page(lang)
+    # See Other: the browser fetches the receipt page with GET, so reloading it (or
+    # going back to it) shows it again and never sends the report a second time.
+    return see_other(receipt_path(lang, outcome.receipt))
 
 
-def receipt_page(lang: str) -> Response:
-    """The receipt: rendered once per language and path, then only the code differs.
+def receipt_path(lang: str, code: str) -> str:
+    return f"/{lang}/receipt/{code}"
 
-    Kept because `make bench` measures it: without it the app's server CPU per
-    report is about a fifth higher (the "receipt rendered each time" row)."""
+
+def see_other(path: str) -> Response:
+    """303 to a path of this site (relative: the onion name is the browser's)."""
+    response = Response("", status=303, mimetype="text/plain")
+    response.headers["Location"] = path
+    return response
+
+
+@bp.get("/<lang>/receipt/<code>")
+def receipt(lang: str, code: str) -> Response:
+    """The receipt page for any well-formed code, the same for all: nothing here can
+    tell an issued code from a made-up one (nothing is looked up, nothing kept)."""
+    check_lang(lang)
+    written = parse(code) if len(code) <= MAX_INPUT_CHARS else None
+    if written is None:
+        raise NotFound()
+    if written != code:  # lower case, no dashes, look-alikes: one address per code
+        return see_other(receipt_path(lang, written))
+    return receipt_page(lang, written)
+
+
+def receipt_page(lang: str, code: str) -> Response:
+    """The receipt: rendered once per language, then only the code differs.
+
+    Kept from when the POST itself rendered the receipt, where `make bench` showed it
+    saved about a fifth of the app's server CPU per report; the page is now the GET
+    after the 303, which the bench's load does not request (bench/app_bench.py)."""
     cache = rt().receipts
-    key = f"{lang} {request.path}"  # the path decides the page's language links
-    html = cache.get(key)
+    html = cache.get(lang)
     if html is None:
-        html = page("receipt.html", lang, "title.receipt", receipt=RECEIPT_MARK).get_data(
-            as_text=True)
-        cache[key] = html
-    return Response(html.replace(RECEIPT_MARK, receipt_code()), mimetype="text/html")
+        html = page("receipt.html", lang, "title.receipt", receipt=RECEIPT_MARK,
+                    suffix=receipt_path("", RECEIPT_MARK)[1:]).get_data(as_text=True)
+        cache[lang] = html
+    return Response(html.replace(RECEIPT_MARK, code), mimetype="text/html")
 
 
 # --- errors and every response ---------------------------------------------------------

@@ -171,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.add_argument("--new-passphrase-file", help="read the new passphrase from FILE")
     passwd.set_defaults(func=cmd_passwd)
 
-    decrypt = add("decrypt", "decrypt batches into DIR (report folders, reports.csv/.jsonl)")
+    decrypt = add("decrypt", "decrypt batches into DIR (report folders, reports.csv/.jsonl, "
+                  "citations.csv)")
     decrypt.add_argument("--key", required=True, help="your private key file")
     decrypt.add_argument("--out", required=True, help="output directory (made if missing)")
     decrypt.add_argument("--passphrase-file", help="read the passphrase from FILE")

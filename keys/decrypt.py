@@ -35,6 +35,7 @@ class Summary:
     decrypted: int = 0
     attachments: int = 0
     skipped: int = 0
+    unresolved: int = 0  # citations of codes no report in the directory has (yet)
     problems: list[str] = field(default_factory=list)
     fatal: list[KeysError] = field(default_factory=list)
 
@@ -43,7 +44,8 @@ class Summary:
         return (
             f"decrypted {self.decrypted} reports ({self.attachments} attachments) to "
             f"{self.out_dir}; skipped {self.skipped} already present; "
-            f"{count} problem{'' if count == 1 else 's'}"
+            f"{count} problem{'' if count == 1 else 's'}; {self.unresolved} unresolved "
+            f"citation{'' if self.unresolved == 1 else 's'}"
         )
 
     def raise_for_problems(self) -> None:
@@ -154,7 +156,7 @@ class _Run:
                 "reports opens with it)",
                 hint="decrypt with the key whose public key the server was configured with",
             ))
-        write_tables(self.out, self.state)
+        self.summary.unresolved = write_tables(self.out, self.state).unresolved
         return self.summary
 
     def _publish(self) -> None:

@@ -22,11 +22,12 @@ from typing import Any
 
 from nacl.utils import random
 
+from keys.citations import Links
 from keys.errors import OutputError
 
 REPORT_FILE = "report.json"
 MAX_NAME_BYTES = 180
-_RESERVED = {REPORT_FILE, "reports.csv", "reports.jsonl", ".skrynka-state.json"}
+_RESERVED = {REPORT_FILE, "reports.csv", "reports.jsonl", "citations.csv", ".skrynka-state.json"}
 _WINDOWS = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)}
 _BAD_CHARS = re.compile(r'[<>:"|?*\\/]')
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -137,14 +138,17 @@ def attachment_names(report: Mapping[str, Any]) -> list[str]:
 
 BASE_COLUMNS = [
     "seq", "report_id", "chain_id", "received_day", "lang", "form_id", "form_version",
-    "attachments",
+    "attachments", "receipt", "cites", "cites_reports", "cited_by", "same_form",
 ]
 
 
 def table_rows(
     reports: Iterable[tuple[str, int | None, str, Mapping[str, Any]]],
+    links: Links | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """Columns and rows from ``(chain_id, seq, report_id, report)``, in the order given."""
+    """Columns and rows from ``(chain_id, seq, report_id, report)``, in the order given;
+    the receipt columns from ``links`` (keys.citations)."""
+    links = links or Links()
     fields: dict[str, None] = {}
     rows: list[dict[str, Any]] = []
     for chain_id, seq, report_id, report in reports:
@@ -154,6 +158,11 @@ def table_rows(
             "received_day": report.get("received_day"), "lang": report.get("lang"),
             "form_id": form.get("id"), "form_version": form.get("version"),
             "attachments": attachment_names(report),
+            "receipt": links.receipt.get(report_id),
+            "cites": [c for c in report.get("cites", []) if isinstance(c, str)],
+            "cites_reports": links.cites.get(report_id, []),
+            "cited_by": links.cited_by.get(report_id, []),
+            "same_form": links.same_form.get(report_id, []),
         }
         for name, value in report.get("fields", {}).items():
             fields.setdefault(name)

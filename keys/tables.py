@@ -1,7 +1,8 @@
 """The report plaintext's shape, and the tables rebuilt from every report folder.
 
 ``DIR/reports.csv`` and ``DIR/reports.jsonl`` list every report folder in the
-output directory, ordered by server chain and sequence number.
+output directory, ordered by server chain and sequence number;
+``DIR/citations.csv`` every citation of a receipt code (keys.citations).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from keys import output
+from keys import citations, output
+from keys.receipt import MAX_CITES, is_code
 from keys.state import State
 
 MAX_REPORT_JSON = 16 << 20
@@ -72,11 +74,26 @@ def _shape_ok(report: Any) -> bool:
         and isinstance(form, dict) and isinstance(form.get("id"), str)
         and type(form.get("version")) is int and isinstance(report.get("lang"), str)
         and isinstance(report.get("received_day"), str) and fields_ok and atts_ok
+        and _receipts_ok(report)
     )
 
 
-def write_tables(out_dir: Path, state: State) -> None:
-    """Rebuild DIR/reports.csv and DIR/reports.jsonl from every report folder."""
+def _receipts_ok(report: dict[str, Any]) -> bool:
+    """``receipt``, ``cites`` and ``form_nonce`` are optional (reports sealed before them
+    have none), but well-formed when present: a code in its written form, a list of
+    at most MAX_CITES such codes, 32 hex digits."""
+    cites = report.get("cites", [])
+    nonce = report.get("form_nonce", "0" * 32)
+    return (
+        ("receipt" not in report or is_code(report["receipt"]))
+        and isinstance(cites, list) and len(cites) <= MAX_CITES and all(map(is_code, cites))
+        and isinstance(nonce, str) and bool(_HEX32.fullmatch(nonce))
+    )
+
+
+def write_tables(out_dir: Path, state: State) -> citations.Links:
+    """Rebuild DIR/reports.csv, DIR/reports.jsonl and DIR/citations.csv from every
+    report folder; returns the links found between reports."""
     found: list[tuple[tuple[int, str, int, str], str, int | None, str, dict[str, Any]]] = []
     for entry in os.scandir(out_dir):
         if not _ID_DIR.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
@@ -89,9 +106,13 @@ def write_tables(out_dir: Path, state: State) -> None:
         order = (0 if where else 1, chain, seq or 0, entry.name)
         found.append((order, chain, seq, entry.name, report))
     found.sort(key=lambda f: f[0])
-    columns, rows = output.table_rows((c, s, i, r) for _, c, s, i, r in found)
+    links = citations.link([(i, r) for _, _, _, i, r in found])
+    columns, rows = output.table_rows(((c, s, i, r) for _, c, s, i, r in found), links)
     output.write_atomic(out_dir / "reports.csv", output.render_csv(columns, rows))
     output.write_atomic(out_dir / "reports.jsonl", output.render_jsonl(columns, rows))
+    output.write_atomic(out_dir / citations.CITATIONS_FILE, output.render_csv(
+        citations.CITATION_COLUMNS, links.rows))
+    return links
 
 
 def _read_report(path: Path) -> dict[str, Any] | None:

@@ -107,8 +107,11 @@ Needs Python 3.9 or newer (python3 -V). Nothing here connects to any network.
      venv/bin/python -m keys decrypt --key analyst.key --out reports batch-*.skb
 
    Each report becomes reports/<id>/ (report.json and attachments), plus
-   reports/reports.csv and reports/reports.jsonl. Run it again with new batches
-   and the same --out folder: it checks that no report is missing or altered.
+   reports/reports.csv and reports/reports.jsonl, and reports/citations.csv:
+   which report cites which earlier one by its receipt code (a code no report
+   has yet is "unresolved", counted in the last line). Run it again with new
+   batches and the same --out folder: it checks that no report is missing or
+   altered, and links new reports with earlier ones both ways.
    Exit code 0 means every report decrypted and verified.
 
 4. Change the passphrase:   venv/bin/python -m keys passwd analyst.key

@@ -1,8 +1,9 @@
 """Read the app's report form from its HTML and make a complete, valid submission.
 
 The e2e tests do not hard-code the form: they read every field the server renders
-(checkbox groups, radios, selects, date/time/text inputs, textareas, file inputs, hidden
-inputs) and fill each one, so they follow the form definition as it changes.
+(checkbox groups, radios, selects, date/time/text inputs, textareas, the receipt-code
+textarea, file inputs, hidden inputs) and fill each one, so they follow the form
+definition as it changes.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import struct
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from keys.receipt import new_code
+
 
 @dataclass
 class Field:
     name: str
-    kind: str                      # checkbox radio select date time text textarea file hidden
+    kind: str  # checkbox radio select date time text textarea codes file hidden
     choices: list[str] = field(default_factory=list)
     value: str = ""
     required: bool = False
@@ -64,8 +67,9 @@ class _Parser(HTMLParser):
                 f.choices.append(attrs.get("value") or "on")
             else:
                 f.value = attrs.get("value") or ""
-        elif tag == "textarea":
-            self._add(name, "textarea", attrs)
+        elif tag == "textarea":  # class "codes": the receipt codes of earlier reports
+            codes = "codes" in (attrs.get("class") or "").split()
+            self._add(name, "codes" if codes else "textarea", attrs)
         elif tag == "select":
             self.select = self._add(name, "select", attrs)
 
@@ -99,7 +103,8 @@ def tiny_jpeg(comment: bytes) -> bytes:
 
 
 def answers(form: Form, text: str) -> dict[str, str | list[str]]:
-    """A value for every non-file field: first choices, yesterday, fixed text."""
+    """A value for every non-file field: first choices, yesterday, fixed text, a
+    well-formed receipt code for the follow-up field."""
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     out: dict[str, str | list[str]] = {}
     for f in form.fields.values():
@@ -115,6 +120,8 @@ def answers(form: Form, text: str) -> dict[str, str | list[str]]:
             out[f.name] = f.value
         elif f.kind == "textarea":
             out[f.name] = text
+        elif f.kind == "codes":  # cites a code no report has: sealed, linked to nothing
+            out[f.name] = new_code()
         elif f.kind == "text":
             out[f.name] = text[: min(40, f.max_length or 40)].strip()
     return out

@@ -7,7 +7,7 @@ pre-built request bytes again and again and reads each answer only far enough to
 its status, its length and whether it is the good one.
 
     load = Load(port, request_bytes(port, "POST", path, body, ctype), count=2000,
-                connections=8, good_status=200, good_marker=RECEIPT)
+                connections=8, good_status=303, good_marker=RECEIPT_LOCATION_RE)
     result = run_load(load)       # in a forked process; never raises on network errors
     result.good, result.statuses, result.client_cpu
 
@@ -43,7 +43,7 @@ class Load:
     count: int
     connections: int
     good_status: int
-    good_marker: re.Pattern[bytes] | None = None  # a good answer's body must match it
+    good_marker: re.Pattern[bytes] | None = None  # a good answer's head or body must match it
     timeout: float = 120.0  # for the whole run; what is still open then counts as 0
 
 
@@ -61,6 +61,7 @@ class Answer:
     length: int  # bytes of the whole answer, head included
     close: bool
     body: bytes
+    head: bytes = b""  # status line and headers, as received
 
 
 def parse_answer(buf: bytes | bytearray, eof: bool = False) -> Answer | None:
@@ -92,7 +93,7 @@ def parse_answer(buf: bytes | bytearray, eof: bool = False) -> Answer | None:
         if eof:
             raise ValueError("connection closed inside the answer's body")
         return None
-    return Answer(status, total, close, bytes(buf[start:total]))
+    return Answer(status, total, close, bytes(buf[start:total]), bytes(buf[:end]))
 
 
 def _chunked_end(buf: bytes | bytearray, pos: int) -> int:
@@ -148,7 +149,7 @@ class _Driver:
             self.result.statuses[answer.status] += 1
             marker = self.load.good_marker
             if answer.status == self.load.good_status and (
-                    marker is None or marker.search(answer.body)):
+                    marker is None or marker.search(answer.head + CRLF * 2 + answer.body)):
                 self.result.good += 1
         if answer is None or answer.close or conn.eof or len(conn.buf) > answer.length:
             conn.sock.close()  # broken, closing, or more than one answer to one request

@@ -38,7 +38,13 @@ from testkit.export_reader import MIB, OpenedReport, open_batch_file
 
 BLOCK = MIB
 CRLF = b"\r\n"
-RECEIPT_RE = re.compile(rb'class="[^"]*receipt[^"]*"|data-receipt')
+RECEIPT_RE = re.compile(rb'class="[^"]*receipt[^"]*"|data-receipt')  # the receipt page
+_CODE = "[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}"
+#: Where a stored report's POST sends the browser: 303 See Other to its receipt page.
+RECEIPT_PATH_RE = re.compile(f"/(?:be|ru|en)/receipt/({_CODE})")
+#: The same, in an answer's raw head (for testkit.keepalive's good_marker).
+RECEIPT_LOCATION_RE = re.compile(
+    f"(?im)^location:[ \t]*{RECEIPT_PATH_RE.pattern}[ \t]*\r?$".encode())
 
 
 # -- deterministic payloads --------------------------------------------------------
@@ -171,7 +177,13 @@ class Response:
 
     @property
     def is_receipt(self) -> bool:
-        return self.status in (200, 201) and bool(RECEIPT_RE.search(self.body))
+        """The report was stored: 303 See Other to its receipt page."""
+        return self.receipt_code is not None
+
+    @property
+    def receipt_code(self) -> str | None:
+        m = RECEIPT_PATH_RE.fullmatch(self.headers.get("location", ""))
+        return m.group(1) if self.status == 303 and m else None
 
 
 def connection(port: int, timeout: float = 60.0) -> http.client.HTTPConnection:
@@ -308,13 +320,13 @@ def get_form(port: int, lang: str) -> FormPage:
 
 def report_fields(description: str, *, what: Sequence[str] = ("police_intimidation",),
                   region: str = "minsk_city", town: str = "", station: str = "",
-                  day: str = "2026-11-20", at: str = "",
+                  day: str = "2026-11-20", at: str = "", follows_up: str = "",
                   contact: str = "") -> list[tuple[str, str]]:
     """Form fields in the order a browser sends them (empty optional fields included)."""
     fields = [("what", w) for w in what]
     fields += [("region", region), ("town", town), ("station", station),
                ("incident_date", day), ("incident_time", at), ("description", description),
-               ("contact", contact)]
+               ("follows_up", follows_up), ("contact", contact)]
     return fields
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,11 @@ from app.intake.sealing import AttachmentSink, Receiving
 from app.intake.validate import Validated, validate
 from app.pending import PendingReport
 from keys.envelope import KIND_REPORT, seal_bytes
+from keys.receipt import new_code
+
+#: The form page's hidden input: random per rendering, sealed as ``form_nonce``.
+NONCE_FIELD = "_nonce"
+_NONCE = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -22,13 +28,23 @@ class Invalid:
     validated: Validated
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """The sealed report, and its receipt code for the voter's page (kept nowhere:
+    the code is inside the sealed report, and nothing else holds it)."""
+
+    pending: PendingReport
+    receipt: str
+
+
 def receive(
     environ: dict[str, Any], rx: Receiving, form_def: FormDef, lang: str, day: str
-) -> Invalid | PendingReport:
+) -> Invalid | Accepted:
     """Read, validate and seal the submission in ``environ``'s body.
 
     Attachments are sealed into ``rx`` while the body arrives; the caller
     stores the result and then calls ``rx.discard()`` whatever happened.
+    The receipt code is made here, before sealing, and sealed into the report.
     """
     fields = parse_body(environ, rx)
     validated = validate(form_def, fields)
@@ -36,20 +52,29 @@ def receive(
         rx.discard()
         return Invalid(validated)
     sinks = [s for s in rx.sinks if not s.skipped]
-    report = {
+    values = dict(validated.values)
+    cited = values.pop(form_def.receipts_field() or "", [])
+    receipt = new_code()
+    report: dict[str, Any] = {
         "format": "skrynka-report",
         "version": 1,
         "form": {"id": form_def.id, "version": form_def.version},
         "lang": lang,
         "received_day": day,
-        "fields": validated.values,
+        "fields": values,
         "labels": form_def.labels_en(),
         "attachments": [_describe(s) for s in sinks],
+        "receipt": receipt,
+        "cites": cited if isinstance(cited, list) else [],
     }
+    nonce = fields.getlist(NONCE_FIELD)
+    if len(nonce) == 1 and _NONCE.fullmatch(nonce[0]):
+        report["form_nonce"] = nonce[0]
     plain = json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     envelope = seal_bytes(plain, rx.recipients, kind=KIND_REPORT, report_id=rx.report_id)
     pending = tuple(s.result for s in sinks if s.result is not None)
-    return PendingReport(rx.report_id, envelope, hashlib.sha256(envelope).digest(), pending)
+    sha = hashlib.sha256(envelope).digest()
+    return Accepted(PendingReport(rx.report_id, envelope, sha, pending), receipt)
 
 
 def _describe(sink: AttachmentSink) -> dict[str, object]:

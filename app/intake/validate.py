@@ -17,6 +17,7 @@ from typing import Any
 
 from app.formdef import FieldDef, FormDef
 from contract import today_date
+from keys.receipt import MAX_CITES, parse_many
 
 #: A date this many days after today (UTC) is still accepted (time zones).
 FUTURE_SLACK_DAYS = 1
@@ -99,7 +100,7 @@ def _check_field(
     """(normalised value or None, error key or None) for one field."""
     if f.type == "multi":
         return _check_multi(f, raw)
-    multiline = f.type == "textarea"
+    multiline = f.type in ("textarea", "receipts")
     texts = [normalise(v, multiline) for v in raw]
     texts = [v for v in texts if v]
     if not texts:
@@ -119,7 +120,20 @@ def _check_field(
         return value[:_ECHO_MAX], _check_date(value, today)
     if f.type == "time":
         return _check_time(value[:_ECHO_MAX])
+    if f.type == "receipts":
+        return _check_receipts(value)
     return value, None
+
+
+def _check_receipts(value: str) -> tuple[str | list[str], str | None]:
+    """The cited codes in their written form; what was typed, to correct, if one is
+    not a code or there are too many."""
+    codes = parse_many(value)
+    if codes is None:
+        return value, "error.bad_receipt"
+    if len(codes) > MAX_CITES:
+        return value, "error.too_many_receipts"
+    return codes, None
 
 
 def _check_multi(f: FieldDef, raw: list[str]) -> tuple[list[str] | None, str | None]:

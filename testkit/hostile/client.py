@@ -349,9 +349,15 @@ def page_says(resp: Response, lang: str, key: str) -> bool:
     return bool(first) and first in html.unescape(resp.text)
 
 
+_SYMBOLS5 = "[0-9A-HJKMNP-TV-Z]{5}"
+_RECEIPT_CODE = f"{_SYMBOLS5}-{_SYMBOLS5}-{_SYMBOLS5}"
+
+
 def is_receipt(resp: Response, lang: str) -> bool:
-    """The receipt page was delivered: 200 with the localized receipt code label."""
-    return resp.status == 200 and page_says(resp, lang, "receipt.code_label")
+    """The report was stored: 303 See Other to its receipt page in ``lang``."""
+    location = resp.headers.get("location", "")
+    path = f"/{re.escape(lang)}/receipt/{_RECEIPT_CODE}"
+    return resp.status == 303 and re.fullmatch(path, location) is not None
 
 
 def submit(port: int, report: Report, *, form: FormPage | None = None,

@@ -16,7 +16,7 @@ from tests.app.helpers import FilePart, post, valid_fields
 def submit_ok(client: FlaskClient) -> Any:
     def run(lang: str = "en", files: Sequence[FilePart] = (), **extra: Any) -> TestResponse:
         resp = post(client, f"/{lang}/", valid_fields(lang, **extra), files)
-        assert resp.status_code == 200, resp.get_data(as_text=True)[:2000]
+        assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
         return resp
 
     return run

@@ -57,7 +57,7 @@ def submit(app: Flask, n: int, files: bool = True) -> list[bytes]:
         sent.append(blob)
         resp = post(app.test_client(), "/en/", valid_fields(description=f"report {i}"),
                     [FilePart("attachments", f"{i}.bin", blob)] if files else [])
-        assert resp.status_code == 200
+        assert resp.status_code == 303
     return sent
 
 
@@ -174,7 +174,7 @@ def test_purge_only_exported_and_vacuums(app: Flask, runner, tmp_path: Path,
 def test_stats_prints_counts_not_contents(app: Flask, runner, tmp_path: Path) -> None:
     secret = "stats-must-not-print-this"
     assert post(app.test_client(), "/en/", valid_fields(description=secret),
-                [FilePart("attachments", "secret-name.jpg", b"x" * 5000)]).status_code == 200
+                [FilePart("attachments", "secret-name.jpg", b"x" * 5000)]).status_code == 303
     res = runner("stats")
     assert res.exit_code == 0
     assert "reports: 1" in res.stdout and "unexported: 1" in res.stdout

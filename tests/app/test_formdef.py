@@ -40,16 +40,16 @@ def raw() -> dict[str, Any]:
 
 
 def test_election_form_loads(form: FormDef) -> None:
-    assert (form.id, form.version) == ("election-violation", 1)
+    assert (form.id, form.version) == ("election-violation", 2)
     assert [f.name for f in form.fields] == [
         "what", "region", "town", "station", "incident_date", "incident_time",
-        "description", "attachments", "contact",
+        "description", "attachments", "follows_up", "contact",
     ]
     types = {f.name: f.type for f in form.fields}
     assert types == {
         "what": "multi", "region": "choice", "town": "text", "station": "text",
         "incident_date": "date", "incident_time": "time", "description": "textarea",
-        "attachments": "file", "contact": "text",
+        "attachments": "file", "follows_up": "receipts", "contact": "text",
     }
     required = {f.name for f in form.fields if f.required}
     assert required == {"what", "region", "incident_date", "description"}
@@ -60,6 +60,7 @@ def test_election_form_loads(form: FormDef) -> None:
     assert form.field("contact").max_length == 200
     assert form.field("description").max_length == 10_000
     assert form.file_fields() == ("attachments",)
+    assert form.receipts_field() == "follows_up"
     assert form.field("attachments").multiple
 
 

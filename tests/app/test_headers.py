@@ -34,7 +34,10 @@ def test_headers_on_every_kind_of_response(app: Flask, client: FlaskClient) -> N
     for url in ("/", "/be/", "/ru/safety", "/en/nowhere", "/zz/"):
         check_headers(client.get(url))
     check_headers(client.get("/static/style.css"), html=False)
-    check_headers(post(client, "/en/", valid_fields()))  # receipt
+    receipt = post(client, "/en/", valid_fields())
+    assert receipt.status_code == 303  # See Other: the receipt page
+    check_headers(receipt)
+    check_headers(client.get(receipt.headers["Location"]))
     check_headers(post(client, "/en/", valid_fields(region="nowhere")))  # 400 form
     check_headers(client.put("/en/"))
     assert client.get("/static/style.css").mimetype == "text/css"

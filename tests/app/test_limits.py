@@ -77,7 +77,7 @@ def test_file_over_limit_is_413_and_body_drained(small: Flask, analyst_key: Priv
 def test_file_at_limit_is_accepted(small: Flask, analyst_key: PrivateKey) -> None:
     data = b"\xff" * MIB
     resp = post(small.test_client(), "/en/", valid_fields(), [FilePart("attachments", "x", data)])
-    assert resp.status_code == 200
+    assert resp.status_code == 303
     assert stored_reports(small, analyst_key)[0].files == [data]
 
 
@@ -148,7 +148,7 @@ def test_urlencoded_report_is_accepted(app: Flask, analyst_key: PrivateKey) -> N
 
     resp = app.test_client().post("/en/", data=urlencode(valid_fields("be")),
                                   content_type="application/x-www-form-urlencoded")
-    assert resp.status_code == 200
+    assert resp.status_code == 303
     assert stored_reports(app, analyst_key)[0].report["lang"] == "en"
 
 
@@ -176,7 +176,7 @@ def test_key_added_later_is_picked_up(make_app, data_dir: Path, analyst_key: Pri
     app = make_app()
     assert post(app.test_client(), "/en/", valid_fields()).status_code == 503
     (data_dir / "analysts.pub").write_text(text)
-    assert post(app.test_client(), "/en/", valid_fields()).status_code == 200
+    assert post(app.test_client(), "/en/", valid_fields()).status_code == 303
     assert len(stored_reports(app, analyst_key)) == 1
 
 
@@ -186,7 +186,7 @@ def test_budget_full_is_503_and_keeps_earlier_reports(make_app,
     client = app.test_client()
     first = b"first" * 1000
     assert post(client, "/en/", valid_fields(), [FilePart("attachments", "1", first)]
-                ).status_code == 200
+                ).status_code == 303
     # 600 KB plaintext pads to 1 MiB of ciphertext: over the 1 MiB budget.
     resp = post(client, "/be/", valid_fields("be"),
                 [FilePart("attachments", "2", b"s" * 600_000)])
@@ -234,7 +234,7 @@ def test_file_cap_counts_attachments_not_empty_inputs(make_app,
     files = [empty, FilePart("attachments", "a.jpg", b"a"), empty,
              FilePart("attachments", "b.txt", b""), empty]  # a named empty file counts
     resp = post(app.test_client(), "/ru/", valid_fields("ru"), files)
-    assert resp.status_code == 200
+    assert resp.status_code == 303
     assert stored_reports(app, analyst_key)[0].files == [b"a", b""]
     for third in (FilePart("attachments", "c.jpg", b"c"), FilePart("attachments", "", b"c")):
         resp = post(app.test_client(), "/en/", valid_fields(), files + [third])
@@ -262,13 +262,13 @@ def test_full_for_attachments_still_takes_text(make_app, analyst_key: PrivateKey
         resp = post(client, "/ru/", valid_fields("ru"),
                     [FilePart("attachments", f"{i}.jpg", bytes([i]) * 100_000)])
         statuses.append(resp.status_code)
-        if resp.status_code != 200:
+        if resp.status_code != 303:
             break
-    assert statuses[-1] == 503 and set(statuses[:-1]) == {200} and len(statuses) > 2
+    assert statuses[-1] == 503 and set(statuses[:-1]) == {303} and len(statuses) > 2
     assert has_message(resp, app, "ru", "error.503_full")
     assert store.unexported_bytes() <= store.budget_bytes - store.reserve_bytes
     for lang in ("be", "ru", "en"):
-        assert post(client, f"/{lang}/", valid_fields(lang)).status_code == 200
+        assert post(client, f"/{lang}/", valid_fields(lang)).status_code == 303
     stored = stored_reports(app, analyst_key)
     assert [len(s.files) for s in stored] == [1] * (len(statuses) - 1) + [0] * 3
     assert orphan_pieces(app) == 0

@@ -19,12 +19,14 @@ from pathlib import Path
 import pytest
 import tomllib
 
+from keys.receipt import new_code
 from testkit.live_client import (
     MIB,
     FilePart,
     Multipart,
     export_and_open,
     find_report,
+    get,
     get_form,
     pattern,
     pattern_bytes,
@@ -309,3 +311,30 @@ def test_canary_never_reaches_any_disk(server: LiveServer, tmp_path: Path) -> No
     got = find_report(export_and_open(server, tmp_path / "batch.skb", keep=0), canary)
     [entry] = got.report["attachments"]
     assert got.attachments[entry["id"]].sha256 == expect
+
+
+def test_receipt_code_through_gunicorn(server: LiveServer, tmp_path: Path) -> None:
+    """The code reaches the voter only through the 303 and the receipt page, which can
+    be reloaded without filing again; no file of the server, its log included, holds the
+    code or a cited one; the analysts find both sealed in the report."""
+    started = time.time() - 2
+    tok = token("receipt")
+    earlier = new_code()
+    page = get_form(server.port, "ru")
+    body = Multipart(page.hidden + report_fields(f"Квитанция {tok}", follows_up=earlier), [])
+    resp = post(server.port, page.action, body)
+    code = resp.receipt_code
+    assert code is not None, (resp.status, resp.headers, resp.text[:300])
+    for _ in range(3):  # the page, then two reloads
+        shown = get(server.port, resp.headers["location"])
+        assert shown.status == 200 and code in shown.text
+        assert shown.headers["cache-control"] == "no-store"
+    needles = [n.encode() for c in (code, earlier) for n in (c, c.replace("-", ""))]
+    hits, files = scan([server.data], needles, since=None)
+    assert files > 0 and hits == [], hits
+    hits, _ = scan([*TEMP_DIRS, tmp_path.parent], needles, since=started)
+    assert hits == [], f"a code in a temp directory or the server log: {hits}"
+    reports = export_and_open(server, tmp_path / "batch.skb", keep=0)
+    got = find_report(reports, tok)  # exactly one: the reloads filed nothing
+    assert got.report["receipt"] == code and got.report["cites"] == [earlier]
+    assert len(got.report["form_nonce"]) == 32

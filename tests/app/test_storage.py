@@ -59,7 +59,7 @@ def test_canary_never_reaches_disk(app: Flask, data_dir: Path, analyst_key: Priv
     attachment = filler + canary.encode() + filler  # ~2 MiB, canary in the middle
     resp = post(app.test_client(), "/ru/", valid_fields("ru", description=f"текст {canary}"),
                 [FilePart("attachments", f"{canary}.jpg", attachment)])
-    assert resp.status_code == 200
+    assert resp.status_code == 303
     # The canary really was received: the analyst gets it back.
     [stored] = stored_reports(app, analyst_key)
     assert canary in stored.report["fields"]["description"]
@@ -86,7 +86,7 @@ def test_concurrent_submissions_get_consecutive_seqs(app: Flask,
         try:
             resp = post(app.test_client(), "/en/", valid_fields(description=f"thread {i}"),
                         [FilePart("attachments", "x", os.urandom(2000))])
-            assert resp.status_code == 200
+            assert resp.status_code == 303
         except BaseException as exc:  # collected for the main thread
             errors.append(exc)
 
@@ -117,7 +117,7 @@ def check_chain(app: Flask) -> None:
 def test_sweep_keeps_stored_pieces_and_those_of_running_uploads(
         app: Flask, analyst_key: PrivateKey) -> None:
     assert post(app.test_client(), "/en/", valid_fields(),
-                [FilePart("attachments", "x", b"keep")]).status_code == 200
+                [FilePart("attachments", "x", b"keep")]).status_code == 303
     store = app.extensions["skrynka"].store
     [stored_id] = piece_ids(app)
     store.blobs.append(b"r" * 16, 0, os.getpid(), b"an upload still running")
@@ -139,7 +139,7 @@ def test_state_tracks_unexported_bytes(app: Flask) -> None:
     store = app.extensions["skrynka"].store
     assert store.unexported_bytes() == 0
     assert post(app.test_client(), "/en/", valid_fields(),
-                [FilePart("attachments", "x", b"y" * 10_000)]).status_code == 200
+                [FilePart("attachments", "x", b"y" * 10_000)]).status_code == 303
     with store.engine.connect() as conn:
         stored = conn.execute(sa.select(sa.func.sum(reports.c.stored_bytes))).scalar()
     assert store.unexported_bytes() == stored > 10_000
@@ -161,7 +161,7 @@ def test_has_room_never_trusts_a_cached_full(app: Flask) -> None:
     assert not store.has_room(11, files=False)  # the cache says full: confirmed by the database
     set_used(0)  # an export freed space: seen at once, no waiting for the cache
     assert store.has_room(budget, files=False)
-    assert post(app.test_client(), "/en/", valid_fields()).status_code == 200
+    assert post(app.test_client(), "/en/", valid_fields()).status_code == 303
     set_used(budget)  # the budget filled up meanwhile: the commit refuses, 503
     resp = post(app.test_client(), "/en/", valid_fields())
     assert resp.status_code == 503 and store.unexported_bytes() == budget
@@ -188,7 +188,7 @@ def test_tiny_files_cost_their_disk_use_and_an_export_gives_it_back(
     store = app.extensions["skrynka"].store
     files = [FilePart("attachments", f"{i}.jpg", bytes([i])) for i in range(10)]
     body, ctype = multipart(valid_fields(), files)
-    assert app.test_client().post("/en/", data=body, content_type=ctype).status_code == 200
+    assert app.test_client().post("/en/", data=body, content_type=ctype).status_code == 303
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(reports.c.envelope_size, reports.c.stored_bytes)).one()
         sizes = [r[0] for r in conn.execute(sa.select(attachments.c.size))]
@@ -196,7 +196,7 @@ def test_tiny_files_cost_their_disk_use_and_an_export_gives_it_back(
     size, stored = row
     on_disk = sum(file_cost(n) for n in sizes)
     assert stored == size + 11 * ROW_BYTES + on_disk > 10 * BLOCK_BYTES > len(body)
-    assert post(app.test_client(), "/be/", valid_fields("be")).status_code == 200
+    assert post(app.test_client(), "/be/", valid_fields("be")).status_code == 303
     with store.engine.connect() as conn:
         total = conn.execute(sa.select(sa.func.sum(reports.c.stored_bytes))).scalar()
     assert store.unexported_bytes() == total > stored
@@ -224,7 +224,7 @@ def test_text_only_reports_may_use_the_reserve(make_app, analyst_key: PrivateKey
     assert piece_ids(app) == set()
     # Without the file it goes in, into the reserve.
     set_used(store, limit)
-    assert post(client, "/en/", valid_fields()).status_code == 200
+    assert post(client, "/en/", valid_fields()).status_code == 303
     assert store.unexported_bytes() > limit
     assert [len(r.files) for r in stored_reports(app, analyst_key)] == [0]
 
@@ -240,9 +240,9 @@ def test_submit_asks_for_room_for_files_only_past_a_text_only_body(
         return real(declared, files=files)
 
     monkeypatch.setattr(store, "has_room", spy)
-    assert post(app.test_client(), "/en/", valid_fields()).status_code == 200
+    assert post(app.test_client(), "/en/", valid_fields()).status_code == 303
     big = [FilePart("attachments", "big.jpg", b"p" * (MAX_TEXT_BODY + 1))]
-    assert post(app.test_client(), "/en/", valid_fields(), big).status_code == 200
+    assert post(app.test_client(), "/en/", valid_fields(), big).status_code == 303
     assert [files for _declared, files in asked] == [False, True]
 
 
@@ -255,7 +255,7 @@ def test_postgres_store_export_purge(make_app, pg_database: str, runner, tmp_pat
         blob = os.urandom(5000 + i)
         sent.append(blob)
         assert post(app.test_client(), "/be/", valid_fields("be"),
-                    [FilePart("attachments", f"{i}", blob)]).status_code == 200
+                    [FilePart("attachments", f"{i}", blob)]).status_code == 303
     stored = stored_reports(app, analyst_key)
     assert [s.seq for s in stored] == [1, 2, 3] and [s.files[0] for s in stored] == sent
     check_chain(app)
@@ -281,7 +281,7 @@ def test_postgres_concurrent_submissions(make_app, pg_database: str,
         t.start()
     for t in threads:
         t.join()
-    assert results == [200] * 8
+    assert results == [303] * 8
     assert [s.seq for s in stored_reports(app, analyst_key)] == list(range(1, 9))
     check_chain(app)
     app.extensions["skrynka"].store.engine.dispose()

@@ -26,7 +26,7 @@ from tests.app.helpers import (
 )
 
 SIZES = [0, 1, 65535, 65536, 65537, 3 * 1024 * 1024 + 17]
-RECEIPT = re.compile(r"\b[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}\b")
+RECEIPT = re.compile(r"\b[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}\b")
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -57,14 +57,17 @@ def test_report_round_trip(app: Flask, client: FlaskClient, analyst_key: Private
     files = [FilePart("attachments", f"файл-{i}.jpg", b, "image/JPEG") for i, b in
              enumerate(blobs)]
     resp = post(client, f"/{lang}/", valid_fields(lang), files)
-    assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
-    html = resp.get_data(as_text=True)
-    assert RECEIPT.search(html), "receipt code shown"
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+    code = re.fullmatch(f"/{lang}/receipt/({RECEIPT.pattern})", resp.headers["Location"])
+    assert code, resp.headers["Location"]
+    html = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert set(RECEIPT.findall(html)) == {code.group(1)}, "receipt code shown"
     [stored] = stored_reports(app, analyst_key)
     report = stored.report
     assert report["format"] == "skrynka-report" and report["version"] == 1
     assert report["lang"] == lang
-    assert report["form"] == {"id": "election-violation", "version": 1}
+    assert report["receipt"] == code.group(1) and report["cites"] == []
+    assert report["form"] == {"id": "election-violation", "version": 2}
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", report["received_day"])
     assert stored.day == report["received_day"]
     assert report["fields"]["description"] == TEXTS[lang]
@@ -84,7 +87,7 @@ def test_report_round_trip(app: Flask, client: FlaskClient, analyst_key: Private
 def test_empty_file_input_is_not_an_attachment(app: Flask, client: FlaskClient,
                                                analyst_key: PrivateKey) -> None:
     resp = post(client, "/en/submit", valid_fields(), [FilePart("attachments", "", b"")])
-    assert resp.status_code == 200
+    assert resp.status_code == 303
     [stored] = stored_reports(app, analyst_key)
     assert stored.report["attachments"] == [] and stored.files == []
 
@@ -110,7 +113,7 @@ def test_unknown_choice_is_400(app: Flask, client: FlaskClient,
 def test_seq_and_chain_are_consecutive(app: Flask, client: FlaskClient,
                                        analyst_key: PrivateKey) -> None:
     for lang in ("be", "ru", "en", "be"):
-        assert post(client, f"/{lang}/", valid_fields(lang)).status_code == 200
+        assert post(client, f"/{lang}/", valid_fields(lang)).status_code == 303
     stored = stored_reports(app, analyst_key)
     assert [s.seq for s in stored] == [1, 2, 3, 4]
     prev = GENESIS
@@ -120,8 +123,7 @@ def test_seq_and_chain_are_consecutive(app: Flask, client: FlaskClient,
                 sa.select(reports.c.report_id).where(reports.c.seq == s.seq)).scalar_one()
         prev = chain_next(prev, s.seq, bytes(report_id), s.envelope_sha256)
         assert s.chain == prev
-    assert len({RECEIPT.search(post(client, "/en/", valid_fields()).get_data(as_text=True))
-                .group(0) for _ in range(3)}) == 3
+    assert len({post(client, "/en/", valid_fields()).headers["Location"] for _ in range(3)}) == 3
 
 
 def test_two_analysts_both_can_open(make_app, data_dir, analyst_key: PrivateKey,
@@ -133,21 +135,22 @@ def test_two_analysts_both_can_open(make_app, data_dir, analyst_key: PrivateKey,
     app = make_app()
     resp = post(app.test_client(), "/en/", valid_fields(),
                 [FilePart("attachments", "a.bin", b"abc")])
-    assert resp.status_code == 200
+    assert resp.status_code == 303
     for key in (analyst_key, second_analyst_key):
         [stored] = stored_reports(app, key)
         assert stored.files == [b"abc"]
 
 
 def test_cached_receipt_pages_differ_only_in_the_code(client: FlaskClient) -> None:
-    """The receipt page is rendered once per language and path (app.views.receipt_page):
-    each voter still gets a fresh code, and the language links follow the path."""
+    """The receipt page is rendered once per language (app.views.receipt_page): each
+    code still gets its page, and the language links keep the code."""
     from app.views import RECEIPT_MARK
 
-    pages = [post(client, path, valid_fields("be")).get_data(as_text=True)
-             for path in ("/be/", "/be/", "/be/submit")]
+    locations = [post(client, "/be/", valid_fields("be")).headers["Location"]
+                 for _ in range(2)]
+    pages = [client.get(url).get_data(as_text=True) for url in locations]
     codes = [RECEIPT.findall(html) for html in pages]
-    assert all(len(c) == 1 for c in codes) and len({c[0] for c in codes}) == 3
-    first, second, other_path = (RECEIPT.sub("CODE", html) for html in pages)
-    assert first == second and RECEIPT_MARK not in first + other_path
-    assert 'href="/ru/submit"' in other_path and 'href="/ru/submit"' not in first
+    assert all(len(set(c)) == 1 for c in codes) and len({c[0] for c in codes}) == 2
+    first, second = (RECEIPT.sub("CODE", html) for html in pages)
+    assert first == second and RECEIPT_MARK not in first
+    assert 'href="/ru/receipt/CODE"' in first and 'href="/en/receipt/CODE"' in first

@@ -101,7 +101,9 @@ def render(
             "max_file_mb": 20,
             "max_report_mb": 60,
             "max_files": 10,
-            "receipt": "K7QF-9ZT2-M4XD-PA3H",
+            "receipt": "K7QF2-9ZT2M-4XDPA",
+            "nonce_field": "_nonce",
+            "nonce": "0123456789abcdef0123456789abcdef",
             "status": 404,
             "title_key": "error.title.404",
             "message_key": "error.404",
@@ -188,7 +190,9 @@ def test_form_structure(
     ids = set(page.ids())
     controls = page.all("input") + page.all("select") + page.all("textarea")
     assert len(controls) > 20
-    for c in controls:
+    hidden = [c for c in controls if c.get("type") == "hidden"]
+    assert [(c["name"], len(c["value"])) for c in hidden] == [("_nonce", 32)]
+    for c in (c for c in controls if c.get("type") != "hidden"):
         assert c["id"] in labels, f"no label for {c}"
         for ref in c.get("aria-describedby", "").split():
             assert ref in ids, ref
@@ -202,7 +206,7 @@ def test_form_structure(
     assert len([c for c in page.all("input") if c.get("type") == "checkbox"]) == 10
     assert len([c for c in page.all("input") if c.get("type") == "radio"]) == 7
     names = {c["name"] for c in controls}
-    assert names == {f.name for f in form_def.fields}
+    assert names == {f.name for f in form_def.fields} | {"_nonce"}
     assert [b for b in page.all("button") if b.get("type") == "submit"]
 
     t = catalogs.translator(lang)

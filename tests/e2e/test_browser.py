@@ -75,9 +75,11 @@ def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path)
             fill(page, form, values, photo)
             with page.expect_navigation(timeout=60_000):
                 page.click('form[method="post"] [type="submit"]')
-            receipt = page.locator("section.receipt code").inner_text()
-            assert len(receipt.strip()) >= 6
+            receipt = page.locator("section.receipt code").inner_text().strip()
+            assert page.url.endswith(f"/ru/receipt/{receipt}")  # a GET after the 303
             assert page.locator("html").get_attribute("lang") == "ru"
+            page.reload()  # shows the receipt again and files nothing (counted below)
+            assert page.locator("section.receipt code").inner_text().strip() == receipt
         finally:
             browser.close()
 
@@ -86,7 +88,11 @@ def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path)
     assert len(mine) == 1, reports
     report, folder = mine[0]
     assert report["lang"] == "ru"
-    typed = {k: v for k, v in values.items() if form.fields[k].kind != "hidden"}
+    assert report["receipt"] == receipt  # the code on the page is the one sealed inside
+    assert report["form_nonce"] == values["_nonce"]  # the page's own, for double clicks
+    codes = [k for k, f in form.fields.items() if f.kind == "codes"]
+    assert report["cites"] == [values[k] for k in codes]
+    typed = {k: v for k, v in values.items() if form.fields[k].kind not in ("hidden", "codes")}
     assert {k: v for k, v in report["fields"].items() if v} == {
         k: v for k, v in typed.items() if v}
     assert [a["name"] for a in report["attachments"]] == ["фота.jpg"]

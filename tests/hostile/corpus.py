@@ -3,7 +3,7 @@
 Each file is one hand-written HTTP request, preceded by ``#`` lines:
 
     # what: one line saying what is nasty about it
-    # expect: 200 | 4xx | 413 | 200|4xx   (200 = the receipt page was delivered)
+    # expect: 200 | 4xx | 413 | 200|4xx   (200 = stored: the 303 to the receipt page came)
     # via: raw client                     (raw = real gunicorn socket, client = Flask
     #                                      test client; default both)
     # bug: raw 500 why   (a known app bug: today this path answers 500; the run

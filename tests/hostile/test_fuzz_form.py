@@ -3,7 +3,7 @@
 Random field names and values (NUL, RTL, combining marks, surrogates as bytes,
 invalid UTF-8), random multipart framing (boundaries, truncation, garbage, bare
 LF, missing final boundary), Content-Type variations and sizes. Never a 5xx;
-every rejection a 4xx HTML page; every 200 a receipt; and afterwards every
+every rejection a 4xx HTML page; every 303 to a receipt page; and afterwards every
 stored report decrypts and each acknowledged one is there exactly once.
 """
 
@@ -146,11 +146,11 @@ def test_form_endpoint_fuzz(make_app: Callable[..., Flask], data_dir: Path,
         resp = client.post(f"/{lang}/", data=body, headers=headers)
         got = Response(resp.status_code, {k.lower(): v for k, v in resp.headers.items()},
                        resp.get_data(), 0.0)
-        key = f"{got.status}{'R' if got.status == 200 else ''}"
+        key = f"{got.status}{'R' if got.status == 303 else ''}"
         seen[key] = seen.get(key, 0) + 1
         assert got.status < 500, f"{got.status} for {lang} {ctype} {framing.kind}"
-        if got.status == 200:
-            assert is_receipt(got, lang), "a 200 that is not the receipt page"
+        if got.status == 303:
+            assert is_receipt(got, lang), "a 303 that is not to the receipt page"
             acked.append(token if base else None)
         else:
             assert 400 <= got.status < 500
@@ -162,4 +162,4 @@ def test_form_endpoint_fuzz(make_app: Callable[..., Flask], data_dir: Path,
     # each acknowledged report stored exactly once (None: accepted without the base fields)
     assert Counter(stored) == Counter(acked)
     assert orphans(data_dir) == [], "a refused upload left sealed pieces"
-    assert seen.get("200R", 0) > 0 and any(k.startswith("4") for k in seen)
+    assert seen.get("303R", 0) > 0 and any(k.startswith("4") for k in seen)

@@ -54,7 +54,7 @@ def post_report(srv: Served, tmp: Path, timeout: float = RECOVER_S) -> str:
     marker = "after-recovery " + secrets.token_hex(6)
     action = urljoin(f"http://{address}/ru/", form.action or "/ru/")
     page = srv.fetch(address, action.split(address, 1)[1], timeout=timeout,
-                     extra=curl_form_args(answers(form, marker), {}))
+                     extra=["-L", *curl_form_args(answers(form, marker), {})])
     assert page.status == 200 and 'class="receipt"' in page.body, page.body[:1000]
     return marker
 

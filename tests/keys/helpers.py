@@ -45,6 +45,7 @@ class Drop:
     def submit(
         self, fields: dict | None = None, lang: str = "en",
         attachments: list[tuple[str, bytes]] | tuple = (), day: str = "2026-11-20",
+        extra: dict | None = None,
     ) -> Sealed:
         rid = os.urandom(16)
         atts = []
@@ -64,6 +65,7 @@ class Drop:
             "labels": {k: k.title() for k in (fields or {"what": ""})},
             "attachments": listing,
         }
+        report.update(extra or {})  # e.g. receipt, cites, form_nonce (SPEC 3.4)
         plain = json.dumps(report, ensure_ascii=False).encode("utf-8")
         env = envelope.seal_bytes(plain, self.recipients, kind=envelope.KIND_REPORT,
                                   envelope_id=rid, report_id=rid)

@@ -56,7 +56,7 @@ def test_decrypt_ok(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
             "--out", out, tmp_path / "b.skb")
     assert r.returncode == 0, r.stderr
     assert r.stdout == (f"decrypted 1 reports (1 attachments) to {out}; "
-                        "skipped 0 already present; 0 problems\n")
+                        "skipped 0 already present; 0 problems; 0 unresolved citations\n")
     assert r.stderr == ""  # no progress bar when stderr is not a terminal
     assert_report_dir(out, a)
     with open(out / "reports.csv", encoding="utf-8-sig", newline="") as f:

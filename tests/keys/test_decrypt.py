@@ -42,7 +42,8 @@ def test_round_trip_text_and_attachments(tmp_path: Path, drop: Drop, analyst: Pr
     assert "ўсё" in text  # not \\u escapes
     assert oct(os.stat(tmp_path / "out" / be.id.hex() / "f65537.bin").st_mode & 0o777) == "0o600"
     assert summary.line() == (f"decrypted 3 reports (6 attachments) to {tmp_path / 'out'}; "
-                              "skipped 0 already present; 0 problems")
+                              "skipped 0 already present; 0 problems; "
+                              "0 unresolved citations")
 
 
 def test_tables(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
@@ -263,7 +264,8 @@ def test_no_temp_left_on_failure(tmp_path: Path, drop: Drop, analyst: PrivateKey
     s = decrypt_batches(analyst, [path], out)
     assert s.decrypted == 0 and len(s.problems) == 1
     leftovers = sorted(p.name for p in out.iterdir())
-    assert leftovers == [".skrynka-lock", ".skrynka-state.json", "reports.csv", "reports.jsonl"]
+    assert leftovers == [".skrynka-lock", ".skrynka-state.json", "citations.csv", "reports.csv",
+                         "reports.jsonl"]
 
 
 def test_progress_callback(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
