@@ -30,6 +30,8 @@ if sys.platform != "win32":
 
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
+M_PERTURB = -6  # glibc mallopt: fill freed (and new) blocks with this byte
+PERTURB_BYTE = 0x5A
 
 
 def _prctl(option: int, arg: int = 0) -> int:
@@ -56,6 +58,19 @@ def harden_process() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if sys.platform.startswith("linux"):
         _prctl(PR_SET_DUMPABLE, 0)
+        clear_freed_memory()
+
+
+def clear_freed_memory() -> bool:
+    """glibc: overwrite every block when it is freed (``mallopt(M_PERTURB)``), so a
+    report's longer strings (over 512 bytes: Python hands those to malloc) do not
+    outlive their objects in freed memory. Python's own small-object arenas are not
+    covered; recycling is. False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(M_PERTURB, PERTURB_BYTE))
+    except (OSError, AttributeError):
+        return False
 
 
 def is_dumpable() -> bool | None:

@@ -134,3 +134,27 @@ def test_no_report_left_in_memory_once_its_worker_recycled(server: LiveServer) -
     assert len(scanned) >= 3 and not set(scanned) & set(held)
     left = {pid: find_in_memory(pid, [*canaries, marker]) for pid in scanned}
     assert not any(left.values()), left
+
+
+def test_long_answers_do_not_outlive_their_request_in_freed_memory(tmp_path: Path) -> None:
+    """Between recyclings: a report's longer strings (over 512 bytes, which Python
+    allocates with malloc) are overwritten when freed (app/hardening.py,
+    ``mallopt(M_PERTURB)``). Without it, half of these canaries were still in the
+    worker's memory 30 reports later; recycling is off here, so only that can help."""
+    args = "--max-requests 0 --workers 1"
+    with LiveServer.start(tmp_path, extra_env={"GUNICORN_CMD_ARGS": args}) as srv:
+        page = get_form(srv.port, "en")
+        canaries = []
+        for _ in range(6):
+            canary = token("LONGCANARY") + " свабодныя выбары" * 120  # ~2 KB of text
+            resp = post(srv.port, page.action, Multipart(page.hidden + report_fields(canary)))
+            assert resp.is_receipt, resp.status
+            canaries.append(canary[:48].encode())
+        for _ in range(30):
+            filler = token("filler") + " y" * 800
+            assert post(srv.port, page.action,
+                        Multipart(page.hidden + report_fields(filler))).is_receipt
+        marker = token("HELD").encode() * 40  # held by this test's own probe: must be found
+        assert find_in_memory(os.getpid(), [marker]) == {marker}
+        left = set().union(*(find_in_memory(pid, canaries) for pid in srv.pids()))
+        assert left == set(), f"{len(left)} of {len(canaries)} long answers still in memory"
