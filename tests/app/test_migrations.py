@@ -72,6 +72,24 @@ def test_app_refuses_an_unmigrated_database(make_config) -> None:
     assert "python -m app init" in (exc.value.hint or "")
 
 
+def seed_0001(url: str, files: list[tuple[bytes, str, bytes]]) -> None:
+    """A schema-0001 database with one report whose attachments are ``(id, blob, data)``."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO reports (seq, report_id, day, envelope, envelope_size,"
+                " envelope_sha256, chain, stored_bytes) VALUES"
+                " (1, x'01', '2026-12-01', x'00', 1, x'00', x'00', 1)")
+            for pos, (aid, blob, data) in enumerate(files):
+                conn.exec_driver_sql(
+                    "INSERT INTO attachments (attachment_id, report_seq, position, blob, size,"
+                    " sha256) VALUES (?, 1, ?, ?, ?, ?)",
+                    (aid, pos, blob, len(data), hashlib.sha256(data).digest()))
+    finally:
+        engine.dispose()
+
+
 def test_0002_moves_attachment_files_into_the_database_and_back(tmp_path: Path) -> None:
     """An install from before 0002 keeps every attachment: its file becomes pieces
     (and ``app init`` then overwrites and removes the file); downgrade writes it back."""
@@ -80,21 +98,9 @@ def test_0002_moves_attachment_files_into_the_database_and_back(tmp_path: Path) 
     blobs = tmp_path / "blobs"
     blobs.mkdir()
     payloads = {bytes([i]) * 16: os.urandom(300_000 * i + 7) for i in range(1, 4)}
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "INSERT INTO reports (seq, report_id, day, envelope, envelope_size,"
-                " envelope_sha256, chain, stored_bytes) VALUES"
-                " (1, x'01', '2026-12-01', x'00', 1, x'00', x'00', 1)")
-            for pos, (aid, data) in enumerate(payloads.items()):
-                (blobs / aid.hex()).write_bytes(data)
-                conn.exec_driver_sql(
-                    "INSERT INTO attachments (attachment_id, report_seq, position, blob, size,"
-                    " sha256) VALUES (?, 1, ?, ?, ?, ?)",
-                    (aid, pos, aid.hex(), len(data), hashlib.sha256(data).digest()))
-    finally:
-        engine.dispose()
+    for aid, data in payloads.items():
+        (blobs / aid.hex()).write_bytes(data)
+    seed_0001(url, [(aid, aid.hex(), data) for aid, data in payloads.items()])
     migrate.upgrade(url)
     store = Store(url, DataDir(tmp_path), 1 << 30)
     try:
@@ -112,18 +118,7 @@ def test_0002_moves_attachment_files_into_the_database_and_back(tmp_path: Path) 
 def test_0002_refuses_when_an_attachment_file_is_missing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'skrynka.db'}"
     migrate.upgrade(url, "0001")
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(
-                "INSERT INTO reports (seq, report_id, day, envelope, envelope_size,"
-                " envelope_sha256, chain, stored_bytes) VALUES"
-                " (1, x'01', '2026-12-01', x'00', 1, x'00', x'00', 1)")
-            conn.exec_driver_sql(
-                "INSERT INTO attachments (attachment_id, report_seq, position, blob, size,"
-                " sha256) VALUES (x'02', 1, 0, 'gone', 1, x'00')")
-    finally:
-        engine.dispose()
+    seed_0001(url, [(b"\x02" * 16, "gone", b"x")])
     with pytest.raises(RuntimeError, match="missing"):
         migrate.upgrade(url)
     assert migrate.current(make_engine(url)) == "0001"  # nothing half-done
