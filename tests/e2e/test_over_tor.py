@@ -44,8 +44,12 @@ def test_form_fetched_and_report_posted_over_tor(served: Served, tmp_path: Path)
     mine = [r for r, _ in reports if marker in str(r.get("fields"))]
     assert len(mine) == 1, reports
     assert mine[0]["lang"] == "en"
+    sealed = {"_nonce": "form_nonce", "follows_up": "cites"}  # sealed beside the fields
     assert {k: v for k, v in mine[0]["fields"].items() if v} == {
-        k: v for k, v in values.items() if v}
+        k: v for k, v in values.items() if v and k not in sealed}
+    assert mine[0]["form_nonce"] == values["_nonce"]
+    assert mine[0]["cites"] == [values["follows_up"]]
+    assert mine[0]["receipt"] in receipt.body
 
 
 def test_status_shows_the_published_descriptor(served: Served) -> None:
