@@ -289,10 +289,10 @@ class FormPage:
     hidden: list[tuple[str, str]] = field(default_factory=list)
 
 
-def get_form(port: int, lang: str) -> FormPage:
+def get_form(port: int, lang: str, timeout: float = 60.0) -> FormPage:
     """Fetch ``/<lang>/`` and find the report form's POST action and hidden inputs."""
     page_path = f"/{lang}/"
-    resp = get(port, page_path)
+    resp = get(port, page_path, timeout=timeout)
     if resp.status != 200:
         raise AssertionError(f"GET {page_path} -> {resp.status}")
     parser = _FormParser()

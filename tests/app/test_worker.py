@@ -101,9 +101,9 @@ def test_a_worker_with_every_thread_taken_stops_accepting(monkeypatch: pytest.Mo
     w.cfg = SimpleNamespace(threads=2)
     w.worker_connections = 1000  # what gthread's __init__ sets
     assert w.worker_connections == 1000
-    w.enqueue_req("a")
+    w.submit("a")
     assert w.worker_connections == 1000
-    w.enqueue_req("b")
+    w.submit("b")
     assert w.worker_connections == 0 and handed == ["a", "b"]
     w.finish_request("a", None)
     assert w.worker_connections == 1000 and handed == ["b"]
