@@ -21,6 +21,7 @@ from testkit.live_client import (
     token,
 )
 from testkit.liveserver import LiveServer
+from testkit.slowloris import ProbeResult
 
 SLOW = 32
 SLOW_BYTES = 300_000  # per slow upload, at ~25 KB/s: about 12 s each
@@ -127,11 +128,14 @@ def _pool() -> tuple[int, int]:
     return int(found[0].group(1)), int(found[1].group(1))
 
 
-def _probe_and_check(server: LiveServer, tmp_path: Path, attacker: object) -> None:
+def _probe(server: LiveServer) -> ProbeResult:
     from testkit.slowloris import Probe
 
-    result = Probe(server.port, "en", timeout=PROBE_BOUND + 10).run(PROBE_S)
-    attacker.stop()  # type: ignore[attr-defined]
+    return Probe(server.port, "en", timeout=PROBE_BOUND + 10).run(PROBE_S)
+
+
+def _check(server: LiveServer, tmp_path: Path, result: ProbeResult, attacker: object) -> None:
+    """Every probe got its receipt within the bound, and its report is in the store."""
     print(f"probe: {len(result.times)} attempts, p50 {result.p50:.2f} s, p95 "
           f"{result.p95:.2f} s, attacker {attacker.bytes_per_s():.0f} B/s")  # type: ignore
     assert not result.failures, result.failures
@@ -160,7 +164,8 @@ def test_slow_heads_ten_times_the_threads_do_not_silence_the_drop(
             time.sleep(0.1)
         assert heads.opened >= count and not heads.connect_errors
         time.sleep(1.0)  # let the heads arrive
-        _probe_and_check(server, tmp_path, heads)
+        result = _probe(server)
+    _check(server, tmp_path, result, heads)
     # the gate's head deadline (10 s) cut every one of them during the probe window
     assert heads.cut >= count, (heads.cut, count)
 
@@ -180,14 +185,15 @@ def test_slow_uploads_above_the_cap_do_not_silence_the_drop(
         deadline = time.monotonic() + 20
         while bodies.answers.get(503, 0) < 16 and time.monotonic() < deadline:
             time.sleep(0.1)
+        result = _probe(server)
+        _check(server, tmp_path, result, bodies)
         assert bodies.answers.get(503, 0) >= 16, bodies.answers
         busy = _one_more_upload(server.port, page.action)
-        assert busy.startswith(b"HTTP/1.1 503 "), busy[:200]
-        head, _, body = busy.partition(b"\r\n\r\n")
-        assert b"\r\nRetry-After: 60\r\n" in head and b"\r\nConnection: close\r\n" in head
-        assert "праз хвіліну" in body.decode("utf-8")
-        _probe_and_check(server, tmp_path, bodies)
     assert set(bodies.answers) == {503}, bodies.answers
+    assert busy.startswith(b"HTTP/1.1 503 "), busy[:200]
+    head, _, body = busy.partition(b"\r\n\r\n")
+    assert b"\r\nRetry-After: 60\r\n" in head and b"\r\nConnection: close\r\n" in head
+    assert "праз хвіліну" in body.decode("utf-8")
 
 
 def _one_more_upload(port: int, action: str) -> bytes:
