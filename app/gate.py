@@ -73,19 +73,21 @@ def connection_room(limit: int) -> int:
 
 
 def head_end(buf: bytes | bytearray) -> int | None:
-    """Where the head ends (just past its blank line), or None while it is incomplete."""
+    """Where the head ends (just past its CRLF blank line), or None while it is incomplete.
+
+    Only CRLF counts (browsers send nothing else): a bare-LF blank line that gunicorn's
+    parser did not take as the end would leave a thread reading the rest of a head."""
     at = buf.find(b"\r\n\r\n")
-    if at >= 0:
-        return at + 4
-    at = buf.find(b"\n\n")  # bare LF: gunicorn's parser decides whether it accepts it
-    return at + 2 if at >= 0 else None
+    return at + 4 if at >= 0 else None
 
 
 def body_length(head: bytes | bytearray) -> int | None:
     """The declared body length, or None when it is unknown (chunked, ``Expect``, an
     unclear ``Content-Length``): such a request counts as an upload, which is the safe
-    side (an upload takes a capped thread; a wrong "small" would stall the loop's
-    reader until its deadline and then cut a request gunicorn would have taken)."""
+    side (an upload takes a capped thread). Header names are matched more loosely than
+    gunicorn does (any case, blanks around them), so no header gunicorn takes for a
+    length or a chunked body is missed here: a "small" request never makes its thread
+    wait for body bytes from the socket."""
     lengths: list[bytes] = []
     for line in bytes(head).split(b"\n")[1:]:
         name, colon, value = line.partition(b":")

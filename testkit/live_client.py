@@ -201,8 +201,9 @@ def get(port: int, path: str, *, conn: http.client.HTTPConnection | None = None,
 def _answered(sock: socket.socket | None) -> bool:
     if sock is None:
         return False
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)
+    poll = select.poll()  # not select(): a client beside many sockets has fds past 1024
+    poll.register(sock, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 def post(port: int, path: str, body: Multipart, *,
