@@ -154,6 +154,10 @@ class HeadGate:
         self._local = threading.local()
 
     @property
+    def lingering_count(self) -> int:
+        return len(self._lingering)
+
+    @property
     def upload_cap(self) -> int:
         return max(1, int(self.cfg.threads) - SPARE_THREADS)
 

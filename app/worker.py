@@ -162,10 +162,11 @@ class SkrynkaWorker(HeadGate, ThreadWorker):  # type: ignore[misc]
     @property
     def worker_connections(self) -> int:
         """gthread's accept limit, read by its event loop every turn: 0 while all
-        threads are taken or once the worker retires."""
+        threads are taken or once the worker retires; sockets still lingering after
+        their answer (app/gate.py) count against it, as they hold descriptors."""
         if self._retiring or self._handed >= self.cfg.threads:
             return 0
-        return self._connection_limit
+        return self._connection_limit - self.lingering_count
 
     @worker_connections.setter
     def worker_connections(self, value: int) -> None:

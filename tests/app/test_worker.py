@@ -98,6 +98,7 @@ def test_a_worker_with_every_thread_taken_stops_accepting(monkeypatch: pytest.Mo
     monkeypatch.setattr(ThreadWorker, "finish_request", lambda self, conn, fs: handed.remove(conn))
     w = worker.SkrynkaWorker.__new__(worker.SkrynkaWorker)
     w._handed = 0
+    w.init_gate()
     w.cfg = SimpleNamespace(threads=2)
     w.worker_connections = 1000  # what gthread's __init__ sets
     assert w.worker_connections == 1000
