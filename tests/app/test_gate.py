@@ -103,3 +103,20 @@ def test_busy_upload_gets_the_localized_503_unread(app: Flask, lang: str) -> Non
     assert "<script" not in resp.get_data(as_text=True)
     # the same request without the mark is not refused as busy
     assert client.get(f"/{lang}/").status_code == 200
+
+
+def test_connections_stay_under_the_descriptor_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gthread's accept dies on EMFILE (cutting every upload of the worker): the soft
+    limit is raised to the hard one, and the connection limit kept below it."""
+    import resource
+
+    limits = {"soft": 1024, "hard": 4096}
+    monkeypatch.setattr(resource, "getrlimit", lambda _r: (limits["soft"], limits["hard"]))
+
+    def setrlimit(_r: int, pair: tuple[int, int]) -> None:
+        limits["soft"] = pair[0]
+
+    monkeypatch.setattr(resource, "setrlimit", setrlimit)
+    assert gate.connection_room(1000) == 1000 and limits["soft"] == 4096
+    limits.update(soft=512, hard=512)
+    assert gate.connection_room(1000) == 512 - gate.FD_SPARE
