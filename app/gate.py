@@ -3,14 +3,14 @@
 Stock gthread hands a connection to a pool thread as soon as its first byte arrives,
 and the thread then reads the rest of the head blocking: 70 clients that send
 ``GET / HTTP/1.1\\r\\nHost: `` and nothing more (50 bytes/s in all) held all 64
-threads for 30 s at a time and made 7 of 9 probe reports fail. Here the event-loop
-thread reads every request non-blockingly into a buffer of its own:
+threads for 30 s at a time and made 7 of 9 probe reports fail (issue 13). Here the
+event-loop thread reads every request non-blockingly into a buffer of its own:
 
-* **head**: it must be complete within ``HEAD_S`` and ``HEAD_MAX`` bytes (Tor
-  Browser sends a few hundred bytes in one go); otherwise the connection is closed.
-* **small body** (at most ``SMALL_BODY``, a text-only report): read in the loop too,
-  within ``GRACE_S + size / MIN_RATE`` (app/worker.py's floor), so a trickled body
-  takes no thread either. It is held in memory only, like every body.
+* **head**: it must be complete within ``HEAD_S`` (Tor Browser sends a few hundred
+  bytes in one go), or the connection is closed; one over ``HEAD_MAX`` gets a bare 431.
+* **small body** (at most ``SMALL_BODY``: a text-only report unless its text is very
+  long): read in the loop too, within ``GRACE_S + size / MIN_RATE`` (app/worker.py's
+  floor), so a trickled body takes no thread either. Held in memory only, as every body.
 * **upload** (a larger body, or one of unknown length): handed to the pool with what
   was read; at most ``upload_cap`` of them per worker (the threads minus
   ``SPARE_THREADS``). One more is still handed over, marked busy: the app answers
