@@ -108,13 +108,14 @@ def body_length(head: bytes | bytearray) -> int | None:
 class Arriving:
     """A request still arriving: its bytes so far and its deadline (event loop only)."""
 
-    __slots__ = ("conn", "buf", "deadline", "need")
+    __slots__ = ("conn", "buf", "deadline", "need", "registered")
 
     def __init__(self, conn: Any, data: bytes, deadline: float) -> None:
         self.conn = conn
         self.buf = bytearray(data)
         self.deadline = deadline
         self.need: int | None = None  # bytes of head + small body, once the head is in
+        self.registered = False  # with the poller
 
 
 class GateConn(TConn):  # type: ignore[misc]
@@ -181,9 +182,17 @@ class HeadGate:
         conn.sock.setblocking(False)
         arriving = Arriving(conn, data, time.monotonic() + HEAD_S)
         self._arriving[conn] = arriving
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._readable, arriving))
         if data:
             self._advance(arriving)
+        # Read what is there already (a kept-alive socket the poller found readable, a
+        # new one whose head came with the connection): most requests never wait for
+        # another turn of the loop.
+        if self._arriving.get(conn) is arriving:
+            self._readable(arriving, None)
+        if self._arriving.get(conn) is arriving:
+            self.poller.register(conn.sock, selectors.EVENT_READ,
+                                 partial(self._readable, arriving))
+            arriving.registered = True
 
     def _readable(self, arriving: Arriving, _sock: Any) -> None:
         try:
@@ -229,8 +238,9 @@ class HeadGate:
 
     def _forget(self, arriving: Arriving) -> None:
         del self._arriving[arriving.conn]
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(arriving.conn.sock)
+        if arriving.registered:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self.poller.unregister(arriving.conn.sock)
 
     def _drop(self, arriving: Arriving) -> None:
         self._forget(arriving)
