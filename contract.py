@@ -22,6 +22,14 @@ ENV_HOSTNAMES_FILE = "SKRYNKA_HOSTNAMES_FILE"
 ENV_ALLOW_LOCAL_HOST = "SKRYNKA_ALLOW_LOCAL_HOST"
 DEFAULT_DATA = "data"  # relative to the working directory
 
+# --- tor's share of the web workers' threads -----------------------------------------
+# Concurrent streams per rendezvous circuit (ADD_ONION MaxStreams; more close the
+# circuit). Tor Browser opens at most 6 connections to one site; 8 leaves it room.
+# A circuit then holds at most 8 of the web workers' 64 upload slots (app/gate.py),
+# so filling them takes 8 circuits instead of 4 at the old 20. ADD_ONION cannot export
+# circuit ids (HiddenServiceExportCircuitID is torrc-only), so this is the per-circuit lever.
+DEFAULT_MAX_STREAMS = 8
+
 # --- size units ----------------------------------------------------------------------
 MIB = 1 << 20
 

@@ -6,11 +6,14 @@ gunicorn before it binds. No access log at all; errors go to stderr and name
 only an error class, never a request's contents.
 
 Why gthread (app/worker.py: gthread plus deadlines that cut off slowloris
-clients), 2 workers x 32 threads: over Tor an upload of a 25 MB photo runs
+clients), 2 workers x 40 threads: over Tor an upload of a 25 MB photo runs
 at 20-100 KB/s, i.e. for minutes, and holds one thread for its whole duration
-(the body is parsed and sealed as it arrives, never spooled). 64 threads let 32
-such slow uploads run while small reports still find a free thread; each
-thread holds at most ~200 KiB of buffers, so memory stays small. Two processes
+(the body is parsed and sealed as it arrives, never spooled). Request heads and
+small bodies are read by each worker's event loop, not a thread (app/gate.py), and
+at most threads - 8 = 32 uploads run per worker (more get a 503 "try again in a
+minute"): 8 threads per worker are always left for small reports and pages, and 32
+slow uploads fit even if they all land on one worker; each thread holds at most
+~200 KiB of buffers, so memory stays small. Two processes
 keep the form answering if one is busy sealing, and the master restarts a dead
 worker. CPU work per request (sealing) is light, so more processes buy little.
 """
@@ -49,7 +52,7 @@ if bind_address.startswith("unix:"):
 bind = [bind_address]
 worker_class = "app.worker.SkrynkaWorker"  # gthread + deadlines for slow clients
 workers = 2
-threads = 32
+threads = 40
 timeout = 60  # worker heartbeat; a slow upload in a thread does not block it
 graceful_timeout = 120
 # Recycling (app/worker.py): a worker retires after this many requests plus a random

@@ -15,6 +15,9 @@ from werkzeug.exceptions import (
 
 from contract import in_mib
 
+# Set in the WSGI environ by the worker (app/gate.py) for an upload over its cap.
+BUSY_ENVIRON = "skrynka.busy"
+
 
 class PageError(HTTPException):
     """An HTTP error with a localized message (``error.<key>`` in the catalogs)."""
@@ -72,6 +75,16 @@ class Full(PageError, ServiceUnavailable):
 
     code = 503
     message_key = "error.503_full"
+
+
+class Busy(PageError, ServiceUnavailable):
+    """An upload over the worker's cap of concurrent uploads (app/gate.py marks it in the
+    environ). Answered at once, without reading the body, and the connection closed:
+    the voter is told to try again in a minute (``Retry-After``)."""
+
+    code = 503
+    message_key = "error.503_busy"
+    retry_after_s = 60
 
 
 class WrongHost(PageError):

@@ -17,7 +17,16 @@ from app.errors import StorageFull
 from app.formdef import FormDef
 from app.headers import StaticFiles, set_headers
 from app.hosts import host_allowed
-from app.httperrors import ClientStalled, Full, NoKeys, PageError, TooLarge, WrongHost
+from app.httperrors import (
+    BUSY_ENVIRON,
+    Busy,
+    ClientStalled,
+    Full,
+    NoKeys,
+    PageError,
+    TooLarge,
+    WrongHost,
+)
 from app.i18n import DEFAULT_LANG, LANGS, Catalogs
 from app.intake import MAX_TEXT_BODY, NONCE_FIELD, Invalid, Receiving, drain, receive
 from app.storage import Store
@@ -217,8 +226,9 @@ def error_page(exc: HTTPException) -> Response:
         key, params, code = "error.500", {}, 500
     if code == 413 and "limit_mb" not in params:
         params["limit_mb"] = in_mib(rt().config.max_report_bytes)
-    # A stalled or vanished client sends nothing more: don't wait for it.
-    close = isinstance(exc, (ClientStalled, ClientDisconnected))
+    # A stalled or vanished client sends nothing more: don't wait for it. A busy
+    # answer must not take a thread for the body: the worker closes after it.
+    close = isinstance(exc, (ClientStalled, ClientDisconnected, Busy))
     if request.method == "POST" and not close:
         limit = 2 * rt().config.max_report_bytes + MIB
         close = not drain(request.environ, limit, DRAIN_SECONDS)
@@ -231,6 +241,8 @@ def error_page(exc: HTTPException) -> Response:
         resp = Response(f"Error {code}\n", status=code, mimetype="text/plain")
     if close:
         resp.headers["Connection"] = "close"
+    if isinstance(exc, Busy):
+        resp.headers["Retry-After"] = str(exc.retry_after_s)
     for name, value in exc.get_headers():
         if name.lower() == "allow":
             resp.headers["Allow"] = value
@@ -252,6 +264,12 @@ def handle_other(exc: Exception) -> Response:
     return error_page(HTTPException())
 
 
+def refuse_when_busy() -> None:
+    """First of all: an upload over the worker's cap gets the busy page, unread."""
+    if request.environ.get(BUSY_ENVIRON):
+        raise Busy()
+
+
 def check_host() -> None:
     runtime = rt()
     try:
@@ -271,6 +289,7 @@ def register(app: Flask) -> None:
     app.register_blueprint(bp)
     if app.static_folder:  # Flask's static view would date files by mtime
         app.view_functions["static"] = StaticFiles(Path(app.static_folder))
+    app.before_request(refuse_when_busy)  # before check_host: a 421 would read the body
     app.before_request(check_host)
     app.after_request(after)
     app.register_error_handler(HTTPException, handle_http)

@@ -14,6 +14,11 @@ hiccup of up to ``IDLE_S`` is forgiven; a slowloris client is cut after about
 ``GRACE_S``. A cut connection raises ``TimeoutError`` inside the read, so the
 app discards whatever that request had sealed so far: no partial report.
 
+These rules bind a thread that reads an upload. Before that, the event loop reads
+every request's head, and a small body, without a thread (app/gate.py: a 10 s head
+deadline, a cap on concurrent uploads per worker with a localized 503 for the extra
+ones): a trickle of bytes on many connections costs sockets, not threads.
+
 Each worker also hardens itself (app/hardening.py: no core dumps, not
 dumpable), answers without a ``Server:`` header, and retires after
 ``max_requests`` (+ jitter) requests without cutting any request short (see
@@ -34,8 +39,9 @@ from functools import partial
 from typing import Any
 
 from gunicorn.http import wsgi as gunicorn_wsgi
-from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
+from app.gate import GateConn, HeadGate, connection_room
 from app.hardening import harden_process
 
 IDLE_S = 30.0
@@ -99,8 +105,9 @@ def _without_server_header(default_headers: Any) -> Any:
     return headers
 
 
-class SkrynkaWorker(ThreadWorker):  # type: ignore[misc]
-    """gthread, but every client socket is a :class:`DeadlineSocket`, a worker whose
+class SkrynkaWorker(HeadGate, ThreadWorker):  # type: ignore[misc]
+    """gthread, but every client socket is a :class:`DeadlineSocket`, a request reaches
+    a thread only once its head (and a small body) is in (app/gate.py), a worker whose
     threads are all taken stops accepting, and a worker retires without cutting off
     a request.
 
@@ -125,12 +132,15 @@ class SkrynkaWorker(ThreadWorker):  # type: ignore[misc]
     """
 
     max_requests: int  # set by gunicorn's Worker: the limit plus its jitter
+    wsgi: Any  # set by gunicorn's Worker.load_wsgi
+    _connection_limit: int  # gthread's worker_connections (see the property)
     _retiring = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._handed = 0  # requests given to the thread pool and not yet finished
         self._retiring = False
         self._first_request = 0.0  # monotonic time of the first request, 0 before it
+        self.init_gate()
         super().__init__(*args, **kwargs)  # runs in the master, before the fork
         self.retire_after = self.max_requests
         self.max_requests = sys.maxsize  # gthread's own recycling never starts
@@ -139,6 +149,7 @@ class SkrynkaWorker(ThreadWorker):  # type: ignore[misc]
     def init_process(self) -> None:
         gunicorn_wsgi.Response.default_headers = _without_server_header(
             gunicorn_wsgi.Response.default_headers)
+        self._connection_limit = connection_room(self._connection_limit)
         super().init_process()
 
     def load_wsgi(self) -> None:
@@ -146,14 +157,16 @@ class SkrynkaWorker(ThreadWorker):  # type: ignore[misc]
         change of user id resets the dumpable flag)."""
         harden_process()
         super().load_wsgi()
+        self.wsgi = self.gate_wsgi(self.wsgi)
 
     @property
     def worker_connections(self) -> int:
         """gthread's accept limit, read by its event loop every turn: 0 while all
-        threads are taken or once the worker retires."""
+        threads are taken or once the worker retires; sockets still lingering after
+        their answer (app/gate.py) count against it, as they hold descriptors."""
         if self._retiring or self._handed >= self.cfg.threads:
             return 0
-        return self._connection_limit
+        return self._connection_limit - self.lingering_count
 
     @worker_connections.setter
     def worker_connections(self, value: int) -> None:
@@ -181,6 +194,7 @@ class SkrynkaWorker(ThreadWorker):  # type: ignore[misc]
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         super().wait_for_and_dispatch_events(timeout)
+        self.sweep()
         first = self._first_request
         if (not self._retiring and first and self.retire_after < sys.maxsize
                 and time.monotonic() - first > MAX_AGE_S):  # max_requests 0: never retire
@@ -189,11 +203,21 @@ class SkrynkaWorker(ThreadWorker):  # type: ignore[misc]
             self.alive = False  # nothing in flight: gthread's shutdown has nothing to cut
 
     def enqueue_req(self, conn: Any) -> None:
+        """gthread calls this for a new, kept-alive or read-ahead connection: the gate
+        decides whether it goes to a thread now (:meth:`submit`) or waits in the loop."""
+        self.route(conn)
+
+    def body_seconds(self, length: int) -> float:
+        """How long a small body read by the gate may take: the same floor as here."""
+        return GRACE_S + length / MIN_RATE
+
+    def submit(self, conn: Any) -> None:
         self._handed += 1
         super().enqueue_req(conn)
 
     def finish_request(self, conn: Any, fs: Any) -> None:
         self._handed -= 1
+        self.upload_done(conn)
         super().finish_request(conn, fs)
 
     def accept(self, listener: socket.socket) -> None:
@@ -203,15 +227,19 @@ class SkrynkaWorker(ThreadWorker):  # type: ignore[misc]
             self.nr_conns += 1
             sock = DeadlineSocket.adopt(client_sock)
             sock.setblocking(True)
-            conn = TConn(self.cfg, sock, client_addr, listener.getsockname())
-            self.enqueue_req(conn)
+            conn = GateConn(self.cfg, sock, client_addr, listener.getsockname(),
+                            linger=self.linger)
+            self.route(conn)
         except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                return  # out of descriptors: the client waits in the backlog, nothing dies
             if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
 
     def handle(self, conn: Any) -> Any:
         if isinstance(conn.sock, DeadlineSocket):
             conn.sock.begin_request()
+        self.take_head(conn)
         return super().handle(conn)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from contract import DataDir
+from contract import DEFAULT_MAX_STREAMS, DataDir
 from keys.dispatch import exit_codes, run_cli
 from onion import errors
 from onion.errors import NotRunning, UsageError
@@ -205,8 +205,9 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--no-pow", action="store_true", help="turn the PoW defense off (not advised)")
     p.add_argument("--pow-queue-rate", type=int, default=250)
     p.add_argument("--pow-queue-burst", type=int, default=2500)
-    p.add_argument("--max-streams", type=int, default=20,
-                   help="streams per rendezvous circuit before it is closed (default 20)")
+    p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS,
+                   help="concurrent streams per rendezvous circuit before it is closed "
+                   f"(default {DEFAULT_MAX_STREAMS})")
     p.add_argument("--client-auth", metavar="FILE",
                    help="staff-only onion: file of x25519 client public keys (ClientAuthV3)")
     p.add_argument("--bootstrap-warn", type=float, default=60.0, metavar="SECONDS",

@@ -18,7 +18,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from contract import ENV_ALLOW_LOCAL_HOST, ENV_DATA, ENV_HOSTNAMES_FILE, DataDir
+from contract import (
+    DEFAULT_MAX_STREAMS,
+    ENV_ALLOW_LOCAL_HOST,
+    ENV_DATA,
+    ENV_HOSTNAMES_FILE,
+    DataDir,
+)
 from onion import state
 from onion.errors import OnionError
 from onion.onionkey import OnionKey
@@ -37,7 +43,7 @@ class ServeConfig:
     pow_enabled: bool = True
     pow_queue_rate: int = 250
     pow_queue_burst: int = 2500
-    max_streams: int = 20
+    max_streams: int = DEFAULT_MAX_STREAMS
     client_auth: tuple[str, ...] = ()
     bootstrap_warn: float = 60.0
     local_look: bool = False             # also answer Host: 127.0.0.1/localhost

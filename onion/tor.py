@@ -26,6 +26,7 @@ import stem.control
 import stem.process
 from stem.control import Controller
 
+from contract import DEFAULT_MAX_STREAMS
 from onion.errors import ControlLost, ControlRefused, OnionError, TorFailed, TorMissing, TorTooOld
 from onion.onionkey import OnionKey
 
@@ -41,7 +42,7 @@ class PublishOptions:
     pow_enabled: bool = True
     pow_queue_rate: int = 250
     pow_queue_burst: int = 2500
-    max_streams: int = 20
+    max_streams: int = DEFAULT_MAX_STREAMS
     detach: bool = False
     client_auth: tuple[str, ...] = ()    # base32 x25519 public keys
 
@@ -235,7 +236,7 @@ class LinkConfig:
     pow_enabled: bool = True
     pow_queue_rate: int = 250
     pow_queue_burst: int = 2500
-    max_streams: int = 20
+    max_streams: int = DEFAULT_MAX_STREAMS
     client_auth: tuple[str, ...] = ()
 
     @property

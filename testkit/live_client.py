@@ -213,8 +213,9 @@ def get(port: int, path: str, *, conn: http.client.HTTPConnection | None = None,
 def _answered(sock: socket.socket | None) -> bool:
     if sock is None:
         return False
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)
+    poll = select.poll()  # not select(): a client beside many sockets has fds past 1024
+    poll.register(sock, select.POLLIN)
+    return bool(poll.poll(0))
 
 
 def post(port: int, path: str, body: Multipart, *,
@@ -301,10 +302,10 @@ class FormPage:
     hidden: list[tuple[str, str]] = field(default_factory=list)
 
 
-def get_form(port: int, lang: str) -> FormPage:
+def get_form(port: int, lang: str, timeout: float = 60.0) -> FormPage:
     """Fetch ``/<lang>/`` and find the report form's POST action and hidden inputs."""
     page_path = f"/{lang}/"
-    resp = get(port, page_path)
+    resp = get(port, page_path, timeout=timeout)
     if resp.status != 200:
         raise AssertionError(f"GET {page_path} -> {resp.status}")
     parser = _FormParser()

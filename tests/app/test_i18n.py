@@ -37,6 +37,7 @@ CONTRACT_KEYS = {
     "error.413_files": {"max_files"},
     "error.503_nokey": set(),
     "error.503_full": set(),
+    "error.503_busy": set(),
     "error.500": set(),
     "error.host": set(),
     "error.title.400": set(),

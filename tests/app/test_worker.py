@@ -98,12 +98,13 @@ def test_a_worker_with_every_thread_taken_stops_accepting(monkeypatch: pytest.Mo
     monkeypatch.setattr(ThreadWorker, "finish_request", lambda self, conn, fs: handed.remove(conn))
     w = worker.SkrynkaWorker.__new__(worker.SkrynkaWorker)
     w._handed = 0
+    w.init_gate()
     w.cfg = SimpleNamespace(threads=2)
     w.worker_connections = 1000  # what gthread's __init__ sets
     assert w.worker_connections == 1000
-    w.enqueue_req("a")
+    w.submit("a")
     assert w.worker_connections == 1000
-    w.enqueue_req("b")
+    w.submit("b")
     assert w.worker_connections == 0 and handed == ["a", "b"]
     w.finish_request("a", None)
     assert w.worker_connections == 1000 and handed == ["b"]
