@@ -85,9 +85,10 @@ def is_sqlite(url: str) -> bool:
 
 def make_engine(url: str) -> Engine:
     """An engine with Skrynka's durability settings (SQLite: WAL, FULL sync)."""
-    # Up to 32 connections per process: gunicorn runs 32 threads per worker, and
-    # 2 workers stay under PostgreSQL's default max_connections (100).
-    pool = {"pool_size": 4, "max_overflow": 28, "pool_timeout": 60}
+    # Up to 40 connections per process, one per gunicorn thread (gunicorn.conf.py), and
+    # 2 workers stay under PostgreSQL's default max_connections (100). A thread holds one
+    # only for a statement or a transaction, never for a whole upload.
+    pool = {"pool_size": 4, "max_overflow": 36, "pool_timeout": 60}
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, **pool)  # type: ignore[arg-type]
     engine = create_engine(url, connect_args={"timeout": 30}, **pool)  # type: ignore[arg-type]
