@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -79,4 +80,6 @@ def test_a_trickled_small_report_gets_its_receipt(server: LiveServer) -> None:
             s.sendall(data[i : i + 300])
             time.sleep(0.05)
         answer = _read_answers(s, 1)[0]
-    assert answer.split(b" ", 2)[1] == b"200" and b"receipt" in answer.lower()
+    # Stored: the answer is the See Other to the receipt page (app/views.py).
+    assert answer.split(b" ", 2)[1] == b"303", answer[:200]
+    assert re.search(rb"(?im)^location: [^\r\n]*/en/receipt/[0-9A-Z-]+\r$", answer), answer[:400]
