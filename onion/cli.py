@@ -22,7 +22,7 @@ from typing import Any
 from contract import DEFAULT_MAX_STREAMS, DataDir, today, today_date
 from keys.dispatch import exit_codes, run_cli
 from onion import errors
-from onion.errors import NotRunning, UsageError
+from onion.errors import AnnouncementError, NotRunning, UsageError
 
 DEFAULT_EXPIRES_DAYS = 90
 
@@ -248,9 +248,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from onion import announce, seen
 
     vk = announce.load_verify_key(args.verify_key)
-    st = announce.verify(_read(args.announcement),
-                         _read(args.signature or args.announcement + announce.SIGNATURE_SUFFIX),
-                         vk, today())
+    text = _read(args.announcement)
+    sig_path = args.signature or args.announcement + announce.SIGNATURE_SUFFIX
+    if not Path(sig_path).is_file():
+        raise AnnouncementError(f"no signature file {sig_path}",
+                                "the signature is published beside the announcement as "
+                                "FILE.sig; give it with --signature if it is elsewhere")
+    st = announce.verify(text, _read(sig_path), vk, today())
     note = seen.check(Path(args.state) if args.state else seen.default_path(), vk, st)
     if isinstance(st, announce.Announcement):
         print(f"GOOD SIGNATURE: {st.old} -> {st.new}, valid from {st.valid_from}; "

@@ -148,6 +148,12 @@ def test_cli_refuses_a_replay_with_exit_28(tmp_path: Path) -> None:
     assert res.stderr.startswith("onion: error: REPLAYED: this announcement has serial 1, "
                                  "but serial 2 (")
     assert "\nhint: do not use " in res.stderr
+    Path(files[1] + ".sig").rename(tmp_path / "elsewhere.sig")
+    res = onion("verify", "--verify-key", key + ".pub", "--state", memory, files[1])
+    assert res.returncode == 24 and f"no signature file {files[1]}.sig" in res.stderr
+    res = onion("verify", "--verify-key", key + ".pub", "--state", memory, "--signature",
+                str(tmp_path / "elsewhere.sig"), files[1])
+    assert res.returncode == 0, res.stderr
     low = onion("sign", "--key", key, "--passphrase-file", pw, "--serial", "2", files[0])
     assert low.returncode == 2 and "not above the last serial" in low.stderr
     rev = str(tmp_path / "rev.txt")
