@@ -146,7 +146,7 @@ def parse(text: str) -> Statement:
                                     FORMAT_HINT)
         values[name] = line[len(name) + 2:]
     serial = values.get("serial", "0")
-    if serial != "0" and not SERIAL_RE.match(serial):
+    if "serial" in values and not SERIAL_RE.match(serial):
         raise AnnouncementError(f"serial {serial!r} is not a number from 1 up", FORMAT_HINT)
     st: Statement
     if kind is Announcement:

@@ -88,6 +88,11 @@ def check(path: Path, vk: nacl.signing.VerifyKey, st: Statement) -> str | None:
     key = base64.b64encode(bytes(vk)).decode("ascii")
     entry = data["keys"].setdefault(key, {"serial": 0, "digest": "", "summary": "",
                                           "revoked": {}})
+    if not (isinstance(entry, dict) and isinstance(entry.get("serial"), int)
+            and isinstance(entry.get("digest"), str) and isinstance(entry.get("summary"), str)
+            and isinstance(entry.get("revoked"), dict)):
+        raise StateError(f"{path} is damaged (the entry of this verify key)",
+                         "move it away and verify again, or give another --state FILE")
     digest = hashlib.sha256(st.body().encode("ascii")).hexdigest()
     note = None
     if isinstance(st, Announcement):

@@ -58,7 +58,10 @@ def test_tampered_or_foreign_statements_are_rejected(signing: Signing, tmp_path:
         announce.verify(text, sig, signing.vk, TODAY)
     with pytest.raises(AnnouncementError, match="exact format"):
         announce.verify(signed[:-1], sig, signing.vk, TODAY)    # no final LF
-    for sloppy in (signed.replace("\n", "\r\n"), signed.replace("serial: 3", "serial: 3 ")):
+    with pytest.raises(AnnouncementError, match="serial '0' is not a number from 1 up"):
+        announce.verify(signed.replace("serial: 3", "serial: 0"), sig, signing.vk, TODAY)
+    for sloppy in (signed.replace("\n", "\r\n"), signed.replace("serial: 3", "serial: 3 "),
+                   signed.replace("serial: 3", "serial: 03")):
         with pytest.raises(AnnouncementError):
             announce.verify(sloppy, sig, signing.vk, TODAY)
     stranger = nacl.signing.SigningKey.generate()

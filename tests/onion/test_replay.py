@@ -114,6 +114,12 @@ def test_memory_is_per_verify_key_and_a_damaged_file_is_refused(signing: Signing
                                               "revoked": {}}
     memory.write_text(json.dumps(remembered))
     _verify(text, sig, signing, memory)              # another key's 99 does not count
+    remembered = json.loads(memory.read_text())
+    for damaged in ({"serial": "99"}, []):
+        memory.write_text(json.dumps(dict(remembered, keys={
+            k: damaged for k in remembered["keys"]})))
+        with pytest.raises(StateError, match="damaged"):
+            _verify(text, sig, signing, memory)
     memory.write_text("{not json")
     with pytest.raises(StateError, match="cannot read"):
         _verify(text, sig, signing, memory)
