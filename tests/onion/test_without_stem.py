@@ -65,7 +65,8 @@ def onion(python: Path, cwd: Path, *args: str, code: int = 0) -> subprocess.Comp
     return _run([str(python), "-m", "onion", *args], cwd, code=code, env=env)
 
 
-def test_sign_and_verify_need_only_pynacl(offline: tuple[Path, Path], tmp_path: Path) -> None:
+def test_keygen_sign_and_verify_need_only_pynacl_and_argon2(offline: tuple[Path, Path],
+                                                            tmp_path: Path) -> None:
     work, python = offline
     # nothing installed yet: help works, and a command says which package is missing
     assert "exit codes:" in onion(python, work, "--help").stdout
