@@ -22,7 +22,7 @@ $(VENV)/.deps: requirements.txt requirements-dev.txt | $(BIN)/python
 setup: $(VENV)/.deps
 	scripts/system-deps.sh run
 
-## setup-test: everything `make test` needs (tor, chromium, fonts, PostgreSQL)
+## setup-test: everything `make test` needs (tor, chromium, fonts, PostgreSQL, ssh-keygen)
 setup-test: $(VENV)/.deps
 	scripts/system-deps.sh test
 

@@ -240,9 +240,10 @@ print(code, marks['unlocked'], status('VmHWM'), marks['reset'])
 
 def _decrypt_rss(tmp: Path, size: int) -> Row:
     """Peak RSS of the decrypt CLI on one ``size``-byte attachment above its unlocked RSS."""
-    keyfile.generate(tmp / "rss.key", b"bench", params=keyfile.KdfParams(262144, 1, 1))
-    (tmp / "rss.pw").write_bytes(b"bench")
-    key = keyfile.load_private(tmp / "rss.key", b"bench")
+    passphrase = b"bench key passphrase"
+    keyfile.generate(tmp / "rss.key", passphrase, params=keyfile.KdfParams(262144, 1, 1))
+    (tmp / "rss.pw").write_bytes(passphrase)
+    key = keyfile.load_private(tmp / "rss.key", passphrase)
     path = _big_batch(tmp, key, size)
     out = tmp / "big-out"
     done = subprocess.run(

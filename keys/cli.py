@@ -8,16 +8,15 @@ into ``skrynka-keys: error: …`` and ``hint: …`` on stderr and its exit code.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from keys import errors
 from keys.dispatch import exit_codes, run_cli
 from keys.errors import UsageError
+from keys.passphrase import read_passphrase
 
 PROG = "skrynka-keys"
 INSTALL_HINT = ("install the analyst kit's wheels (see its INSTALL.txt), "
@@ -26,32 +25,6 @@ EPILOG = exit_codes([
     errors.UsageError, errors.FormatError, errors.DamagedError, errors.NotRecipient,
     errors.KeyFileError, errors.WrongPassphrase, errors.VerificationError, errors.OutputError,
 ])
-
-
-def _passphrase(path: str | None, prompt: str, *, confirm: bool = False) -> bytes:
-    """From ``--passphrase-file`` (one trailing newline dropped) or the terminal."""
-    if path is not None:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read passphrase file {path}: {exc.strerror}") from None
-        for end in (b"\r\n", b"\n"):
-            if data.endswith(end):
-                return data[: -len(end)]
-        return data
-    if not sys.stdin.isatty():
-        raise UsageError("no terminal to ask for the passphrase",
-                         hint="run it in a terminal, or give --passphrase-file FILE")
-    first = getpass.getpass(prompt).encode("utf-8")
-    if confirm and getpass.getpass("Repeat it: ").encode("utf-8") != first:
-        raise UsageError("the two passphrases differ", hint="type the same passphrase twice")
-    return first
-
-
-def _nonempty(passphrase: bytes) -> bytes:
-    if not passphrase:
-        raise UsageError("the passphrase is empty", hint="choose a long passphrase")
-    return passphrase
 
 
 def cmd_keygen(args: argparse.Namespace, out: TextIO) -> int:
@@ -71,7 +44,8 @@ def cmd_keygen(args: argparse.Namespace, out: TextIO) -> int:
         params = keyfile.KdfParams(
             (args.kdf_memory_mib or default.memory_kib // 1024) * 1024,
             args.kdf_passes or default.time_cost, 1)
-    passphrase = _nonempty(_passphrase(args.passphrase_file, "New passphrase: ", confirm=True))
+    passphrase = read_passphrase(args.passphrase_file, "New passphrase: ", confirm=True,
+                                 strong=True)
     public = keyfile.generate(args.out, passphrase, params=params)
     out.write(f"{encode_public(public)}\n")
     out.write(f"private key: {args.out} (keep it offline)\npublic key: {args.out}.pub "
@@ -90,8 +64,9 @@ def cmd_pubkey(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_passwd(args: argparse.Namespace, out: TextIO) -> int:
     from keys import keyfile
 
-    old = _passphrase(args.passphrase_file, "Current passphrase: ")
-    new = _nonempty(_passphrase(args.new_passphrase_file, "New passphrase: ", confirm=True))
+    old = read_passphrase(args.passphrase_file, "Current passphrase: ")
+    new = read_passphrase(args.new_passphrase_file, "New passphrase: ", confirm=True,
+                          strong=True)
     keyfile.change_passphrase(args.keyfile, old, new)
     out.write(f"passphrase of {args.keyfile} changed\n")
     return 0
@@ -127,7 +102,7 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
         if not os.path.isfile(path):
             raise UsageError(f"{path} is not a file", hint="give the batch files to decrypt")
         reader.open_batch(path).close()
-    passphrase = _passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
+    passphrase = read_passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
     key = keyfile.load_private(args.key, passphrase)  # derived once for all batches
     bar = _Bar(sys.stderr) if sys.stderr.isatty() else None
     try:
@@ -154,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, description=help_text, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    keygen = add("keygen", "make a new analyst key (asks the passphrase twice)")
+    keygen = add("keygen", "make a new analyst key (asks the passphrase twice; at least 16 "
+                 "characters, 10 different ones, not mostly runs: see keys/passphrase.py)")
     keygen.add_argument("--out", required=True, help="private key file to create (+ .pub)")
     keygen.add_argument("--passphrase-file", help="read the passphrase from FILE")
     keygen.add_argument("--kdf-memory-mib", type=int, help="Argon2id memory (default 256)")

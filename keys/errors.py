@@ -47,6 +47,10 @@ class UsageError(SkrynkaError):
     exit_code = 2
 
 
+class WeakPassphrase(UsageError):
+    """A new passphrase below the strength rule of keys/passphrase.py (exit 2, usage)."""
+
+
 class KeysError(SkrynkaError):
     """Base class of the analyst tool's errors."""
 

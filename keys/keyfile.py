@@ -24,7 +24,8 @@ from nacl.public import PrivateKey
 from nacl.secret import SecretBox
 from nacl.utils import random
 
-from keys.errors import KeyFileError, OutputError, UsageError, WrongPassphrase
+from keys.errors import KeyFileError, OutputError, WrongPassphrase
+from keys.passphrase import check_strength
 from keys.pubkey import decode_public, encode_public
 
 TAG = "SKRYNKA-KEY-1"
@@ -109,17 +110,39 @@ def _unb64(text: str, length: int, what: str) -> bytes:
     return raw
 
 
-def render(private: PrivateKey, passphrase: bytes, params: KdfParams, day: str) -> str:
-    """The text of a key file holding ``private`` (fresh salt and nonce)."""
+def seal(secret: bytes, passphrase: bytes, params: KdfParams) -> str:
+    """``argon2id m=… t=… p=… <salt> <box>``: a 32-byte ``secret`` sealed under
+    ``passphrase`` (fresh salt and nonce); also the signing key file's (onion/signkey.py)."""
     params.check()
     salt = random(SALT_LEN)
-    box = bytes(SecretBox(_derive(passphrase, salt, params)).encrypt(bytes(private),
-                                                                      random(NONCE_LEN)))
+    box = bytes(SecretBox(_derive(passphrase, salt, params)).encrypt(secret, random(NONCE_LEN)))
+    return (f"{KDF} m={params.memory_kib} t={params.time_cost} p={params.parallelism} "
+            f"{_b64(salt)} {_b64(box)}")
+
+
+def unseal(fields: list[str], passphrase: bytes) -> bytes | None:
+    """The secret of ``seal``'s fields (checked: KeyFileError), None for a wrong passphrase."""
+    params, salt, box = _sealed(fields)
+    try:
+        return SecretBox(_derive(passphrase, salt, params)).decrypt(box)
+    except CryptoError:
+        return None
+
+
+def _sealed(fields: list[str]) -> tuple[KdfParams, bytes, bytes]:
+    if len(fields) != 6 or fields[0] != KDF:
+        raise KeyFileError("key file line is malformed", hint=_HINT)
+    params = KdfParams(_num(fields[1], "m"), _num(fields[2], "t"), _num(fields[3], "p"))
+    params.check()
+    return params, _unb64(fields[4], SALT_LEN, "salt"), _unb64(fields[5], BOX_LEN, "sealed key")
+
+
+def render(private: PrivateKey, passphrase: bytes, params: KdfParams, day: str) -> str:
+    """The text of a key file holding ``private`` (fresh salt and nonce)."""
     return (
         f"{_FIRST_LINE}\n# created: {day}\n"
         f"{PUBLIC_PREFIX}{encode_public(bytes(private.public_key))}\n"
-        f"{TAG} {KDF} m={params.memory_kib} t={params.time_cost} p={params.parallelism} "
-        f"{_b64(salt)} {_b64(box)}\n"
+        f"{TAG} {seal(bytes(private), passphrase, params)}\n"
     )
 
 
@@ -164,12 +187,7 @@ def parse(text: str) -> _Parsed:
     fields = other[0].split(" ")
     if fields[0] != TAG:
         raise KeyFileError(f"key file version {fields[0]!r} is not supported", hint=_HINT)
-    if len(fields) != 7 or fields[1] != KDF:
-        raise KeyFileError("key file line is malformed", hint=_HINT)
-    params = KdfParams(_num(fields[2], "m"), _num(fields[3], "t"), _num(fields[4], "p"))
-    params.check()
-    salt = _unb64(fields[5], SALT_LEN, "salt")
-    box = _unb64(fields[6], BOX_LEN, "sealed key")
+    params, salt, box = _sealed(fields[1:])
     if len(publics) != 1:
         raise KeyFileError("key file must have exactly one '# public key:' line", hint=_HINT)
     return _Parsed(params, salt, box, decode_public(publics[0]))
@@ -204,11 +222,6 @@ def public_from_file(path: str | Path) -> bytes:
     return decode_public(other[0])
 
 
-def _check_passphrase(passphrase: bytes) -> None:
-    if not passphrase:
-        raise UsageError("the passphrase is empty", hint="choose a long passphrase")
-
-
 def _create(path: Path, data: str, mode: int) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -238,8 +251,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 def generate(path: str | Path, passphrase: bytes, *, params: KdfParams | None = None) -> bytes:
-    """Make a new key: ``path`` (mode 0600) and ``path.pub``; never overwrites."""
-    _check_passphrase(passphrase)
+    """Make a new key: ``path`` (mode 0600) and ``path.pub``; never overwrites. The
+    passphrase must meet keys/passphrase.py's rule (WeakPassphrase)."""
+    check_strength(passphrase)
     path = Path(path)
     pub_path = Path(str(path) + ".pub")
     for existing in (path, pub_path):
@@ -264,7 +278,7 @@ def generate(path: str | Path, passphrase: bytes, *, params: KdfParams | None = 
 
 def change_passphrase(path: str | Path, old: bytes, new: bytes) -> None:
     """Re-seal the key in ``path`` under ``new`` (fresh salt and nonce), atomically."""
-    _check_passphrase(new)
+    check_strength(new)
     path = Path(path)
     text = _read_text(path)
     private = load_private(path, old)

@@ -1,13 +1,17 @@
 """Skrynka's Tor boundary: the only package that talks to tor, and only onion.tor imports stem.
 
-    onion.cli       ``python -m onion``: serve, status, rotate, signing-keygen, sign, verify
+    onion.cli       ``python -m onion``: serve, status, rotate, signing-keygen, sign, revoke,
+                    verify
     onion.serve     tor + gunicorn, supervised (``python -m onion serve``)
     onion.tor       launch/attach, ADD_ONION with proof-of-work and stream limits (stem)
     onion.web       gunicorn on a loopback port, restartable
     onion.onionkey  v3 onion keys (tor's file format) and addresses
     onion.state     services.json, the hostnames file for the app, status.json
     onion.rotation  rotation: a new address, the old one kept for a grace period
-    onion.announce  signed address announcements and signing keys (ANNOUNCEMENT.md)
+    onion.announce  address announcements and revocations, signed (ANNOUNCEMENT.md)
+    onion.sshsig    their signatures in OpenSSH's format (``ssh-keygen -Y verify``)
+    onion.signkey   the organisation's signing key file, sealed under a passphrase
+    onion.seen      what ``verify`` remembers: serials seen, revoked addresses
     onion.errors    the errors and their exit codes (20-29)
 """
 

@@ -1,30 +1,34 @@
-"""``python -m onion serve | status | rotate | signing-keygen | sign | verify``.
+"""``python -m onion serve | status | rotate | signing-keygen | sign | revoke | verify``.
 
 Errors go through ``keys.dispatch.run_cli``, the one dispatcher of every Skrynka
 command: ``onion: error: …`` and ``hint: …`` on stderr, exit 0 only on full success,
 otherwise the error's exit code (``--help`` lists them); an unexpected error is one
 "internal error … this is a bug" line, never a traceback. Each command imports what it
-needs when it runs, so ``signing-keygen``, ``sign`` and ``verify`` need only PyNaCl (not
-stem, Flask or gunicorn) and a missing package is reported as such.
+needs when it runs, so ``verify`` and ``revoke`` need only PyNaCl, ``signing-keygen`` and
+``sign`` PyNaCl and argon2-cffi (not stem, Flask or gunicorn), and a missing package is
+reported as such.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from contract import DEFAULT_MAX_STREAMS, DataDir
+from contract import DEFAULT_MAX_STREAMS, DataDir, today, today_date
 from keys.dispatch import exit_codes, run_cli
 from onion import errors
-from onion.errors import NotRunning, UsageError
+from onion.errors import AnnouncementError, NotRunning, UsageError
+
+DEFAULT_EXPIRES_DAYS = 90
 
 PROG = "onion"
 INSTALL_HINT = ("run `make setup` (or `.venv/bin/pip install -r requirements.txt`); "
-                "signing-keygen, sign and verify need only PyNaCl "
+                "signing-keygen, sign and verify need only PyNaCl and argon2-cffi "
                 "(`pip install -r requirements-analyst.txt`)")
 EPILOG = exit_codes(errors.ALL)
 
@@ -129,28 +133,50 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from onion import announce, rotation, state
+    from onion import rotation, state
 
     grace = args.grace_seconds if args.grace_seconds is not None else (
         args.grace_days * state.DAY if args.grace_days is not None else None)
-    sk = announce.load_signing_key(Path(args.signing_key)) if args.signing_key else None
+    sk = _signing_key(args) if args.signing_key else None   # asks before rotating
     path, new = rotation.rotate(data_dir(args), grace)
-    if sk is not None:
-        state.write_atomic(path, announce.sign(path.read_text(), sk))
     say(f"new onion address: {new}")
     say(f"announcement: {path}")
     say("a running serve picks this up within seconds and serves both addresses")
-    if not args.signing_key:
+    if sk is not None:
+        _sign_file(args, sk, path, path)
+    else:
         say(f"next: sign it offline: python -m onion sign --key signing.key {path}")
     return 0
 
 
-def cmd_keygen(args: argparse.Namespace) -> int:
-    from onion import announce
+def _kdf(args: argparse.Namespace) -> Any:
+    from keys import keyfile
 
-    pub = Path(args.out + ".pub")
-    vk = announce.signing_keygen(Path(args.out), pub)
-    say(f"signing key: {args.out} (keep it offline); verify key: {pub}")
+    if args.kdf_memory_mib is None and args.kdf_passes is None:
+        return None
+    low, high = keyfile.MIN_MEMORY_KIB // 1024, keyfile.MAX_MEMORY_KIB // 1024
+    memory = args.kdf_memory_mib if args.kdf_memory_mib is not None else 256
+    passes = args.kdf_passes if args.kdf_passes is not None else 3
+    if not low <= memory <= high or not 1 <= passes <= keyfile.MAX_TIME:
+        raise UsageError(f"--kdf-memory-mib must be from {low} to {high} and --kdf-passes "
+                         f"from 1 to {keyfile.MAX_TIME}", "leave them out for the defaults")
+    return keyfile.KdfParams(memory * 1024, passes, 1)
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from keys.passphrase import read_passphrase
+    from onion import signkey
+
+    seed = signkey.read_v1_seed(Path(args.from_v1)) if args.from_v1 else None
+    params = _kdf(args)
+    passphrase = read_passphrase(args.passphrase_file, "New passphrase for the signing key: ",
+                                 confirm=True, strong=True)
+    vk = signkey.signing_keygen(Path(args.out), passphrase, params, seed)
+    say(f"signing key: {args.out} (keep it offline); verify key: {args.out}.pub; for "
+        f"ssh-keygen -Y verify: {args.out}.allowed_signers")
+    if seed is not None:
+        say(f"the same key as {args.from_v1}, now sealed under the passphrase: destroy "
+            f"{args.from_v1}")
     print(vk)
     return 0
 
@@ -162,25 +188,83 @@ def _read(path: str) -> str:
         raise UsageError(f"cannot read {path}: {exc}") from exc
 
 
+def _signing_key(args: argparse.Namespace) -> Any:
+    from keys.passphrase import read_passphrase
+    from onion import signkey
+
+    key = Path(args.signing_key)
+    signkey.next_serial(key, args.serial)      # refuse a bad --serial before asking
+    passphrase = read_passphrase(args.passphrase_file, f"Passphrase for {key}: ")
+    return signkey.load_signing_key(key, passphrase)
+
+
+def _sign_file(args: argparse.Namespace, sk: Any, src: Path, out: Path) -> None:
+    from onion import announce, signkey, state
+
+    if args.expires_days < 1:
+        raise UsageError("--expires-days must be 1 or more")
+    key = Path(args.signing_key)
+    serial = signkey.next_serial(key, args.serial)
+    expires = (today_date() + datetime.timedelta(days=args.expires_days)).isoformat()
+    signed, signature = announce.sign(_read(str(src)), sk, serial, expires)
+    sig = Path(str(out) + announce.SIGNATURE_SUFFIX)
+    try:
+        state.write_atomic(out, signed)
+        state.write_atomic(sig, signature)
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename or out}: {exc.strerror}") from exc
+    signkey.record_serial(key, serial)
+    say(f"signed: {out} (serial {serial}, expires {expires}); signature: {sig}")
+    say("publish both files")
+
+
 def cmd_sign(args: argparse.Namespace) -> int:
+    from onion import announce
+
+    announce.parse(_read(args.announcement))            # before asking the passphrase
+    sk = _signing_key(args)
+    _sign_file(args, sk, Path(args.announcement), Path(args.out or args.announcement))
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
     from onion import announce, state
 
-    signed = announce.sign(_read(args.announcement), announce.load_signing_key(Path(args.key)))
-    out = args.out or args.announcement
+    day = args.as_of or today()
+    announce.check_address(args.address)
+    announce.check_day(day)
+    text = announce.Revocation(args.address, day).body()
+    out = Path(args.out or f"revocation-{args.address[:8]}.txt")
     try:
-        state.write_atomic(Path(out), signed)
+        state.write_atomic(out, text)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}") from exc
-    say(f"signed: {out}")
+    say(f"revocation: {out}")
+    say(f"next: sign it offline: python -m onion sign --key signing.key {out}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from onion import announce
+    from onion import announce, seen
 
-    ann = announce.verify(_read(args.announcement), announce.load_verify_key(args.verify_key))
-    print(f"GOOD SIGNATURE: {ann.old} -> {ann.new}, valid from {ann.valid_from}; "
-          f"the old address is retired after {ann.old_until}")
+    vk = announce.load_verify_key(args.verify_key)
+    text = _read(args.announcement)
+    sig_path = args.signature or args.announcement + announce.SIGNATURE_SUFFIX
+    if not Path(sig_path).is_file():
+        raise AnnouncementError(f"no signature file {sig_path}",
+                                "the signature is published beside the announcement as "
+                                "FILE.sig; give it with --signature if it is elsewhere")
+    st = announce.verify(text, _read(sig_path), vk, today())
+    note = seen.check(Path(args.state) if args.state else seen.default_path(), vk, st)
+    if isinstance(st, announce.Announcement):
+        print(f"GOOD SIGNATURE: {st.old} -> {st.new}, valid from {st.valid_from}; "
+              f"the old address is retired after {st.old_until} (serial {st.serial}, "
+              f"expires {st.expires})")
+    else:
+        print(f"GOOD SIGNATURE: REVOKED: {st.address} is revoked as of {st.revoked_from}: "
+              f"do not use it (serial {st.serial})")
+    if note:
+        print(note)
     return 0
 
 
@@ -219,18 +303,47 @@ def _serve_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def _signing_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--passphrase-file", help="read the signing key's passphrase from FILE "
+                   "(default: ask on the terminal)")
+    p.add_argument("--serial", type=int, help="serial number to sign with (default: one above "
+                   "the last signed with this key, kept in KEY.serial)")
+    p.add_argument("--expires-days", type=int, default=DEFAULT_EXPIRES_DAYS,
+                   help=f"an announcement expires this many days after today (default "
+                   f"{DEFAULT_EXPIRES_DAYS}); revocations never expire")
+
+
 def _announcement_parsers(sub: Any) -> None:
-    p = _add(sub, "signing-keygen", "make the organisation's Ed25519 signing key")
+    p = _add(sub, "signing-keygen", "make the organisation's Ed25519 signing key, sealed under "
+             "a passphrase (16+ characters, 10+ different, not mostly runs)")
     p.add_argument("--out", default="signing.key", help="key file (default signing.key); "
-                   "the verify key goes to FILE.pub")
+                   "the verify key goes to FILE.pub and FILE.allowed_signers")
+    p.add_argument("--passphrase-file", help="read the new passphrase from FILE")
+    p.add_argument("--kdf-memory-mib", type=int, help="Argon2id memory (default 256)")
+    p.add_argument("--kdf-passes", type=int, help="Argon2id passes (default: ~1 s)")
+    p.add_argument("--from-v1", metavar="OLD", help="seal the key of an old unprotected (v1) "
+                   "signing key file instead of making a new key (same verify key)")
     p.set_defaults(func=cmd_keygen)
-    p = _add(sub, "sign", "sign an announcement (on the offline machine)")
-    p.add_argument("--key", required=True, help="the signing key file")
+    p = _add(sub, "sign", "sign an announcement or revocation (on the offline machine): adds "
+             "its serial and expiry, writes FILE.sig")
+    p.add_argument("--key", dest="signing_key", required=True, help="the signing key file")
+    _signing_options(p)
     p.add_argument("--out", help="write here (default: sign the file in place)")
     p.add_argument("announcement")
     p.set_defaults(func=cmd_sign)
-    p = _add(sub, "verify", "check an announcement against the published verify key")
-    p.add_argument("--verify-key", required=True, help="the verify key text or a file with it")
+    p = _add(sub, "revoke", "write an (unsigned) revocation of an onion address")
+    p.add_argument("address", help="the onion address to revoke (xxx.onion)")
+    p.add_argument("--as-of", help="day from which it must not be used (default today, UTC)")
+    p.add_argument("--out", help="file to write (default revocation-<address prefix>.txt)")
+    p.set_defaults(func=cmd_revoke)
+    p = _add(sub, "verify", "check an announcement or revocation: signature, expiry, and "
+             "serial against those seen before")
+    p.add_argument("--verify-key", required=True, help="the verify key text or a file with it "
+                   "(FILE.pub or FILE.allowed_signers)")
+    p.add_argument("--signature", help="the signature file (default ANNOUNCEMENT.sig)")
+    p.add_argument("--state", help="where the serials seen are remembered (default "
+                   "$XDG_STATE_HOME/skrynka/announcements.json, else "
+                   "~/.local/state/skrynka/announcements.json)")
     p.add_argument("announcement")
     p.set_defaults(func=cmd_verify)
 
@@ -251,6 +364,7 @@ def parser() -> argparse.ArgumentParser:
                    help="grace period (default: the running serve's, else 14 days)")
     p.add_argument("--grace-seconds", type=float, help=argparse.SUPPRESS)
     p.add_argument("--signing-key", help="sign the announcement right away with this key")
+    _signing_options(p)
     p.set_defaults(func=cmd_rotate)
     _announcement_parsers(sub)
     return top

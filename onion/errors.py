@@ -6,17 +6,20 @@ an exit code that no other Skrynka command uses for anything else. Library code
 raises; ``onion.cli`` hands them to ``keys.dispatch.run_cli``, which prints
 ``onion: error: …`` / ``hint: …``. Each class's docstring is the line
 ``python -m onion --help`` prints for its code. Usage errors are
-:class:`~keys.errors.UsageError` (exit 2), re-exported here.
+:class:`~keys.errors.UsageError` (exit 2, a weak new passphrase too) and a wrong
+passphrase for the signing key is :class:`~keys.errors.WrongPassphrase` (exit 7, as for
+analyst keys), re-exported here.
 """
 
 from __future__ import annotations
 
-from keys.errors import SkrynkaError, UsageError
+from keys.errors import SkrynkaError, UsageError, WeakPassphrase, WrongPassphrase
 
 __all__ = [
-    "ALL", "AnnouncementError", "ControlLost", "ControlRefused", "NotRunning", "OnionError",
-    "OnionKeyError", "StateError", "TorFailed", "TorMissing", "TorTooOld", "TorUnavailable",
-    "UsageError", "WebFailed",
+    "ALL", "AnnouncementError", "AnnouncementRefused", "ControlLost", "ControlRefused",
+    "NotRunning", "OnionError", "OnionKeyError", "StateError", "TorFailed", "TorMissing",
+    "TorTooOld", "TorUnavailable",
+    "UsageError", "WeakPassphrase", "WebFailed", "WrongPassphrase",
 ]
 
 
@@ -76,6 +79,13 @@ class AnnouncementError(OnionError):
     exit_code = 24
 
 
+class AnnouncementRefused(OnionError):
+    """announcement: genuine but refused: expired, older than one already seen (replayed),
+    or naming a revoked address"""
+
+    exit_code = 28
+
+
 class StateError(OnionError):
     """the onion state in the data directory is damaged or inconsistent"""
 
@@ -97,5 +107,6 @@ class NotRunning(OnionError):
 #: Every error class ``python -m onion`` can end with, for its ``--help``.
 ALL: tuple[type[SkrynkaError], ...] = (
     UsageError, TorUnavailable, TorMissing, TorTooOld, TorFailed, ControlRefused, ControlLost,
-    OnionKeyError, AnnouncementError, StateError, WebFailed, NotRunning,
+    OnionKeyError, AnnouncementError, AnnouncementRefused, StateError, WebFailed, NotRunning,
+    WeakPassphrase, WrongPassphrase,
 )

@@ -96,8 +96,10 @@ Needs Python 3.9 or newer (python3 -V). Nothing here connects to any network.
 
    Run every command below inside this folder: python finds keys/ here.
 
-2. Make your key (once). It asks a passphrase twice; keep the .key file offline,
-   back it up, and give ONLY the .pub line to the server operator:
+2. Make your key (once). It asks a passphrase twice: five or more random words
+   (diceware); one under 16 characters, with under 10 different characters or
+   mostly runs like "aaaa"/"1234" is refused. Keep the .key file offline, back it
+   up, and give ONLY the .pub line to the server operator:
 
      venv/bin/python -m keys keygen --out analyst.key
      venv/bin/python -m keys pubkey analyst.key

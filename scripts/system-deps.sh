@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the Debian packages Skrynka needs, only those missing.
 #   system-deps.sh run   tor (for `make run`)
-#   system-deps.sh test  tor, chromium, fonts, PostgreSQL (for `make test`)
+#   system-deps.sh test  tor, chromium, fonts, PostgreSQL, OpenSSH's ssh-keygen (for `make test`;
+#                        tests/onion/test_sshsig.py checks announcements with `ssh-keygen -Y verify`)
 set -euo pipefail
 want=(tor)
 if [ "${1:-run}" = test ]; then
-    want+=(chromium fonts-dejavu-core postgresql)
+    want+=(chromium fonts-dejavu-core postgresql openssh-client)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -21,16 +21,20 @@ GRACE = 90.0
 def test_rotation_serves_both_then_retires_old(served: Served, tmp_path: Path) -> None:
     old = served.address
     key = tmp_path / "signing.key"
-    run(["-m", "onion", "signing-keygen", "--out", str(key)], served.env)
+    pw = tmp_path / "pw"
+    pw.write_text("ember quarry lantern velvet oboe\n")
+    run(["-m", "onion", "signing-keygen", "--out", str(key), "--passphrase-file", str(pw),
+         "--kdf-memory-mib", "64", "--kdf-passes", "1"], served.env)
     res = run(["-m", "onion", "rotate", "--grace-seconds", str(GRACE), "--signing-key",
-               str(key)], served.env)
+               str(key), "--passphrase-file", str(pw)], served.env)
     t0 = time.monotonic()
     new = served.address
     assert new != old and new in res.stdout
     announcement = next(line.split("announcement: ", 1)[1] for line in res.stdout.splitlines()
                         if "announcement: " in line)
 
-    ok = run(["-m", "onion", "verify", "--verify-key", str(key) + ".pub", announcement],
+    seen = ["--state", str(tmp_path / "seen.json")]
+    ok = run(["-m", "onion", "verify", "--verify-key", str(key) + ".pub", *seen, announcement],
              served.env)
     assert f"{old} -> {new}" in ok.stdout
     tampered = tmp_path / "tampered.txt"
@@ -38,8 +42,9 @@ def test_rotation_serves_both_then_retires_old(served: Served, tmp_path: Path) -
     valid_from = next(line.split(": ", 1)[1] for line in signed.splitlines()
                       if line.startswith("valid-from: "))
     tampered.write_text(signed.replace(valid_from, "2001-01-01"))  # summary + field lines
-    bad = run(["-m", "onion", "verify", "--verify-key", str(key) + ".pub", str(tampered)],
-              served.env, check=False)
+    Path(f"{tampered}.sig").write_text(Path(f"{announcement}.sig").read_text())
+    bad = run(["-m", "onion", "verify", "--verify-key", str(key) + ".pub", *seen,
+               str(tampered)], served.env, check=False)
     assert bad.returncode == AnnouncementError.exit_code, bad.stderr
     assert "BAD SIGNATURE" in bad.stderr, bad.stderr
 

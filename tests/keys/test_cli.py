@@ -181,11 +181,12 @@ def test_keygen_pubkey_passwd(tmp_path: Path, keydir: Path) -> None:
     (tmp_path / "empty").write_bytes(b"\n")
     empty = run("keygen", "--out", tmp_path / "e.key", "--passphrase-file", tmp_path / "empty")
     assert empty.returncode == 2 and "empty" in empty.stderr
-    (tmp_path / "new").write_bytes(b"new passphrase\n")
+    (tmp_path / "new").write_bytes(b"lantern quarry ember velvet oboe\n")
     p = run("passwd", key, "--passphrase-file", keydir / "pw", "--new-passphrase-file",
             tmp_path / "new")
     assert p.returncode == 0, p.stderr
-    assert bytes(keyfile.load_private(key, b"new passphrase").public_key) == public
+    new = keyfile.load_private(key, b"lantern quarry ember velvet oboe")
+    assert bytes(new.public_key) == public
 
 
 def test_internal_error_has_no_traceback(tmp_path: Path, keydir: Path) -> None:
@@ -255,14 +256,21 @@ def test_tty_passphrase_and_progress(tmp_path: Path, keydir: Path, cli_drop: Dro
     assert len(folders(tmp_path / "out")) == 3
 
 
+SAME = b"same words twice over"
+
+
 def test_tty_keygen_asks_twice(tmp_path: Path) -> None:
     code, text = _on_tty(["keygen", "--out", str(tmp_path / "k.key"), "--kdf-memory-mib", "64",
-                          "--kdf-passes", "1"], [b"one", b"two"])
+                          "--kdf-passes", "1"],
+                         [b"one strong passphrase", b"two strong passphrases"])
     assert code == 2 and "differ" in text and not (tmp_path / "k.key").exists()
     code, text = _on_tty(["keygen", "--out", str(tmp_path / "k.key"), "--kdf-memory-mib", "64",
-                          "--kdf-passes", "1"], [b"same", b"same"])
+                          "--kdf-passes", "1"], [b"one"])  # refused before it is asked again
+    assert code == 2 and "too weak" in text and "Repeat" not in text
+    code, text = _on_tty(["keygen", "--out", str(tmp_path / "k.key"), "--kdf-memory-mib", "64",
+                          "--kdf-passes", "1"], [SAME, SAME])
     assert code == 0, text
-    assert bytes(keyfile.load_private(tmp_path / "k.key", b"same").public_key) == \
+    assert bytes(keyfile.load_private(tmp_path / "k.key", SAME).public_key) == \
         keyfile.public_from_file(tmp_path / "k.key")
 
 
@@ -274,7 +282,7 @@ def test_tty_keygen_asks_twice(tmp_path: Path) -> None:
 def test_keygen_rejects_out_of_range_kdf_options(tmp_path: Path, flags: tuple[str, str],
                                                  named: str) -> None:
     pw = tmp_path / "pw"
-    pw.write_text("correct horse\n")
+    pw.write_text("correct horse battery staple\n")
     proc = run("keygen", "--out", tmp_path / "a.key", "--passphrase-file", pw, *flags)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -285,8 +293,9 @@ def test_keygen_rejects_out_of_range_kdf_options(tmp_path: Path, flags: tuple[st
 
 def test_cli_derives_once_for_many_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    keyfile.generate(tmp_path / "k.key", b"pw", params=keyfile.KdfParams(65536, 1, 1))
-    (tmp_path / "pw").write_bytes(b"pw")
+    keyfile.generate(tmp_path / "k.key", b"a strong enough phrase",
+                     params=keyfile.KdfParams(65536, 1, 1))
+    (tmp_path / "pw").write_bytes(b"a strong enough phrase")
     d = Drop([keyfile.public_from_file(tmp_path / "k.key")])
     for i in range(3):
         d.submit({"what": str(i)})

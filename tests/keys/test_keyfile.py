@@ -14,6 +14,7 @@ from keys.errors import KeyFileError, OutputError, UsageError, WrongPassphrase
 
 CHEAP = keyfile.KdfParams(memory_kib=65536, time_cost=1, parallelism=1)
 PW = "пароль: correct horse".encode()
+NEW = b"lantern quarry ember velvet oboe"
 
 
 @pytest.fixture()
@@ -79,9 +80,9 @@ def test_change_passphrase(made: tuple[Path, bytes]) -> None:
     path, public = made
     old_text = path.read_text()
     key = keyfile.load_private(path, PW)
-    keyfile.change_passphrase(path, PW, b"new passphrase")
+    keyfile.change_passphrase(path, PW, NEW)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert bytes(keyfile.load_private(path, b"new passphrase")) == bytes(key)
+    assert bytes(keyfile.load_private(path, NEW)) == bytes(key)
     with pytest.raises(WrongPassphrase):
         keyfile.load_private(path, PW)
     new_text = path.read_text()
@@ -96,7 +97,7 @@ def test_change_passphrase_with_wrong_old_leaves_file(made: tuple[Path, bytes]) 
     path, _ = made
     before = path.read_bytes()
     with pytest.raises(WrongPassphrase):
-        keyfile.change_passphrase(path, b"nope", b"new")
+        keyfile.change_passphrase(path, b"nope", NEW)
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == ["analyst.key", "analyst.key.pub"]
 

@@ -42,8 +42,9 @@ def test_damaged_state_file(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> 
 def test_a_second_decrypt_into_the_same_dir_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    keyfile.generate(tmp_path / "k.key", b"pw", params=keyfile.KdfParams(65536, 1, 1))
-    (tmp_path / "pw").write_bytes(b"pw")
+    keyfile.generate(tmp_path / "k.key", b"a strong enough phrase",
+                     params=keyfile.KdfParams(65536, 1, 1))
+    (tmp_path / "pw").write_bytes(b"a strong enough phrase")
     d = Drop([keyfile.public_from_file(tmp_path / "k.key")])
     for i in range(3):
         d.submit({"what": str(i)})

@@ -28,11 +28,12 @@ def test_help_lists_each_exit_code_once() -> None:
     block = res.stdout.split("exit codes:\n", 1)[1]
     codes = [int(m) for m in re.findall(r"^\s*(\d+)  ", block, re.MULTILINE)]
     assert codes == sorted(set(codes)), codes
-    assert codes == [0, 1, 2, 10, 11, 20, 21, 22, 23, 24, 25, 26, 27, 130]
+    assert codes == [0, 1, 2, 7, 10, 11, 20, 21, 22, 23, 24, 25, 26, 27, 28, 130]
     assert "27  serve is not running" in block
     sub = subprocess.run([sys.executable, "-m", "onion", "verify", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert "exit codes:\n" in sub.stdout and "24  announcement:" in sub.stdout
+    assert "28  announcement: genuine but refused" in sub.stdout
 
 
 def test_every_onion_error_is_in_the_help_table_and_codes_are_in_the_20s() -> None:
@@ -51,12 +52,13 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(
         tmp_path: Path) -> None:
     from onion import announce
 
-    def broken(text: str, vk: object) -> object:
+    def broken(*args: object) -> object:
         raise RuntimeError("secret detail from the data")
 
     monkeypatch.delenv("SKRYNKA_DEBUG", raising=False)
     monkeypatch.setattr(announce, "verify", broken)
     (tmp_path / "a.txt").write_text("x\n")
+    (tmp_path / "a.txt.sig").write_text("x\n")
     key = "skrynka-verify-key-v1 " + "A" * 43 + "="
     assert cli.main(["verify", "--verify-key", key, str(tmp_path / "a.txt")]) == 1
     err = capsys.readouterr().err

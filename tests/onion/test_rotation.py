@@ -25,9 +25,10 @@ def test_rotate_keeps_old_for_grace_then_retires_it(tmp_path: Path) -> None:
     services = state.load_services(tmp_path)
     assert [s.address for s in services] == [old.address, new]
     assert services[0].retire_at(0) == 1_000_100.0 and services[1].superseded_at is None
-    ann, sig = announce.parse(path.read_text())
+    ann = announce.parse(path.read_text())
+    assert isinstance(ann, announce.Announcement)
     assert (ann.old, ann.new, ann.valid_from) == (old.address, new, "1970-01-12")
-    assert sig is None
+    assert ann.serial == 0       # unsigned: sign adds the serial and the expiry
     assert state.retire_due(tmp_path, 0, now=1_000_099.0) == []
     assert [s.address for s in state.retire_due(tmp_path, 0, now=1_000_100.0)] == [old.address]
     assert [s.address for s in state.load_services(tmp_path)] == [new]
@@ -43,14 +44,25 @@ def test_cli_sign_verify_and_exit_codes(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     ann = next(line.split(": ", 2)[2] for line in res.stdout.splitlines()
                if "announcement: " in line)
-    assert onion("signing-keygen", "--out", str(tmp_path / "s.key")).returncode == 0
-    res = onion("verify", "--verify-key", str(tmp_path / "s.key.pub"), ann)
+    pw = tmp_path / "pw"
+    pw.write_text("ember quarry lantern velvet oboe\n")
+    keygen = ("signing-keygen", "--out", str(tmp_path / "s.key"), "--passphrase-file", str(pw),
+              "--kdf-memory-mib", "64", "--kdf-passes", "1")
+    assert onion(*keygen).returncode == 0
+    seen = ("--state", str(tmp_path / "seen.json"))
+    Path(ann + ".sig").write_text("")
+    res = onion("verify", "--verify-key", str(tmp_path / "s.key.pub"), *seen, ann)
     assert res.returncode == 24 and "not signed" in res.stderr
-    assert onion("sign", "--key", str(tmp_path / "s.key"), ann).returncode == 0
-    res = onion("verify", "--verify-key", str(tmp_path / "s.key.pub"), ann)
+    res = onion("sign", "--key", str(tmp_path / "s.key"), "--passphrase-file", str(pw), ann)
+    assert res.returncode == 0, res.stderr
+    res = onion("verify", "--verify-key", str(tmp_path / "s.key.pub"), *seen, ann)
     assert res.returncode == 0 and res.stdout.startswith("GOOD SIGNATURE"), res.stderr
+    (tmp_path / "wrong").write_text("wrong passphrase, long enough\n")
+    res = onion("sign", "--key", str(tmp_path / "s.key"), "--passphrase-file",
+                str(tmp_path / "wrong"), ann)
+    assert res.returncode == 7 and "wrong passphrase" in res.stderr
     Path(ann).write_text(Path(ann).read_text().replace("old-until: ", "old-until: 1"))
-    res = onion("verify", "--verify-key", str(tmp_path / "s.key.pub"), ann)
+    res = onion("verify", "--verify-key", str(tmp_path / "s.key.pub"), *seen, ann)
     assert res.returncode == 24 and res.stderr.startswith("onion: error: ")
 
 

@@ -1,4 +1,5 @@
-"""The organisation's offline machine: signing-keygen, sign and verify with PyNaCl alone.
+"""The organisation's offline machine: signing-keygen, sign and verify with PyNaCl and
+argon2-cffi alone (the signing key is sealed under a passphrase, like analyst keys).
 
 A fresh virtualenv (on the oldest supported Python when available) gets only PyNaCl and
 what it needs, at the versions pinned in requirements-analyst.txt, installed from wheels
@@ -21,7 +22,7 @@ from onion import rotation, state
 ROOT = Path(__file__).resolve().parents[2]
 PY39 = Path("/root/.pyenv/versions/3.9.18/bin/python3.9")
 BASE_PYTHON = str(PY39) if PY39.exists() else sys.executable
-PACKAGES = {"pynacl", "cffi", "pycparser"}
+PACKAGES = {"pynacl", "argon2-cffi", "argon2-cffi-bindings", "cffi", "pycparser"}
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,8 @@ def _run(args: list[str], cwd: Path, code: int = 0,
 
 
 def _pins(target: Path) -> Path:
-    """requirements-analyst.txt's lines for PyNaCl and its dependencies only (markers kept)."""
+    """requirements-analyst.txt's lines for PyNaCl, argon2-cffi and their dependencies only
+    (markers kept)."""
     lines = [line for line in (ROOT / "requirements-analyst.txt").read_text().splitlines()
              if line.split("==", 1)[0].strip().lower() in PACKAGES]
     assert {line.split("==", 1)[0].lower() for line in lines} == PACKAGES
@@ -63,7 +65,8 @@ def onion(python: Path, cwd: Path, *args: str, code: int = 0) -> subprocess.Comp
     return _run([str(python), "-m", "onion", *args], cwd, code=code, env=env)
 
 
-def test_sign_and_verify_need_only_pynacl(offline: tuple[Path, Path], tmp_path: Path) -> None:
+def test_keygen_sign_and_verify_need_only_pynacl_and_argon2(offline: tuple[Path, Path],
+                                                            tmp_path: Path) -> None:
     work, python = offline
     # nothing installed yet: help works, and a command says which package is missing
     assert "exit codes:" in onion(python, work, "--help").stdout
@@ -82,19 +85,26 @@ def test_sign_and_verify_need_only_pynacl(offline: tuple[Path, Path], tmp_path: 
         failed = _run([str(python), "-c", f"import {module}"], work, code=1)
         assert "ModuleNotFoundError" in failed.stderr
 
-    keygen = onion(python, work, "signing-keygen", "--out", "org.key")
+    (work / "pw").write_text("ember quarry lantern velvet oboe\n")
+    pw = ("--passphrase-file", "pw")
+    keygen = onion(python, work, "signing-keygen", "--out", "org.key", *pw, "--kdf-memory-mib",
+                   "64", "--kdf-passes", "1")
     assert keygen.stdout.splitlines()[-1].startswith("skrynka-verify-key-v1 ")
     state.ensure_services(tmp_path)               # the server's side, here with everything
     announcement, new = rotation.rotate(tmp_path, 86400.0)
-    assert onion(python, work, "sign", "--key", "org.key", str(announcement)).returncode == 0
-    good = onion(python, work, "verify", "--verify-key", "org.key.pub", str(announcement))
+    assert onion(python, work, "sign", "--key", "org.key", *pw,
+                 str(announcement)).returncode == 0
+    seen = ("--state", "seen.json")
+    good = onion(python, work, "verify", "--verify-key", "org.key.pub", *seen, str(announcement))
     assert good.stdout.startswith("GOOD SIGNATURE: ") and f"-> {new}," in good.stdout
 
     tampered = work / "tampered.txt"
     text = announcement.read_text()
     old_until = next(line for line in text.splitlines() if line.startswith("old-until: "))
     tampered.write_text(text.replace(old_until, "old-until: 2999-01-01"))
-    bad = onion(python, work, "verify", "--verify-key", "org.key.pub", str(tampered), code=24)
+    (work / "tampered.txt.sig").write_text(Path(f"{announcement}.sig").read_text())
+    bad = onion(python, work, "verify", "--verify-key", "org.key.pub", *seen, str(tampered),
+                code=24)
     assert bad.stderr.startswith("onion: error: BAD SIGNATURE")
     # the one command that needs stem says so, not a traceback
     serve = onion(python, work, "--data", str(work / "data"), "serve", code=10)
