@@ -338,3 +338,46 @@ def test_interrupt_exit_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == "skrynka-keys: error: interrupted"
     assert "Traceback" not in err
+
+
+def _decrypt(keydir: Path, out: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+               "--out", out, *args)
+
+
+def test_signer_flags_and_origin_exit_code(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
+    """Issue 14: --signer KEY|FILE pins, another signer exits 30 naming both keys."""
+    from keys.signature import describe, encode_signer
+
+    cli_drop.submit()
+    cli_drop.export(tmp_path / "b.skb")
+    signer = bytes(cli_drop.signer.verify_key)  # type: ignore[union-attr]
+    out = tmp_path / "out"
+    refused = _decrypt(keydir, out, tmp_path / "b.skb")
+    assert refused.returncode == 30 and "trusts no export key yet" in refused.stderr
+    assert "hint: give --signer" in refused.stderr and not folders(out)
+    both = _decrypt(keydir, out, "--signer", encode_signer(signer), "--trust-first-signer",
+                    tmp_path / "b.skb")
+    assert both.returncode == 2
+    (tmp_path / "export.txt").write_text(f"# from the operator\n{encode_signer(signer)}\n")
+    ok = _decrypt(keydir, out, "--signer", tmp_path / "export.txt", tmp_path / "b.skb")
+    assert ok.returncode == 0, ok.stderr
+    assert f"now trusts the export key {describe(signer)}" in ok.stderr
+    forger = Drop(cli_drop.recipients, chain_id=cli_drop.chain_id, links=dict(cli_drop.links),
+                  reports=list(cli_drop.reports))
+    forger.export(tmp_path / "f.skb", [forger.submit()])
+    bad = _decrypt(keydir, out, "--trust-first-signer", tmp_path / "f.skb")
+    assert bad.returncode == 30, bad.stderr
+    assert _error_lines(bad.stderr)[0].startswith("skrynka-keys: error: ")
+    assert describe(signer) in bad.stderr and "refused" in bad.stderr
+    text = encode_signer(signer)
+    mistyped = text[:-1] + ("q" if text[-1] != "q" else "p")
+    typo = _decrypt(keydir, out, "--signer", mistyped, tmp_path / "b.skb")
+    assert typo.returncode == 6 and "export key" in typo.stderr
+
+
+def test_help_names_the_origin_flags() -> None:
+    text = run("decrypt", "--help").stdout
+    for flag in ("--signer", "--trust-first-signer", "--allow-unsigned", "--new-chain"):
+        assert flag in text
+    assert "   30  origin:" in text
