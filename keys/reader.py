@@ -1,7 +1,8 @@
 """Reading a batch file as a stream, in constant memory.
 
 ``open_batch`` reads the prefix and the manifest (at most 64 MiB, its SHA-256
-checked, every key and type validated); ``BatchFile.section`` then hands out
+checked, in version 2 its signature verified, every key and type validated);
+``BatchFile.section`` then hands out
 each envelope in turn as a bounded, hashing reader. A file that ends early or
 goes on after its last envelope is a :class:`DamagedError` naming the place.
 """
@@ -152,8 +153,11 @@ def _report(value: Any, where: str) -> ReportItem:
     )
 
 
-def parse_manifest(raw: bytes) -> Manifest:
-    """Validate a manifest's JSON: every key, every type; FormatError on anything else."""
+def parse_manifest(raw: bytes, prefix_version: int | None = None) -> Manifest:
+    """Validate a manifest's JSON: every key, every type; FormatError on anything else.
+
+    Its ``version`` must be ``prefix_version`` if given, else any known version.
+    """
     try:
         text = raw.decode("ascii")
         data = json.loads(
@@ -168,6 +172,9 @@ def parse_manifest(raw: bytes) -> Manifest:
         raise FormatError("batch manifest is not a skrynka-batch", hint=_NOT_BATCH_HINT)
     if type(top["version"]) is not int or top["version"] not in batch.VERSIONS:
         raise UnsupportedVersion(f"batch manifest version {top['version']!r} is not supported")
+    if prefix_version is not None and top["version"] != prefix_version:
+        raise UnsupportedVersion(f"batch manifest version {top['version']} differs from its "
+                                 f"prefix version {prefix_version}")
     prev = _obj(top["prev"], {"seq", "chain"}, "prev")
     if not isinstance(top["reports"], list):
         raise FormatError("batch manifest: reports is not a list")
@@ -330,10 +337,7 @@ def _read_manifest(inp: BinaryIO, name: str) -> Manifest:
                            hint="ask for the batch again; if it happens again, the batch "
                                 "was made by someone without the server's export key")
     try:
-        manifest = parse_manifest(raw)
+        manifest = parse_manifest(raw, version)
     except FormatError as exc:
         raise type(exc)(f"{name}: {exc.message}", hint=exc.hint) from None
-    if manifest.version != version:
-        raise UnsupportedVersion(f"{name}: batch manifest version {manifest.version} differs "
-                                 f"from its prefix version {version}")
     return dataclasses.replace(manifest, signer=signer)
