@@ -310,10 +310,7 @@ class _Run:
         conflict = quarantine.Conflict(m.chain_id, seq, known, seen, bf.name, m.signer)
         final = quarantine.prepare(self.out, conflict)
         self.quarantine.add(final)
-        self.summary.problems.append(
-            f"conflict: server {m.chain_id.hex()} seq {seq}: report {seen.report_id.hex()} in "
-            f"{bf.name} differs from report {known.report_id.hex()} recorded before; both are "
-            f"kept in {final.parent} (recorded/ and {final.name}/)")
+        self.summary.problems.append(conflict.problem(final))
         return final
 
     def _open_report(

@@ -44,6 +44,13 @@ class Conflict:
     def new_name(self) -> str:
         return f"new-{self.new.envelope_sha256.hex()[:16]}"
 
+    def problem(self, final: Path) -> str:
+        """The summary line naming both versions and where they are."""
+        return (f"conflict: server {self.chain_id.hex()} seq {self.seq}: report "
+                f"{self.new.report_id.hex()} in {self.batch} differs from report "
+                f"{self.recorded.report_id.hex()} recorded before; both are kept in "
+                f"{final.parent} (recorded/ and {final.name}/)")
+
 
 def _describe(seen: Seen) -> dict[str, str]:
     return {"report_id": seen.report_id.hex(), "envelope_sha256": seen.envelope_sha256.hex(),
