@@ -62,7 +62,10 @@ def prepare(out: Path, conflict: Conflict) -> Path:
     version's folder goes (the caller renames its verified staging folder there)."""
     folder = conflict.folder(out)
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for part in (out / DIR_NAME, folder.parent, folder):
+            if part.is_symlink():  # never write outside DIR through a planted link
+                raise OutputError(f"{part} is a symbolic link; refusing to write through it")
+            part.mkdir(mode=0o700, exist_ok=True)
         recorded = folder / "recorded"
         source = out / conflict.recorded.report_id.hex()
         if source.is_dir() and not source.is_symlink() and not recorded.exists():

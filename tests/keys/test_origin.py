@@ -16,7 +16,7 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
 from keys.decrypt import decrypt_batches
-from keys.errors import DamagedError, OriginError, VerificationError
+from keys.errors import DamagedError, OriginError, OutputError, VerificationError
 from keys.origin import Trust
 from keys.state import load_state
 from tests.keys.helpers import Drop, assert_report_dir, folders
@@ -169,3 +169,17 @@ def test_trust_first_signer_pins_and_persists(tmp_path: Path, drop: Drop,
     assert load_state(out).signer == s.pinned
     again = decrypt_batches(analyst, [tmp_path / "b.skb"], out, trust=Trust(trust_first=True))
     assert again.pinned is None and again.skipped == 1
+
+
+def test_quarantine_never_writes_through_a_link(tmp_path: Path, drop: Drop,
+                                                analyst: PrivateKey) -> None:
+    out = _pinned(drop, analyst, tmp_path, n=1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / "quarantine").symlink_to(elsewhere)
+    twin = Drop(drop.recipients, chain_id=drop.chain_id, signer=drop.signer)
+    twin.submit({"what": "another seq 1"})
+    twin.export(tmp_path / "twin.skb")
+    with pytest.raises(OutputError, match="symbolic link"):
+        decrypt_batches(analyst, [tmp_path / "twin.skb"], out)
+    assert not any(elsewhere.iterdir())
