@@ -150,8 +150,19 @@ def decrypt_batch(path: Path, key: PrivateKey) -> list[Opened]:
 
 
 def decrypt_batches(paths: list[Path], key: PrivateKey) -> list[Opened]:
-    """Several consecutive batches of one server (their chains must join)."""
+    """Several consecutive batches of one server (their chains must join, one signer)."""
     out: list[Opened] = []
+    if len({signer_of(p) for p in paths}) > 1:
+        raise BatchProblem("the batches of one server are signed by different keys")
     for p in paths:
         out += decrypt_batch(p, key)
     return out
+
+
+def signer_of(path: Path) -> bytes | None:
+    """The export key a version 2 batch names (checked by read_manifest); None: version 1."""
+    with open(path, "rb") as f:
+        prefix = f.read(_PREFIX.size)
+        _, version, mlen = _PREFIX.unpack(prefix)
+        f.seek(_PREFIX.size + mlen + 32)
+        return f.read(32) if version == 2 else None
