@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.set_defaults(func=cmd_passwd)
 
     decrypt = add("decrypt", "decrypt batches into DIR (report folders, reports.csv/.jsonl, "
-                  "citations.csv)")
+                  "citations.csv); DIR trusts one server export key (--signer)")
     decrypt.add_argument("--key", required=True, help="your private key file")
     decrypt.add_argument("--out", required=True, help="output directory (made if missing)")
     decrypt.add_argument("--passphrase-file", help="read the passphrase from FILE")

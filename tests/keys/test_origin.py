@@ -183,3 +183,22 @@ def test_quarantine_never_writes_through_a_link(tmp_path: Path, drop: Drop,
     with pytest.raises(OutputError, match="symbolic link"):
         decrypt_batches(analyst, [tmp_path / "twin.skb"], out)
     assert not any(elsewhere.iterdir())
+
+
+def test_upgrade_from_unsigned_keeps_the_chain(tmp_path: Path, analyst: PrivateKey) -> None:
+    """A directory that decrypted an old server's version 1 batches pins the upgraded
+    server's key with --signer and goes on with the same chain (no --new-chain)."""
+    server = Drop([bytes(analyst.public_key)], signer=None)
+    server.submit({"what": "before the upgrade"})
+    server.export(tmp_path / "old.skb")
+    out = tmp_path / "out"
+    s = decrypt_batches(analyst, [tmp_path / "old.skb"], out, trust=Trust(allow_unsigned=True))
+    assert (s.decrypted, s.fatal) == (1, [])
+    server.signer = SigningKey.generate()  # app init after the upgrade makes export.key
+    new = server.submit({"what": "after the upgrade"})
+    server.export(tmp_path / "new.skb", [new])
+    s = decrypt_batches(analyst, [tmp_path / "new.skb"], out,
+                        trust=Trust(signer=bytes(server.signer.verify_key)))
+    assert (s.decrypted, s.problems, s.fatal) == (1, [], [])
+    s = decrypt_batches(analyst, [tmp_path / "old.skb"], out, trust=Trust(allow_unsigned=True))
+    assert isinstance(s.fatal[0], OriginError)  # unsigned, now that a key is pinned
