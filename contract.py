@@ -83,6 +83,11 @@ class DataDir:
         return self.root / "analysts.pub"
 
     @property
+    def export_key(self) -> Path:
+        """The server's Ed25519 export signing key (app/exportkey.py), made by ``app init``."""
+        return self.root / "export.key"
+
+    @property
     def write_lock(self) -> Path:
         return self.root / "write.lock"
 

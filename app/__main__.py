@@ -30,13 +30,14 @@ def _parser() -> argparse.ArgumentParser:
         epilog=exit_codes(ERRORS), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("init", help="create the data directory and database, sweep leftovers")
+    sub.add_parser("init", help="create the data directory, database and export key; sweep "
+                   "leftovers")
     ex = sub.add_parser("export", help="write unexported reports to a batch file")
     ex.add_argument("--out", required=True, type=Path, help="batch file to create")
     pu = sub.add_parser("purge", help="delete exported reports older than the retention")
     pu.add_argument("--days", type=int, default=None,
                     help="retention in days (default: SKRYNKA_RETENTION_DAYS)")
-    sub.add_parser("stats", help="counts and sizes (never contents)")
+    sub.add_parser("stats", help="counts and sizes (never contents), the export key")
     return p
 
 

@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from nacl.utils import random as random_bytes
 
-from app import migrate
+from app import exportkey, migrate
 from app.config import Config
 from app.errors import ConfigError, ExportError, StorageError
 from app.pgcheck import startup_warning
@@ -51,6 +51,7 @@ def init(config: Config, say: Say, warn: Say) -> None:
     finally:
         store.close()
     say(f"database ready at schema {migrate.head()}" + (" (new chain)" if created else ""))
+    _export_key(config, say, warn)
     if postgres:
         warn(postgres)
     if removed:
@@ -63,6 +64,15 @@ def init(config: Config, say: Say, warn: Say) -> None:
     except (KeysError, ConfigError) as exc:
         warn(f"no usable analyst key: {exc}; the form will answer 503 until one is added")
         warn("hint: " + KEYS_HINT.format(path=config.analyst_keys))
+
+
+def _export_key(config: Config, say: Say, warn: Say) -> None:
+    """Make the export signing key if missing; print its public text for the analysts."""
+    key, made = exportkey.create(config.paths.export_key)
+    say(f"export key{' made' if made else ''}: {exportkey.public_text(key)}")
+    if made:
+        warn("give the analysts this export key line once, by a channel you trust; they "
+             "record it and decrypt with --signer (a new key makes them refuse new batches)")
 
 
 def _postgres_warning(store: Store) -> str | None:
@@ -117,6 +127,7 @@ def export(config: Config, out: Path, say: Say) -> int:
             return 0
         if out.exists():
             raise ExportError(f"{out} already exists", hint="choose a new file name")
+        signing_key = exportkey.load(config.paths.export_key)
         tmp = out.with_name(out.name + ".tmp")
         day = today()
         batch_id = random_bytes(16)
@@ -125,7 +136,7 @@ def export(config: Config, out: Path, say: Say) -> int:
                 write_batch(
                     f, batch_id=batch_id, chain_id=state.chain_id, created_day=day,
                     prev_seq=state.exported_seq, prev_chain=state.exported_chain,
-                    reports=entries,
+                    reports=entries, signing_key=signing_key,
                 )
                 f.flush()
                 os.fsync(f.fileno())
@@ -140,7 +151,8 @@ def export(config: Config, out: Path, say: Say) -> int:
         except Exception:
             out.unlink(missing_ok=True)
             raise
-        say(f"exported {len(entries)} report(s), seq {entries[0].seq}-{last.seq}, to {out}")
+        say(f"exported {len(entries)} report(s), seq {entries[0].seq}-{last.seq}, to {out}, "
+            f"signed by {exportkey.public_text(signing_key)}")
         return len(entries)
     finally:
         store.close()
@@ -168,4 +180,8 @@ def stats(config: Config, say: Say) -> dict[str, int]:
     for name, value in numbers.items():
         say(f"{name}: {value}")
     say(f"budget_used_percent: {100 * numbers['unexported_bytes'] // max(budget, 1)}")
+    try:
+        say(f"export_key: {exportkey.public_text(exportkey.load(config.paths.export_key))}")
+    except ConfigError as exc:
+        say(f"export_key: none ({exc.message}; {exc.hint})")
     return numbers

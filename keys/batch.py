@@ -4,6 +4,8 @@ Layout and rules: ``keys/SPEC.md`` (section "Batch"). The server numbers its
 reports 1, 2, 3, … in one chain; link ``n`` hashes link ``n-1`` with report
 ``n``'s id and envelope hash, so an analyst who keeps the last link seen can
 tell whether anything between two batches is missing, repeated or altered.
+Version 2 adds the server's signature after the manifest hash (SPEC.md section
+6, ``keys/signature.py``); version 1 (unsigned) is still written for tests.
 """
 
 from __future__ import annotations
@@ -13,10 +15,15 @@ import json
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
+
+if TYPE_CHECKING:
+    from nacl.signing import SigningKey
 
 MAGIC = b"SKRYNKAB"
-VERSION = 1
+VERSION = 2  # signed
+UNSIGNED_VERSION = 1
+VERSIONS = (UNSIGNED_VERSION, VERSION)
 CHAIN_LABEL = b"skrynka-chain-v1"
 GENESIS = bytes(32)
 MAX_MANIFEST = 64 << 20
@@ -54,12 +61,12 @@ class ReportEntry:
 
 def manifest_dict(
     *, batch_id: bytes, chain_id: bytes, created_day: str, prev_seq: int, prev_chain: bytes,
-    reports: Sequence[ReportEntry],
+    reports: Sequence[ReportEntry], version: int = VERSION,
 ) -> dict[str, object]:
     """The manifest as a JSON-ready dict (see SPEC.md for every key)."""
     return {
         "format": "skrynka-batch",
-        "version": VERSION,
+        "version": version,
         "batch_id": batch_id.hex(),
         "chain_id": chain_id.hex(),
         "created_day": created_day,
@@ -91,25 +98,35 @@ def write_batch(
     prev_seq: int,
     prev_chain: bytes,
     reports: Sequence[ReportEntry],
+    signing_key: SigningKey | None,
     copy_chunk: int = 1 << 20,
 ) -> None:
-    """Write a batch: prefix, manifest, manifest hash, then every envelope in order.
+    """Write a batch: prefix, manifest, manifest hash, signature, then every envelope.
 
+    With ``signing_key`` the batch is version 2, signed (SPEC 6); with None it is
+    an unsigned version 1 batch, which analysts accept only with --allow-unsigned.
     Each envelope's bytes are checked against the size and hash given for it,
     so a batch never claims what it does not carry.
     """
+    version = UNSIGNED_VERSION if signing_key is None else VERSION
     manifest = json.dumps(
         manifest_dict(
             batch_id=batch_id, chain_id=chain_id, created_day=created_day,
-            prev_seq=prev_seq, prev_chain=prev_chain, reports=reports,
+            prev_seq=prev_seq, prev_chain=prev_chain, reports=reports, version=version,
         ),
         ensure_ascii=True, separators=(",", ":"), sort_keys=True,
     ).encode("ascii")
     if len(manifest) > MAX_MANIFEST:
         raise ValueError("too many reports for one batch")
-    out.write(_PREFIX.pack(MAGIC, VERSION, len(manifest)))
+    prefix = _PREFIX.pack(MAGIC, version, len(manifest))
+    digest = hashlib.sha256(manifest).digest()
+    out.write(prefix)
     out.write(manifest)
-    out.write(hashlib.sha256(manifest).digest())
+    out.write(digest)
+    if signing_key is not None:
+        from keys import signature
+
+        out.write(signature.sign(signing_key, prefix, digest))
     for report in reports:
         _copy_checked(report.open, report.size, report.sha256, out, copy_chunk)
         for att in report.attachments:

@@ -11,12 +11,16 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from keys import errors
 from keys.dispatch import exit_codes, run_cli
 from keys.errors import UsageError
 from keys.passphrase import read_passphrase
+
+if TYPE_CHECKING:
+    from keys.decrypt import Summary
+    from keys.origin import Trust
 
 PROG = "skrynka-keys"
 INSTALL_HINT = ("install the analyst kit's wheels (see its INSTALL.txt), "
@@ -24,6 +28,7 @@ INSTALL_HINT = ("install the analyst kit's wheels (see its INSTALL.txt), "
 EPILOG = exit_codes([
     errors.UsageError, errors.FormatError, errors.DamagedError, errors.NotRecipient,
     errors.KeyFileError, errors.WrongPassphrase, errors.VerificationError, errors.OutputError,
+    errors.OriginError,
 ])
 
 
@@ -98,6 +103,7 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
     from keys import keyfile, reader
     from keys.decrypt import decrypt_batches
 
+    trust = _trust(args)
     for path in args.batch:  # before asking the passphrase: is each file a batch at all?
         if not os.path.isfile(path):
             raise UsageError(f"{path} is not a file", hint="give the batch files to decrypt")
@@ -106,15 +112,44 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
     key = keyfile.load_private(args.key, passphrase)  # derived once for all batches
     bar = _Bar(sys.stderr) if sys.stderr.isatty() else None
     try:
-        summary = decrypt_batches(key, args.batch, args.out, progress=bar)
+        summary = decrypt_batches(key, args.batch, args.out, progress=bar, trust=trust)
     finally:
         if bar:
             bar.end()
+    _origin_notes(summary, args.out)
     for problem in summary.problems:
         sys.stderr.write(f"{PROG}: {problem}\n")
     out.write(summary.line() + "\n")
     summary.raise_for_problems()
     return 0
+
+
+def _trust(args: argparse.Namespace) -> Trust:
+    from keys.origin import Trust
+    from keys.signature import read_signer
+
+    if args.signer is not None and args.trust_first_signer:
+        raise UsageError("give either --signer or --trust-first-signer, not both",
+                         hint="--signer KEY is the safe one: the key the operator gave you")
+    signer = read_signer(args.signer) if args.signer is not None else None
+    return Trust(signer=signer, trust_first=args.trust_first_signer,
+                 allow_unsigned=args.allow_unsigned, new_chain=args.new_chain)
+
+
+def _origin_notes(summary: Summary, out: str) -> None:
+    """The loud lines: a signer pinned now, a new chain accepted."""
+    from keys.signature import describe
+
+    if summary.pinned is not None:
+        sys.stderr.write(
+            f"{PROG}: NOTE: {out} now trusts the export key {describe(summary.pinned)}\n"
+            f"{PROG}: NOTE: from now on it refuses batches signed by any other key; compare "
+            "this key with the one the operator gave you\n")
+    for chain_id in summary.new_chains:
+        sys.stderr.write(
+            f"{PROG}: NOTE: accepted the new server chain {chain_id.hex()} (--new-chain): the "
+            "server was re-initialised or is another server; reports it had not exported "
+            "before are lost\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,10 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.set_defaults(func=cmd_passwd)
 
     decrypt = add("decrypt", "decrypt batches into DIR (report folders, reports.csv/.jsonl, "
-                  "citations.csv)")
+                  "citations.csv); DIR trusts one server export key (--signer)")
     decrypt.add_argument("--key", required=True, help="your private key file")
     decrypt.add_argument("--out", required=True, help="output directory (made if missing)")
     decrypt.add_argument("--passphrase-file", help="read the passphrase from FILE")
+    decrypt.add_argument("--signer", metavar="KEY|FILE",
+                         help="the server's export key (skrynka-export1…, from the operator), "
+                              "or a file holding it: DIR trusts it and refuses other signers")
+    decrypt.add_argument("--trust-first-signer", action="store_true",
+                         help="DIR trusts no key yet: trust the key these batches are signed "
+                              "with (check the printed fingerprint with the operator!)")
+    decrypt.add_argument("--allow-unsigned", action="store_true",
+                         help="accept unsigned version 1 batches (an old server's), only while "
+                              "DIR trusts no export key; anyone can make such a batch")
+    decrypt.add_argument("--new-chain", action="store_true",
+                         help="accept a server chain DIR does not know although it knows one "
+                              "(the server was re-initialised)")
     decrypt.add_argument("batch", nargs="+", help="batch files, in any order")
     decrypt.set_defaults(func=cmd_decrypt)
     return parser

@@ -5,7 +5,10 @@ attachments. A folder appears only once the whole report (report and every
 attachment) has been authenticated and checked against the batch manifest, the
 hash chain and what the directory has seen before: it is built in
 ``DIR/.tmp-<id>/`` and renamed. Reports that fail a check are named in the
-summary and skipped; everything else is still decrypted.
+summary and skipped; everything else is still decrypted. Before anything is
+read, each batch's signer is checked against the one the directory trusts
+(keys/origin.py); a report that is another version of a recorded seq is kept in
+``DIR/quarantine/`` beside the recorded one (keys/quarantine.py).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Any, Callable
 
 from nacl.public import PrivateKey
 
-from keys import batch, envelope, output, reader
+from keys import batch, envelope, origin, output, quarantine, reader
 from keys.errors import DamagedError, KeysError, NotRecipient, OutputError, VerificationError
+from keys.origin import STRICT, Trust
 from keys.state import DirLock, Seen, State, load_state
 from keys.tables import MAX_REPORT_JSON, BadReport, check_report, write_tables
 
@@ -36,16 +40,20 @@ class Summary:
     attachments: int = 0
     skipped: int = 0
     unresolved: int = 0  # citations of codes no report in the directory has (yet)
+    quarantined: int = 0  # new versions of recorded seqs, kept in DIR/quarantine/
     problems: list[str] = field(default_factory=list)
     fatal: list[KeysError] = field(default_factory=list)
+    pinned: bytes | None = None  # the export key this run pinned for the directory
+    new_chains: list[bytes] = field(default_factory=list)  # accepted with --new-chain
 
     def line(self) -> str:
         count = len(self.problems) + len(self.fatal)
+        kept = f"; {self.quarantined} kept in quarantine" if self.quarantined else ""
         return (
             f"decrypted {self.decrypted} reports ({self.attachments} attachments) to "
             f"{self.out_dir}; skipped {self.skipped} already present; "
             f"{count} problem{'' if count == 1 else 's'}; {self.unresolved} unresolved "
-            f"citation{'' if self.unresolved == 1 else 's'}"
+            f"citation{'' if self.unresolved == 1 else 's'}{kept}"
         )
 
     def raise_for_problems(self) -> None:
@@ -97,20 +105,26 @@ class _Limited:
 
 def decrypt_batches(
     key: PrivateKey, batches: Sequence[str | Path], out_dir: str | Path,
-    *, progress: Progress | None = None,
+    *, progress: Progress | None = None, trust: Trust = STRICT,
 ) -> Summary:
     """Decrypt every batch into ``out_dir``; see the module docstring.
 
-    Raises FormatError before doing anything if a file is not a batch, and
-    OutputError if the directory cannot be written. Per-report problems and
-    batch-level errors found while streaming are collected in the Summary.
+    Raises FormatError before doing anything if a file is not a batch,
+    OriginError if ``trust`` contradicts the directory's pinned signer, and
+    OutputError if the directory cannot be written. Batches refused for their
+    origin, per-report problems and batch-level errors found while streaming
+    are collected in the Summary.
     """
-    return _Run(key, Path(out_dir), progress).run([Path(b) for b in batches])
+    return _Run(key, Path(out_dir), progress, trust).run([Path(b) for b in batches])
 
 
 class _Run:
-    def __init__(self, key: PrivateKey, out_dir: Path, progress: Progress | None) -> None:
+    def __init__(
+        self, key: PrivateKey, out_dir: Path, progress: Progress | None, trust: Trust
+    ) -> None:
         self.key = key
+        self.trust = trust
+        self.quarantine: set[Path] = set()  # final folders of quarantined versions
         self.out = out_dir
         self.progress = progress
         self.summary = Summary(out_dir)
@@ -134,10 +148,11 @@ class _Run:
         files = _open_all(paths)
         try:
             self._prepare()
-            files.sort(key=lambda f: (f.manifest.chain_id, f.manifest.prev_seq))
-            self.done[1] = sum(len(f.manifest.reports) for f in files)
-            self.done[3] = sum(f.manifest.body_size for f in files)
-            for bf in files:
+            accepted = self._origin(files)
+            accepted.sort(key=lambda f: (f.manifest.chain_id, f.manifest.prev_seq))
+            self.done[1] = sum(len(f.manifest.reports) for f in accepted)
+            self.done[3] = sum(f.manifest.body_size for f in accepted)
+            for bf in accepted:
                 try:
                     self._batch(bf)
                 except DamagedError as exc:  # truncated, trailing bytes
@@ -159,10 +174,22 @@ class _Run:
         self.summary.unresolved = write_tables(self.out, self.state).unresolved
         return self.summary
 
+    def _origin(self, files: list[reader.BatchFile]) -> list[reader.BatchFile]:
+        """The batches whose signer and chain the directory accepts (keys/origin.py)."""
+        verdict = origin.check(self.state, files, self.trust)
+        self.summary.fatal.extend(verdict.refused)
+        self.summary.pinned = verdict.pinned_now
+        self.summary.new_chains = verdict.new_chains
+        if verdict.pinned_now is not None:
+            self.state.save(self.out)
+        return verdict.accepted
+
     def _publish(self) -> None:
         """Make staged reports durable and visible, then remember them."""
         for item, fresh in self.publisher.publish():
-            if fresh:
+            if item.final in self.quarantine:
+                self.summary.quarantined += fresh
+            elif fresh:
                 self.summary.decrypted += 1
                 self.summary.attachments += item.attachments
             else:
@@ -233,15 +260,12 @@ class _Run:
         if where is not None and where != (m.chain_id, item.seq):
             raise _Reject("duplicate", f"this report id was seen before as seq {where[1]}")
         known = self.state.get(m.chain_id, item.seq)
-        if known is None:
-            return False
-        if known.report_id != item.id:
-            raise _Reject("altered", f"seq {item.seq} was seen before as report "
-                                     f"{known.report_id.hex()}")
+        if known is None or (known.report_id, known.envelope_sha256, known.chain) != (
+                item.id, item.sha256, item.chain):
+            return False  # new, or another version of a recorded seq (quarantined)
         if not (self.out / item.id.hex()).is_dir():
             return False  # seen, but its folder was removed: decrypt it again
-        sha = self._next(bf).sha256()
-        if sha != known.envelope_sha256 or item.chain != known.chain:
+        if self._next(bf).sha256() != known.envelope_sha256:
             raise _Reject("altered", "differs from the copy decrypted before")
         self.summary.skipped += 1
         return True
@@ -253,11 +277,8 @@ class _Run:
         section = self._next(bf)
         report = self._open_report(section, item)
         sha = section.sha256()
-        known = self.state.get(m.chain_id, item.seq)
         if sha != item.sha256 or reader.link_ok(m, index, sha) is False:
             raise _Reject("altered", "its envelope does not match the batch's hash chain")
-        if known is not None and (known.envelope_sha256 != sha or known.chain != item.chain):
-            raise _Reject("altered", "differs from the copy decrypted before")
         if item.attachments:
             try:
                 staging.mkdir(mode=0o700)
@@ -271,11 +292,26 @@ class _Run:
                                                   for a in item.attachments]
         for att in item.attachments:
             self._attachment(self._next(bf), att, item, listing[att.id], staging)
-        staged = output.Staged(staging, self.out / item.id.hex(), files, len(item.attachments))
+        seen = Seen(item.id, sha, item.chain)
+        final = self._destination(bf, item.seq, seen)
+        staged = output.Staged(staging, final, files, len(item.attachments))
         self.publisher.stage(staged, output.report_json(report),
                              sum(a.size for a in item.attachments) + item.size,
                              make_dir=not item.attachments)
-        self.state.add(m.chain_id, item.seq, Seen(item.id, sha, item.chain))
+        if final not in self.quarantine:
+            self.state.add(m.chain_id, item.seq, seen)
+
+    def _destination(self, bf: reader.BatchFile, seq: int, seen: Seen) -> Path:
+        """DIR/<id>, or the quarantine folder if the seq was recorded as something else."""
+        m = bf.manifest
+        known = self.state.get(m.chain_id, seq)
+        if known is None or known == seen:
+            return self.out / seen.report_id.hex()
+        conflict = quarantine.Conflict(m.chain_id, seq, known, seen, bf.name, m.signer)
+        final = quarantine.prepare(self.out, conflict)
+        self.quarantine.add(final)
+        self.summary.problems.append(conflict.problem(final))
+        return final
 
     def _open_report(
         self, section: reader.Section, item: reader.ReportItem

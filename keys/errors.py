@@ -10,7 +10,7 @@ subclass it; library code raises and never prints or exits.
 Exit codes are unique across the project, so a code means the same thing in
 every command: 2-9 here (the analyst's tool), 10 a missing package, 11 a file
 the system refused, 12-19 the server (app/errors.py), 20-29 the onion service
-(onion/errors.py). Each class's
+(onion/errors.py), 30-39 the analyst's tool again (a batch's origin). Each class's
 docstring is the line ``--help`` prints for its code.
 """
 
@@ -101,3 +101,11 @@ class OutputError(KeysError):
     is using that directory"""
 
     exit_code = 9
+
+
+class OriginError(KeysError):
+    """origin: a batch is unsigned, signed by a key this output directory does not
+    trust, or starts a new server chain; it was not decrypted (see --signer,
+    --trust-first-signer, --allow-unsigned, --new-chain)"""
+
+    exit_code = 30

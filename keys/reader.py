@@ -1,13 +1,15 @@
 """Reading a batch file as a stream, in constant memory.
 
 ``open_batch`` reads the prefix and the manifest (at most 64 MiB, its SHA-256
-checked, every key and type validated); ``BatchFile.section`` then hands out
+checked, in version 2 its signature verified, every key and type validated);
+``BatchFile.section`` then hands out
 each envelope in turn as a bounded, hashing reader. A file that ends early or
 goes on after its last envelope is a :class:`DamagedError` naming the place.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from keys import batch, envelope
+from keys import batch, envelope, signature
 from keys.errors import DamagedError, FormatError, UnsupportedVersion
 
 _PREFIX = struct.Struct(">8sBI")
@@ -62,6 +64,8 @@ class Manifest:
     prev_seq: int
     prev_chain: bytes
     reports: tuple[ReportItem, ...]
+    version: int = batch.VERSION
+    signer: bytes | None = None  # the verified signer's Ed25519 key (version 2), else None
 
     @property
     def body_size(self) -> int:
@@ -149,8 +153,11 @@ def _report(value: Any, where: str) -> ReportItem:
     )
 
 
-def parse_manifest(raw: bytes) -> Manifest:
-    """Validate a manifest's JSON: every key, every type; FormatError on anything else."""
+def parse_manifest(raw: bytes, prefix_version: int | None = None) -> Manifest:
+    """Validate a manifest's JSON: every key, every type; FormatError on anything else.
+
+    Its ``version`` must be ``prefix_version`` if given, else any known version.
+    """
     try:
         text = raw.decode("ascii")
         data = json.loads(
@@ -163,8 +170,11 @@ def parse_manifest(raw: bytes) -> Manifest:
                       "reports"}, "the top level")
     if top["format"] != "skrynka-batch":
         raise FormatError("batch manifest is not a skrynka-batch", hint=_NOT_BATCH_HINT)
-    if type(top["version"]) is not int or top["version"] != batch.VERSION:
+    if type(top["version"]) is not int or top["version"] not in batch.VERSIONS:
         raise UnsupportedVersion(f"batch manifest version {top['version']!r} is not supported")
+    if prefix_version is not None and top["version"] != prefix_version:
+        raise UnsupportedVersion(f"batch manifest version {top['version']} differs from its "
+                                 f"prefix version {prefix_version}")
     prev = _obj(top["prev"], {"seq", "chain"}, "prev")
     if not isinstance(top["reports"], list):
         raise FormatError("batch manifest: reports is not a list")
@@ -176,6 +186,7 @@ def parse_manifest(raw: bytes) -> Manifest:
         prev_seq=_int(prev["seq"], "prev seq", 0, 2**63 - 1),
         prev_chain=_hex(prev["chain"], 32, "prev chain"),
         reports=reports,
+        version=top["version"],
     )
     _check_order(manifest)
     return manifest
@@ -306,19 +317,27 @@ def _read_manifest(inp: BinaryIO, name: str) -> Manifest:
     if len(prefix) < _PREFIX.size:
         raise BatchTruncated(f"{name}: batch is truncated in its prefix")
     _, version, length = _PREFIX.unpack(prefix)
-    if version != batch.VERSION:
+    if version not in batch.VERSIONS:
         raise UnsupportedVersion(f"{name}: batch version {version} is not supported",
                                  hint="use a newer version of skrynka-keys")
     if length > batch.MAX_MANIFEST:
         raise FormatError(f"{name}: batch manifest claims {length} bytes, over the 64 MiB limit")
     raw = inp.read(length)
     digest = inp.read(_HASH_LEN)
-    if len(raw) != length or len(digest) != _HASH_LEN:
+    block = inp.read(signature.BLOCK_LEN) if version == batch.VERSION else b""
+    if len(raw) != length or len(digest) != _HASH_LEN or (
+            version == batch.VERSION and len(block) != signature.BLOCK_LEN):
         raise BatchTruncated(f"{name}: batch is truncated in its manifest")
     if hashlib.sha256(raw).digest() != digest:
         raise DamagedError(f"{name}: batch manifest hash does not match (damaged)",
                            hint=_DAMAGED_HINT)
+    signer = signature.verify(block, prefix, digest) if block else None
+    if block and signer is None:
+        raise DamagedError(f"{name}: batch signature does not verify (altered or forged)",
+                           hint="ask for the batch again; if it happens again, the batch "
+                                "was made by someone without the server's export key")
     try:
-        return parse_manifest(raw)
+        manifest = parse_manifest(raw, version)
     except FormatError as exc:
         raise type(exc)(f"{name}: {exc.message}", hint=exc.hint) from None
+    return dataclasses.replace(manifest, signer=signer)

@@ -3,7 +3,8 @@
 Per chain (one per server) every report sequence number accepted into the
 directory, with its report id, envelope SHA-256 and chain link, so a later
 batch can be checked for gaps, duplicates and altered reports, and reports
-already decrypted are skipped.
+already decrypted are skipped. ``signer``: the export key the directory
+trusts (keys/origin.py), once pinned.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ChainState:
 class State:
     chains: dict[bytes, ChainState] = field(default_factory=dict)
     ids: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
+    signer: bytes | None = None  # the pinned export key (Ed25519), SPEC 6.3
 
     def add(self, chain_id: bytes, seq: int, seen: Seen) -> None:
         self.chains.setdefault(chain_id, ChainState()).seen[seq] = seen
@@ -64,7 +66,9 @@ class State:
                     for seq, s in sorted(chain.seen.items())
                 ],
             }
-        data = {"format": _FORMAT, "version": 1, "chains": chains}
+        data: dict[str, Any] = {"format": _FORMAT, "version": 1, "chains": chains}
+        if self.signer is not None:
+            data["signer"] = self.signer.hex()
         return (json.dumps(data, separators=(",", ":")) + "\n").encode("ascii")
 
     def save(self, out_dir: Path) -> None:
@@ -90,6 +94,10 @@ def _parse(data: Any) -> State:
     if data["format"] != _FORMAT or data["version"] != 1:
         raise ValueError("not a state file")
     state = State()
+    if "signer" in data:
+        state.signer = bytes.fromhex(data["signer"])
+        if len(state.signer) != 32:
+            raise ValueError("bad signer")
     for chain_hex, chain in data["chains"].items():
         chain_id = bytes.fromhex(chain_hex)
         for seq, rid, sha, link in chain["reports"]:

@@ -106,8 +106,15 @@ Needs Python 3.9 or newer (python3 -V). Nothing here connects to any network.
 
 3. Decrypt batches (the .skb files the operator exports) into a folder:
 
-     venv/bin/python -m keys decrypt --key analyst.key --out reports batch-*.skb
+     venv/bin/python -m keys decrypt --key analyst.key --out reports --signer KEY batch-*.skb
 
+   KEY is the server's export key: the skrynka-export1... line the operator
+   gives you in person (once; the folder remembers it). The folder then refuses
+   (exit code 30) batches signed by any other key, unsigned batches, and a new
+   server chain (--new-chain accepts one after you asked the operator). Without
+   the key at hand, --trust-first-signer trusts the first batches' key and prints
+   its fingerprint: compare it with the operator's. Two versions of one report
+   number are both kept, under reports/quarantine/, and named.
    Each report becomes reports/<id>/ (report.json and attachments), plus
    reports/reports.csv and reports/reports.jsonl, and reports/citations.csv:
    which report cites which earlier one by its receipt code (a code no report

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from nacl.public import PrivateKey
 
-from keys import batch, envelope
+from keys import batch, envelope, signature
 
 MIB = 1 << 20
 
@@ -93,10 +93,13 @@ def open_batch_file(path: Path, key: PrivateKey, keep: int = 4 * MIB) -> tuple[d
     """Check and decrypt a whole batch file (layout: keys/SPEC.md) in bounded memory."""
     out: list[OpenedReport] = []
     with open(path, "rb") as f:
-        magic, version, mlen = struct.unpack(">8sBI", f.read(13))
+        prefix = f.read(13)
+        magic, version, mlen = struct.unpack(">8sBI", prefix)
         assert (magic, version) == (batch.MAGIC, batch.VERSION)
         raw = f.read(mlen)
-        assert hashlib.sha256(raw).digest() == f.read(32), "manifest hash"
+        digest = f.read(32)
+        assert hashlib.sha256(raw).digest() == digest, "manifest hash"
+        assert signature.verify(f.read(signature.BLOCK_LEN), prefix, digest), "signature"
         manifest = json.loads(raw)
         prev = bytes.fromhex(manifest["prev"]["chain"])
         for r in manifest["reports"]:

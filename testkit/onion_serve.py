@@ -179,7 +179,8 @@ class Served:
         the folder it is in (with the attachments)."""
         batch = out.with_suffix(".batch")
         run(["-m", "app", "export", "--out", str(batch)], self.env)
-        run(["-m", "keys", "decrypt", "--key", str(self.key_file), "--passphrase-file",
+        run(["-m", "keys", "decrypt", "--signer", str(self.data / "export.key"),
+             "--key", str(self.key_file), "--passphrase-file",
              str(self.root / "pass"), "--out", str(out), str(batch)], self.env)
         assert (out / "reports.jsonl").exists()
         return [(json.loads(p.read_text("utf-8")), p.parent)

@@ -41,6 +41,9 @@ def data_dir(tmp_path: Path, analyst_key: PrivateKey) -> Path:
     (data / "analysts.pub").write_text(
         "# test analyst\n" + encode_public(bytes(analyst_key.public_key)) + "\n"
     )
+    from app import exportkey
+
+    exportkey.create(data / "export.key")  # as `app init` makes it
     return data
 
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from nacl.exceptions import BadSignatureError
 from nacl.public import PrivateKey
+from nacl.signing import VerifyKey
 
 from keys.batch import GENESIS, MAGIC, chain_next
 from keys.envelope import KIND_ATTACHMENT, KIND_REPORT, open_bytes
@@ -43,12 +45,21 @@ def read_manifest(f: BinaryIO) -> dict[str, object]:
     if len(prefix) < _PREFIX.size:
         raise BatchProblem("batch shorter than its prefix")
     magic, version, mlen = _PREFIX.unpack(prefix)
-    if magic != MAGIC or version != 1:
+    if magic != MAGIC or version not in (1, 2):
         raise BatchProblem(f"bad magic/version {magic!r}/{version}")
     raw = f.read(mlen)
-    if len(raw) != mlen or hashlib.sha256(raw).digest() != f.read(32):
+    digest = f.read(32)
+    if len(raw) != mlen or hashlib.sha256(raw).digest() != digest:
         raise BatchProblem("manifest hash does not match")
+    if version == 2:  # SPEC 6.1: signer key[32] | Ed25519 signature[64] over label|prefix|hash
+        block = f.read(96)
+        try:
+            VerifyKey(block[:32]).verify(b"skrynka-batch-v2" + prefix + digest, block[32:])
+        except (BadSignatureError, ValueError):
+            raise BatchProblem("batch signature does not verify") from None
     manifest: dict[str, object] = json.loads(raw)
+    if manifest.get("version") != version:
+        raise BatchProblem("manifest version differs from the prefix's")
     return manifest
 
 
@@ -139,8 +150,19 @@ def decrypt_batch(path: Path, key: PrivateKey) -> list[Opened]:
 
 
 def decrypt_batches(paths: list[Path], key: PrivateKey) -> list[Opened]:
-    """Several consecutive batches of one server (their chains must join)."""
+    """Several consecutive batches of one server (their chains must join, one signer)."""
     out: list[Opened] = []
+    if len({signer_of(p) for p in paths}) > 1:
+        raise BatchProblem("the batches of one server are signed by different keys")
     for p in paths:
         out += decrypt_batch(p, key)
     return out
+
+
+def signer_of(path: Path) -> bytes | None:
+    """The export key a version 2 batch names (checked by read_manifest); None: version 1."""
+    with open(path, "rb") as f:
+        prefix = f.read(_PREFIX.size)
+        _, version, mlen = _PREFIX.unpack(prefix)
+        f.seek(_PREFIX.size + mlen + 32)
+        return f.read(32) if version == 2 else None

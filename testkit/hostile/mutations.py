@@ -21,12 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nacl.public import PrivateKey
+from nacl.signing import SigningKey
 
 from keys import output
 from keys.batch import GENESIS, AttachmentEntry, ReportEntry, chain_next, write_batch
 from keys.decrypt import decrypt_batches
 from keys.envelope import KIND_ATTACHMENT, seal_bytes
 from keys.errors import KeysError
+from keys.origin import Trust
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ def build(rng: random.Random, key: PrivateKey, n_reports: int = 5) -> Original:
 
     buf = io.BytesIO()
     write_batch(buf, batch_id=rng.randbytes(16), chain_id=rng.randbytes(16),
-                created_day="2026-11-24", prev_seq=0, prev_chain=GENESIS, reports=entries)
+                created_day="2026-11-24", prev_seq=0, prev_chain=GENESIS, reports=entries,
+                signing_key=SigningKey(rng.randbytes(32)))  # version 2, signed (SPEC 6)
     data = buf.getvalue()
     total = sum(sum(sizes) for *_, sizes in meta)
     pos = body_start = len(data) - total
@@ -191,7 +194,7 @@ def check(orig: Original, mut: Mutation, key: PrivateKey, work: Path) -> str:
     batch.write_bytes(mut.data)
     raised: KeysError | None = None
     try:
-        summary = decrypt_batches(key, [batch], out)
+        summary = decrypt_batches(key, [batch], out, trust=Trust(trust_first=True))
     except KeysError as exc:
         raised, summary = exc, None
     except Exception as exc:  # anything else is a crash of the offline tool

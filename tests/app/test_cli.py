@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from nacl.public import PrivateKey
+from nacl.signing import VerifyKey
 
 from app.models import blob_chunks, reports
 from keys.batch import GENESIS
@@ -28,11 +29,15 @@ def parse_batch(path: Path, key: PrivateKey) -> tuple[dict, list[tuple[dict, lis
     """Our own reading of the batch layout: prefix, manifest, hash, envelopes."""
     data = path.read_bytes()
     magic, version, length = struct.unpack(">8sBI", data[:13])
-    assert (magic, version) == (b"SKRYNKAB", 1)
+    assert (magic, version) == (b"SKRYNKAB", 2)
     raw = data[13 : 13 + length]
-    assert hashlib.sha256(raw).digest() == data[13 + length : 45 + length]
+    digest = data[13 + length : 45 + length]
+    assert hashlib.sha256(raw).digest() == digest
+    signer, sig = data[45 + length : 77 + length], data[77 + length : 141 + length]
+    VerifyKey(signer).verify(b"skrynka-batch-v2" + data[:13] + digest, sig)  # SPEC 6.1
     manifest = json.loads(raw)
-    pos = 45 + length
+    assert manifest["version"] == 2
+    pos = 141 + length
     out = []
     for r in manifest["reports"]:
         env = data[pos : pos + r["size"]]
@@ -74,6 +79,39 @@ def test_init_creates_private_data_dir(tmp_path: Path, runner) -> None:
     assert again.exit_code == 0 and "new chain" not in again.stdout
 
 
+def test_init_makes_the_export_key_once_and_stats_prints_it(tmp_path: Path, runner) -> None:
+    """Issue 14: the drop's export key is made by init (O_EXCL, 0600, `# public key:`
+    comment), its public text printed by init and stats, and never replaced."""
+    from app import exportkey
+    from keys.signature import describe
+
+    data = tmp_path / "fresh"
+    res = runner("init", SKRYNKA_DATA=str(data))
+    path = data / "export.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    key = exportkey.load(path)
+    text = describe(bytes(key.verify_key))
+    assert f"export key made: {text}" in res.stdout and "--signer" in res.stderr
+    lines = path.read_text().splitlines()
+    assert lines[2] == "# public key: " + text.split(" ")[0]
+    assert lines[3].startswith("SKRYNKA-EXPORT-KEY-1 ") and len(lines) == 4
+    again = runner("init", SKRYNKA_DATA=str(data))
+    assert f"export key: {text}" in again.stdout and path.read_text().splitlines() == lines
+    assert f"export_key: {text}" in runner("stats", SKRYNKA_DATA=str(data)).stdout
+
+
+def test_export_needs_the_export_key(app: Flask, runner, tmp_path: Path,
+                                     data_dir: Path) -> None:
+    submit(app, 1, files=False)
+    (data_dir / "export.key").unlink()
+    res = runner("export", "--out", str(tmp_path / "b.skb"))
+    assert res.exit_code == 12 and "no export key" in res.stderr and "app init" in res.stderr
+    assert not (tmp_path / "b.skb").exists()
+    assert "export_key: none" in runner("stats").stdout
+    (data_dir / "export.key").write_text("# public key: skrynka-export1q\nSKRYNKA-EXPORT-KEY-1 x\n")
+    assert runner("export", "--out", str(tmp_path / "b.skb")).exit_code == 12
+
+
 def test_init_reports_keys_and_sweeps(runner, app: Flask, data_dir: Path) -> None:
     """init removes the old layout's files (overwritten first) and the pieces of
     uploads whose worker is gone, and keeps those of a running one."""
@@ -100,7 +138,7 @@ def _dead_pid() -> int:
 
 
 def test_export_round_trip_and_chain(app: Flask, runner, tmp_path: Path,
-                                     analyst_key: PrivateKey) -> None:
+                                     analyst_key: PrivateKey, data_dir: Path) -> None:
     empty = runner("export", "--out", str(tmp_path / "none.skb"))
     assert empty.exit_code == 0 and "nothing to export" in empty.stdout
     assert not (tmp_path / "none.skb").exists()
@@ -123,10 +161,15 @@ def test_export_round_trip_and_chain(app: Flask, runner, tmp_path: Path,
     assert [files for _, files in items2] == [[b] for b in sent2]
     assert runner("export", "--out", str(tmp_path / "b3.skb")).stdout.startswith("nothing")
     # The analyst's own tool accepts both batches and finds no gap.
+    from app import exportkey
     from keys.decrypt import decrypt_batches
+    from keys.origin import Trust
+    from keys.signature import encode_signer
 
+    signer = bytes(exportkey.load(data_dir / "export.key").verify_key)
+    assert f"signed by {encode_signer(signer)}" in res.stdout
     out = tmp_path / "analyst"
-    summary = decrypt_batches(analyst_key, [first, second], out)
+    summary = decrypt_batches(analyst_key, [first, second], out, trust=Trust(signer=signer))
     assert summary.decrypted == 5 and not summary.problems and not summary.fatal
 
 

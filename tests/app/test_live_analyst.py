@@ -53,7 +53,8 @@ def test_analyst_tool_decrypts_what_gunicorn_stored(tmp_path: Path) -> None:
 
     out = tmp_path / "out"
     run = subprocess.run(
-        [sys.executable, "-m", "keys", "decrypt", "--key", str(keyfile), "--out", str(out),
+        [sys.executable, "-m", "keys", "decrypt", "--signer", str(srv.data / "export.key"),
+         "--key", str(keyfile), "--out", str(out),
          "--passphrase-file", str(passfile), str(batch)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from keys.decrypt import decrypt_batches
+from keys.origin import Trust
 from testkit.hostile.client import get_form, make_report, start_upload, submit
 from testkit.hostile.scenarios import Exports, crash_run, db_count, orphan_owners, orphans
 from testkit.liveserver import LiveServer
@@ -44,7 +45,7 @@ def test_acknowledged_reports_survive_sigkill(tmp_path: Path) -> None:
     assert res.orphans_after_init == []
     # the analysts' own tool reads the same export without a single complaint
     out = tmp_path / "analyst-out"
-    summary = decrypt_batches(res.key, res.batches, out)
+    summary = decrypt_batches(res.key, res.batches, out, trust=Trust(trust_first=True))
     assert summary.problems == [] and summary.fatal == []
     assert summary.decrypted == t.acknowledged + t.unacked_present
 

@@ -12,9 +12,24 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
 
 from keys import batch, envelope
+from keys import decrypt as _decrypt
+from keys.origin import Trust
 from keys.output import attachment_names
+
+#: What the tests of everything but origin give: pin the first signer, allow unsigned.
+TRUSTING = Trust(trust_first=True, allow_unsigned=True)
+
+
+def decrypt_batches(key: PrivateKey, batches: Any, out: Path, **kw: Any) -> _decrypt.Summary:
+    """keys.decrypt.decrypt_batches, trusting the first signer unless ``trust`` is given."""
+    kw.setdefault("trust", TRUSTING)
+    return _decrypt.decrypt_batches(key, batches, out, **kw)
 
 
 @dataclass
@@ -41,6 +56,7 @@ class Drop:
     chain_id: bytes = field(default_factory=lambda: os.urandom(16))
     links: dict[int, bytes] = field(default_factory=lambda: {0: batch.GENESIS})
     reports: list[Sealed] = field(default_factory=list)
+    signer: SigningKey | None = field(default_factory=SigningKey.generate)  # None: version 1
 
     def submit(
         self, fields: dict | None = None, lang: str = "en",
@@ -101,6 +117,7 @@ class Drop:
             batch.write_batch(
                 out, batch_id=os.urandom(16), chain_id=self.chain_id, created_day="2026-11-21",
                 prev_seq=prev, prev_chain=self.links[prev], reports=self.entries(reports),
+                signing_key=self.signer,
             )
         return path
 

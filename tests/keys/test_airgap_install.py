@@ -108,7 +108,7 @@ def _seal_batch(public: bytes, path: Path, count: int = 2) -> dict[str, bytes]:
     with open(path, "wb") as fh:
         batch.write_batch(fh, batch_id=os.urandom(16), chain_id=os.urandom(16),
                           created_day="2026-11-24", prev_seq=0, prev_chain=batch.GENESIS,
-                          reports=entries)
+                          reports=entries, signing_key=None)
     return {"photo": photo, **plains}
 
 
@@ -125,10 +125,12 @@ def test_keygen_passwd_and_decrypt_offline(kit: tuple[Path, Path]) -> None:
           "--new-passphrase-file", "pw2"], laptop)
     # a batch of some size, so the oldest Python writes and publishes hundreds of folders
     expect = _seal_batch(public, laptop / "one.skb", count=300)
-    failed = _run([str(python), "-m", "keys", "decrypt", "--key", "analyst.key", "--out", "out",
+    failed = _run([str(python), "-m", "keys", "decrypt", "--allow-unsigned",
+                   "--key", "analyst.key", "--out", "out",
                    "--passphrase-file", "pw", "one.skb"], laptop, code=7)
     assert "error:" in failed.stderr
-    _run([str(python), "-m", "keys", "decrypt", "--key", "analyst.key", "--out", "out",
+    _run([str(python), "-m", "keys", "decrypt", "--allow-unsigned",
+          "--key", "analyst.key", "--out", "out",
           "--passphrase-file", "pw2", "one.skb"], laptop)
     reports = {p.name: p for p in (laptop / "out").iterdir() if p.is_dir()}
     plains = {k: v for k, v in expect.items() if k != "photo"}
@@ -144,13 +146,16 @@ def test_spec_vectors_decrypt_on_the_laptop(kit: tuple[Path, Path]) -> None:
     laptop, python = kit
     vectors = ROOT / "tests" / "vectors"
     (laptop / "vpw").write_text("correct horse battery staple\n")
-    _run([str(python), "-m", "keys", "decrypt", "--key", str(vectors / "key-a.key"), "--out",
+    _run([str(python), "-m", "keys", "decrypt", "--allow-unsigned",
+          "--key", str(vectors / "key-a.key"), "--out",
           "vout", "--passphrase-file", "vpw", str(vectors / "batch-1.skb"),
           str(vectors / "batch-2.skb")], laptop)
     index = json.loads((vectors / "index.json").read_text(encoding="utf-8"))
-    want = {r["id"] for b in index["batches"] if b["expect"] == "ok" for r in b["reports"]}
+    want = {r["id"] for b in index["batches"] if b["expect"] == "ok"
+            and not b.get("signer") for r in b["reports"]}  # the unsigned batch-1, batch-2
     assert {p.name for p in (laptop / "vout").iterdir() if p.is_dir()} == want
-    bad = _run([str(python), "-m", "keys", "decrypt", "--key", str(vectors / "key-a.key"),
+    bad = _run([str(python), "-m", "keys", "decrypt", "--allow-unsigned",
+                "--key", str(vectors / "key-a.key"),
                 "--out", "vbad", "--passphrase-file", "vpw", str(vectors / "batch-hash.skb")],
                laptop, code=4)
     assert "hint:" in bad.stderr

@@ -108,7 +108,7 @@ def test_prefix_checks(tmp_path: Path) -> None:
         (b"", FormatError, "not a Skrynka batch"),
         (b"SKRYNKAE\x01", FormatError, "not a Skrynka batch"),
         (b"SKRYNKAB\x01\x00", reader.BatchTruncated, "prefix"),
-        (b"SKRYNKAB\x02\x00\x00\x00\x02{}", UnsupportedVersion, "version 2"),
+        (b"SKRYNKAB\x03\x00\x00\x00\x02{}", UnsupportedVersion, "version 3"),
         (b"SKRYNKAB\x01\xff\xff\xff\xff", FormatError, "64 MiB"),
         (b"SKRYNKAB\x01\x00\x00\x00\x10{}", reader.BatchTruncated, "manifest"),
     ]:

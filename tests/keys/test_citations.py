@@ -11,10 +11,9 @@ import pytest
 from nacl.public import PrivateKey
 
 from keys.citations import CITATION_COLUMNS
-from keys.decrypt import decrypt_batches
 from keys.receipt import new_code
 from keys.tables import BadReport, check_report
-from tests.keys.helpers import Drop, assert_report_dir
+from tests.keys.helpers import Drop, assert_report_dir, decrypt_batches
 
 
 def _csv(path: Path) -> list[dict[str, str]]:

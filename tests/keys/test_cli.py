@@ -47,22 +47,31 @@ def _error_lines(stderr: str) -> list[str]:
                                                                       "hint:"))]
 
 
+def _quiet(stderr: str) -> str:
+    """stderr without the NOTE lines of a first run's --trust-first-signer."""
+    return "".join(line for line in stderr.splitlines(keepends=True)
+                   if not line.startswith("skrynka-keys: NOTE: "))
+
+
 def test_decrypt_ok(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
     a = cli_drop.submit({"what": "=1+1", "kind": ["x", "y"]}, lang="be",
                         attachments=[("../../etc/x.jpg", b"jpeg")])
     cli_drop.export(tmp_path / "b.skb")
     out = tmp_path / "out"
-    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+    r = run("decrypt", "--trust-first-signer",
+            "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
             "--out", out, tmp_path / "b.skb")
     assert r.returncode == 0, r.stderr
     assert r.stdout == (f"decrypted 1 reports (1 attachments) to {out}; "
                         "skipped 0 already present; 0 problems; 0 unresolved citations\n")
-    assert r.stderr == ""  # no progress bar when stderr is not a terminal
+    assert _quiet(r.stderr) == ""  # no progress bar when stderr is not a terminal
+    assert "NOTE: " in r.stderr and "now trusts the export key skrynka-export1" in r.stderr
     assert_report_dir(out, a)
     with open(out / "reports.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows[0]["what"] == "'=1+1" and rows[0]["attachments"] == "x.jpg"
-    again = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+    again = run("decrypt", "--trust-first-signer",
+                "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
                 "--out", out, tmp_path / "b.skb")
     assert again.returncode == 0 and "skipped 1 already present; 0 problems" in again.stdout
 
@@ -70,7 +79,8 @@ def test_decrypt_ok(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
 def test_wrong_passphrase(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
     cli_drop.submit()
     cli_drop.export(tmp_path / "b.skb")
-    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "bad",
+    r = run("decrypt", "--trust-first-signer",
+            "--key", keydir / "analyst.key", "--passphrase-file", keydir / "bad",
             "--out", tmp_path / "out", tmp_path / "b.skb")
     assert r.returncode == 7
     lines = _error_lines(r.stderr)
@@ -85,21 +95,24 @@ def test_not_recipient(tmp_path: Path, keydir: Path) -> None:
     for _ in range(4):
         other.submit()
     other.export(tmp_path / "b.skb")
-    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+    r = run("decrypt", "--trust-first-signer",
+            "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
             "--out", tmp_path / "out", tmp_path / "b.skb")
     assert r.returncode == 5, r.stderr
     assert r.stderr.count("not sealed to this key") == 1
-    assert len(r.stderr.splitlines()) == 2 and r.stderr.startswith("skrynka-keys: error: ")
+    err = _quiet(r.stderr)
+    assert len(err.splitlines()) == 2 and err.startswith("skrynka-keys: error: ")
 
 
 def test_truncated(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
     cli_drop.submit(attachments=[("a", os.urandom(100000))])
     path = cli_drop.export(tmp_path / "b.skb")
     path.write_bytes(path.read_bytes()[:-1000])
-    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+    r = run("decrypt", "--trust-first-signer",
+            "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
             "--out", tmp_path / "out", path)
     assert r.returncode == 4
-    lines = r.stderr.splitlines()
+    lines = _quiet(r.stderr).splitlines()
     assert len(lines) == 2 and "truncated" in lines[0] and lines[1].startswith("hint: ")
     assert lines[0].startswith("skrynka-keys: error: ")
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".tmp")]
@@ -107,7 +120,8 @@ def test_truncated(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
 
 def test_not_a_batch(tmp_path: Path, keydir: Path) -> None:
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 JFIF")
-    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+    r = run("decrypt", "--trust-first-signer",
+            "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
             "--out", tmp_path / "out", tmp_path / "photo.jpg")
     assert r.returncode == 3
     first = r.stderr.splitlines()[0]
@@ -122,7 +136,8 @@ def test_altered_report_exit_8(tmp_path: Path, keydir: Path, cli_drop: Drop) -> 
     data = bytearray(path.read_bytes())
     data[data.index(cli_drop.reports[1].envelope) + 400] ^= 0x80
     path.write_bytes(bytes(data))
-    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+    r = run("decrypt", "--trust-first-signer",
+            "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
             "--out", tmp_path / "out", path)
     assert r.returncode == 8
     assert "decrypted 2 reports" in r.stdout and "1 problem" in r.stdout
@@ -133,7 +148,8 @@ def test_altered_report_exit_8(tmp_path: Path, keydir: Path, cli_drop: Drop) -> 
 def test_no_passphrase_without_tty(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
     cli_drop.submit()
     cli_drop.export(tmp_path / "b.skb")
-    r = run("decrypt", "--key", keydir / "analyst.key", "--out", tmp_path / "o", tmp_path / "b.skb")
+    r = run("decrypt", "--trust-first-signer",
+            "--key", keydir / "analyst.key", "--out", tmp_path / "o", tmp_path / "b.skb")
     assert r.returncode == 2 and "passphrase-file" in r.stderr
 
 
@@ -157,7 +173,7 @@ def test_help_lists_each_exit_code_once() -> None:
     own = {cls.exit_code for cls in vars(errors).values()
            if isinstance(cls, type) and issubclass(cls, errors.SkrynkaError)
            and cls is not errors.SkrynkaError and "exit_code" in cls.__dict__}
-    assert own == set(range(2, 10))
+    assert own == set(range(2, 10)) | {30}  # 30: a batch's origin (issue 14)
     for args in (["--help"], ["decrypt", "--help"], ["keygen", "--help"]):
         r = run(*args)
         assert r.returncode == 0, r.stderr
@@ -191,7 +207,8 @@ def test_keygen_pubkey_passwd(tmp_path: Path, keydir: Path) -> None:
 
 def test_internal_error_has_no_traceback(tmp_path: Path, keydir: Path) -> None:
     # a directory where the batch should be is a usage error, not a crash
-    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+    r = run("decrypt", "--trust-first-signer",
+            "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
             "--out", tmp_path / "o", tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
@@ -247,7 +264,8 @@ def test_tty_passphrase_and_progress(tmp_path: Path, keydir: Path, cli_drop: Dro
     for i in range(3):
         cli_drop.submit({"what": f"r{i}"})
     cli_drop.export(tmp_path / "b.skb")
-    code, text = _on_tty(["decrypt", "--key", str(keydir / "analyst.key"), "--out",
+    code, text = _on_tty(["decrypt", "--trust-first-signer",
+                          "--key", str(keydir / "analyst.key"), "--out",
                           str(tmp_path / "out"), str(tmp_path / "b.skb")],
                          ["пароль correct horse".encode()])
     assert code == 0, text
@@ -303,7 +321,8 @@ def test_cli_derives_once_for_many_batches(tmp_path: Path, monkeypatch: pytest.M
     calls: list[object] = []
     real = keyfile.load_private
     monkeypatch.setattr(keyfile, "load_private", lambda *a: (calls.append(a), real(*a))[1])
-    code = cli.main(["decrypt", "--key", str(tmp_path / "k.key"), "--passphrase-file",
+    code = cli.main(["decrypt", "--trust-first-signer",
+                     "--key", str(tmp_path / "k.key"), "--passphrase-file",
                      str(tmp_path / "pw"), "--out", str(tmp_path / "out"),
                      *(str(tmp_path / f"b{i}.skb") for i in range(3))])
     assert code == 0 and len(calls) == 1
@@ -328,3 +347,46 @@ def test_interrupt_exit_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == "skrynka-keys: error: interrupted"
     assert "Traceback" not in err
+
+
+def _decrypt(keydir: Path, out: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+               "--out", out, *args)
+
+
+def test_signer_flags_and_origin_exit_code(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
+    """Issue 14: --signer KEY|FILE pins, another signer exits 30 naming both keys."""
+    from keys.signature import describe, encode_signer
+
+    cli_drop.submit()
+    cli_drop.export(tmp_path / "b.skb")
+    signer = bytes(cli_drop.signer.verify_key)  # type: ignore[union-attr]
+    out = tmp_path / "out"
+    refused = _decrypt(keydir, out, tmp_path / "b.skb")
+    assert refused.returncode == 30 and "trusts no export key yet" in refused.stderr
+    assert "hint: give --signer" in refused.stderr and not folders(out)
+    both = _decrypt(keydir, out, "--signer", encode_signer(signer), "--trust-first-signer",
+                    tmp_path / "b.skb")
+    assert both.returncode == 2
+    (tmp_path / "export.txt").write_text(f"# from the operator\n{encode_signer(signer)}\n")
+    ok = _decrypt(keydir, out, "--signer", tmp_path / "export.txt", tmp_path / "b.skb")
+    assert ok.returncode == 0, ok.stderr
+    assert f"now trusts the export key {describe(signer)}" in ok.stderr
+    forger = Drop(cli_drop.recipients, chain_id=cli_drop.chain_id, links=dict(cli_drop.links),
+                  reports=list(cli_drop.reports))
+    forger.export(tmp_path / "f.skb", [forger.submit()])
+    bad = _decrypt(keydir, out, "--trust-first-signer", tmp_path / "f.skb")
+    assert bad.returncode == 30, bad.stderr
+    assert _error_lines(bad.stderr)[0].startswith("skrynka-keys: error: ")
+    assert describe(signer) in bad.stderr and "refused" in bad.stderr
+    text = encode_signer(signer)
+    mistyped = text[:-1] + ("q" if text[-1] != "q" else "p")
+    typo = _decrypt(keydir, out, "--signer", mistyped, tmp_path / "b.skb")
+    assert typo.returncode == 6 and "export key" in typo.stderr
+
+
+def test_help_names_the_origin_flags() -> None:
+    text = run("decrypt", "--help").stdout
+    for flag in ("--signer", "--trust-first-signer", "--allow-unsigned", "--new-chain"):
+        assert flag in text
+    assert "   30  origin:" in text

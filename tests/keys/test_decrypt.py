@@ -13,9 +13,9 @@ import pytest
 from nacl.public import PrivateKey
 
 from keys import batch, envelope
-from keys.decrypt import decrypt_batches
 from keys.errors import DamagedError, FormatError, NotRecipient, VerificationError
-from tests.keys.helpers import Drop, assert_report_dir, folders
+from keys.origin import Trust
+from tests.keys.helpers import Drop, assert_report_dir, decrypt_batches, folders
 
 
 def _csv_rows(out: Path) -> list[dict[str, str]]:
@@ -108,13 +108,14 @@ def test_duplicate_report_id(tmp_path: Path, drop: Drop, analyst: PrivateKey) ->
     out = tmp_path / "out"
     drop.export(tmp_path / "b1.skb")
     decrypt_batches(analyst, [tmp_path / "b1.skb"], out)
-    # a second server replays the same report under its own chain, seq 1
-    other = Drop(drop.recipients)
+    # the server, re-initialised, replays the same report under a new chain, seq 1
+    other = Drop(drop.recipients, signer=drop.signer)
     other.reports.append(first)
     link = batch.chain_next(batch.GENESIS, 1, first.id, hashlib.sha256(first.envelope).digest())
     other.links[1] = link
     other.export(tmp_path / "b2.skb")
-    s = decrypt_batches(analyst, [tmp_path / "b2.skb"], out)
+    s = decrypt_batches(analyst, [tmp_path / "b2.skb"], out,
+                        trust=Trust(trust_first=True, new_chain=True))
     assert s.decrypted == 0 and len(s.problems) == 1
     assert s.problems[0].startswith("duplicate:") and first.id.hex() in s.problems[0]
 
@@ -124,12 +125,14 @@ def test_same_seq_different_content(tmp_path: Path, drop: Drop, analyst: Private
     out = tmp_path / "out"
     drop.export(tmp_path / "b1.skb")
     decrypt_batches(analyst, [tmp_path / "b1.skb"], out)
-    rewritten = Drop(drop.recipients, chain_id=drop.chain_id)
+    rewritten = Drop(drop.recipients, chain_id=drop.chain_id, signer=drop.signer)
     rewritten.submit({"what": "b"})
     rewritten.export(tmp_path / "b2.skb")
     s = decrypt_batches(analyst, [tmp_path / "b2.skb"], out)
-    assert s.decrypted == 0 and len(s.problems) == 1 and s.problems[0].startswith("altered:")
-    assert list(folders(out)) == [drop.reports[0].id.hex()]
+    # both versions are kept: the new one in quarantine (tests/keys/test_origin.py)
+    assert s.decrypted == 0 and s.quarantined == 1
+    assert len(s.problems) == 1 and s.problems[0].startswith("conflict:")
+    assert sorted(folders(out)) == sorted([drop.reports[0].id.hex(), "quarantine"])
 
 
 def _flip(path: Path, offset: int) -> None:
@@ -158,7 +161,8 @@ def test_altered_report_is_skipped_others_kept(tmp_path: Path, drop: Drop,
         assert_report_dir(out, drop.reports[i])
     assert not [p for p in out.iterdir() if p.name.startswith(".tmp")]
     # the damaged report is not remembered: a good copy later decrypts it
-    good = Drop(drop.recipients, chain_id=drop.chain_id, links=drop.links, reports=drop.reports)
+    good = Drop(drop.recipients, chain_id=drop.chain_id, links=drop.links, reports=drop.reports,
+                signer=drop.signer)
     good.export(tmp_path / "good.skb")
     s2 = decrypt_batches(analyst, [tmp_path / "good.skb"], out)
     assert (s2.decrypted, s2.skipped, s2.problems) == (1, 3, [])

@@ -8,8 +8,7 @@ from pathlib import Path
 from nacl.public import PrivateKey
 
 from keys import batch
-from keys.decrypt import decrypt_batches
-from tests.keys.helpers import Drop
+from tests.keys.helpers import Drop, decrypt_batches
 
 
 def test_hole_inside_one_batch(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
@@ -38,7 +37,7 @@ def test_leading_gap_after_prev(tmp_path: Path, drop: Drop, analyst: PrivateKey)
     with open(tmp_path / "lead.skb", "wb") as out:
         batch.write_batch(out, batch_id=bytes(16), chain_id=drop.chain_id,
                           created_day="2026-11-21", prev_seq=1, prev_chain=drop.links[1],
-                          reports=drop.entries(drop.reports[2:]))
+                          reports=drop.entries(drop.reports[2:]), signing_key=drop.signer)
     s = decrypt_batches(analyst, [tmp_path / "lead.skb"], tmp_path / "out")
     assert s.decrypted == 2
     assert s.problems == [f"gap: server {drop.chain_id.hex()}: reports seq 2 are in none of "

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from nacl.public import PrivateKey
 
-from keys.decrypt import decrypt_batches
 from keys.output import safe_name
-from tests.keys.helpers import Drop, assert_report_dir
+from tests.keys.helpers import Drop, assert_report_dir, decrypt_batches
 
 HOSTILE = [
     "../../x", "/etc/passwd", "a\x00b", "report.json", "..", ".", "", ".bashrc",

@@ -10,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nacl.public import PrivateKey
 
-from keys.decrypt import decrypt_batches
 from keys.errors import KeysError
-from tests.keys.helpers import Drop, assert_report_dir, folders
+from tests.keys.helpers import Drop, assert_report_dir, decrypt_batches, folders
 
 KEY = PrivateKey.generate()
 

@@ -9,10 +9,9 @@ import pytest
 from nacl.public import PrivateKey
 
 from keys import output
-from keys.decrypt import decrypt_batches
 from keys.errors import OutputError
 from keys.state import LOCK_FILE, STATE_FILE
-from tests.keys.helpers import Drop, assert_report_dir, folders
+from tests.keys.helpers import Drop, assert_report_dir, decrypt_batches, folders
 
 
 def _export(drop: Drop, path: Path, count: int) -> Path:

@@ -245,23 +245,32 @@ def spec_read_batch(blob: bytes, key: PrivateKey) -> tuple[dict[str, Any], list[
     if len(blob) < 13:
         raise errors.DamagedError("short prefix")  # SPEC: file shorter than 45 + M
     version, length = struct.unpack(">BI", blob[8:13])
-    if version != 1:
+    if version not in (1, 2):
         raise errors.UnsupportedVersion("version")
     if length > 64 << 20:
         raise errors.FormatError("manifest too long")
     raw, digest = blob[13 : 13 + length], blob[13 + length : 45 + length]
-    if len(digest) != 32:
-        raise errors.DamagedError("truncated manifest")
+    block = blob[45 + length : 141 + length] if version == 2 else b""
+    if len(digest) != 32 or len(block) != (96 if version == 2 else 0):
+        raise errors.DamagedError("truncated manifest or signature")
     if hashlib.sha256(raw).digest() != digest:
         raise errors.DamagedError("manifest hash")
+    if version == 2:  # SPEC 6.1
+        from nacl.exceptions import BadSignatureError
+        from nacl.signing import VerifyKey
+
+        try:
+            VerifyKey(block[:32]).verify(b"skrynka-batch-v2" + blob[:13] + digest, block[32:])
+        except BadSignatureError:
+            raise errors.DamagedError("signature") from None
     try:
         manifest = json.loads(raw.decode("ascii"), object_pairs_hook=_pairs)
     except (UnicodeDecodeError, ValueError):
         raise errors.FormatError("not ASCII JSON") from None
-    if isinstance(manifest, dict) and manifest.get("version") not in (1, None):
+    if isinstance(manifest, dict) and manifest.get("version") not in (version, None):
         raise errors.UnsupportedVersion("manifest version")
     _shape(manifest, _MANIFEST)
-    offset, out = 45 + length, []
+    offset, out = 45 + length + len(block), []
     seq, link = manifest["prev"]["seq"], bytes.fromhex(manifest["prev"]["chain"])
     if seq == 0 and link != bytes(32):
         raise errors.VerificationError("prev.seq 0 must have the GENESIS link")
@@ -405,10 +414,14 @@ def test_continuity_vector_against_spec(case: dict[str, Any]) -> None:
 _K2_KNOWN_BUGS: dict[str, str] = {}  # vectors keys.decrypt is known to get wrong: none
 
 
-def _decrypt(names: list[str], key: str, out: Path) -> None:
+def _decrypt(names: list[str], key: str, out: Path, signer: str | None = None) -> None:
     from keys import decrypt
+    from keys.origin import Trust
+    from keys.signature import decode_signer
 
-    summary = decrypt.decrypt_batches(KEYS[key], [VECTORS / n for n in names], out)
+    trust = (Trust(allow_unsigned=True) if signer is None
+             else Trust(signer=decode_signer(INDEX["signers"][signer]["public"])))
+    summary = decrypt.decrypt_batches(KEYS[key], [VECTORS / n for n in names], out, trust=trust)
     summary.raise_for_problems()
 
 
@@ -419,7 +432,7 @@ def test_batch_vector_through_decryptor(entry: dict[str, Any], tmp_path: Path,
         request.applymarker(pytest.mark.xfail(reason=_K2_KNOWN_BUGS[entry["file"]], strict=True))
     out = tmp_path / "out"
     if entry["expect"].startswith("ok"):
-        _decrypt([entry["file"]], entry["key"], out)
+        _decrypt([entry["file"]], entry["key"], out, entry.get("signer"))
         for rep in entry.get("reports", []):
             folder = out / rep["id"]
             assert folder.is_dir()
@@ -427,7 +440,7 @@ def test_batch_vector_through_decryptor(entry: dict[str, Any], tmp_path: Path,
             assert sizes == sorted(a["size"] for a in rep["attachments"])
         return
     with pytest.raises(errors.KeysError) as caught:
-        _decrypt([entry["file"]], entry["key"], out)
+        _decrypt([entry["file"]], entry["key"], out, entry.get("signer"))
     assert isinstance(caught.value, _error(entry["expect"])), caught.value
 
 

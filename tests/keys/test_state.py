@@ -10,10 +10,9 @@ import pytest
 from nacl.public import PrivateKey
 
 from keys import cli, keyfile
-from keys.decrypt import decrypt_batches
 from keys.errors import OutputError
 from keys.state import STATE_FILE, DirLock
-from tests.keys.helpers import Drop, folders
+from tests.keys.helpers import Drop, decrypt_batches, folders
 
 
 def test_state_records_seq_id_hash_and_last_link(tmp_path: Path, drop: Drop,
@@ -53,7 +52,8 @@ def test_a_second_decrypt_into_the_same_dir_is_refused(
     out.mkdir()
     theirs = out / (".tmp-" + "ab" * 16)  # the running decrypt's staging folder
     theirs.mkdir()
-    args = ["decrypt", "--key", str(tmp_path / "k.key"), "--passphrase-file",
+    args = ["decrypt", "--trust-first-signer",
+            "--key", str(tmp_path / "k.key"), "--passphrase-file",
             str(tmp_path / "pw"), "--out", str(out), str(tmp_path / "b.skb")]
     running = DirLock(out)
     running.acquire()

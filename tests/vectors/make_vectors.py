@@ -228,7 +228,8 @@ def write_ok(reps: list[Rep], prev_seq: int, prev_chain: bytes) -> tuple[bytes, 
     ents, link = entries(reps, prev_chain)
     out = io.BytesIO()
     batch.write_batch(out, batch_id=ident(f"batch-{prev_seq}"), chain_id=CHAIN_ID,
-                      created_day=DAY, prev_seq=prev_seq, prev_chain=prev_chain, reports=ents)
+                      created_day=DAY, prev_seq=prev_seq, prev_chain=prev_chain, reports=ents,
+                      signing_key=None)  # version 1; version 2: make_signed.py
     return out.getvalue(), link
 
 
@@ -245,7 +246,7 @@ def manifest_of(reps: list[Rep], prev_seq: int, prev_chain: bytes) -> dict[str, 
     ents, _ = entries(reps, prev_chain)
     return batch.manifest_dict(batch_id=ident(f"batch-{prev_seq}"), chain_id=CHAIN_ID,
                                created_day=DAY, prev_seq=prev_seq, prev_chain=prev_chain,
-                               reports=ents)
+                               reports=ents, version=1)
 
 
 def bodies_of(reps: list[Rep]) -> list[bytes]:
@@ -281,7 +282,7 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
     body = bodies_of([r1, r2])
     mlen = len(dump(m))
     bad("batch-bad-magic.skb", b"SKRYNKAX" + first[8:], "FormatError", "magic")
-    bad("batch-bad-version.skb", set_byte(first, 8, 2), "UnsupportedVersion", "prefix version 2")
+    bad("batch-bad-version.skb", set_byte(first, 8, 3), "UnsupportedVersion", "prefix version 3")
     bad("batch-hash.skb", set_byte(first, 13 + mlen, first[13 + mlen] ^ 1), "DamagedError",
         "manifest hash altered")
     bad("batch-manifest-altered.skb", first.replace(b'"created_day":"2026-11-24"',
@@ -302,7 +303,7 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
     bad("batch-extra-key.skb", raw_batch(dump({**m, "note": "x"}), body), "FormatError",
         "an unknown manifest key")
     bad("batch-manifest-version.skb", raw_batch(dump({**m, "version": 2}), body),
-        "UnsupportedVersion", "manifest version 2")
+        "UnsupportedVersion", "manifest version 2 in a version 1 prefix")
     bad("batch-bool-seq.skb", raw_batch(dump({**m, "prev": {**m["prev"], "seq": False}}), body),
         "FormatError", "prev.seq is a boolean")
     gap = [Rep(2, "r1", 2), Rep(3, "r2")]
@@ -503,6 +504,11 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(args[0]) if args else HERE
     env_files, env_index = envelope_vectors()
     batch_files, batch_index, continuity = batch_vectors()
+    from tests.vectors import make_signed
+
+    signed_files, signed_index, origin, signers = make_signed.signed_vectors()
+    batch_files.update(signed_files)
+    batch_index += signed_index
     key_files, key_index, texts = keyfile_vectors()
     files = {**env_files, **batch_files, **key_files}
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -515,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         "about": "Skrynka SPEC.md test vectors; made by make_vectors.py",
         "data": "env-<n>.bin holds shake_256(b'skrynka-vector').digest(n)",
         "keys": {k: {"private": v.hex(), "public": encode_public(pub(k))} for k, v in KEYS.items()},
+        "signers": signers, "origin": origin,
         "envelopes": env_index, "batches": batch_index, "continuity": continuity,
         "keyfiles": key_index, "public_keys": texts,
     }
