@@ -12,15 +12,15 @@ from typing import BinaryIO
 from nacl.utils import random as random_bytes
 
 from app import migrate
+from app.analystkeys import check_count
 from app.config import Config
 from app.errors import ConfigError, ExportError, StorageError
 from app.pgcheck import startup_warning
 from app.storage import Store, fsync_dir, is_sqlite, open_store
 from contract import today, today_date
 from keys.batch import AttachmentEntry, ReportEntry, write_batch
-from keys.envelope import MAX_RECIPIENTS
 from keys.errors import KeysError
-from keys.pubkey import read_recipients
+from keys.pubkey import encode_public, fingerprint, read_recipients
 
 Say = Callable[[str], None]
 KEYS_HINT = (
@@ -57,8 +57,7 @@ def init(config: Config, say: Say, warn: Say) -> None:
         say(f"removed {removed} leftover piece(s) or file(s) of interrupted uploads")
     try:
         keys = read_recipients(config.analyst_keys)
-        if len(keys) > MAX_RECIPIENTS:
-            raise ConfigError(f"{config.analyst_keys} lists more than {MAX_RECIPIENTS} keys")
+        check_count(config.analyst_keys, keys)
         say(f"{len(keys)} analyst key(s) in {config.analyst_keys}")
     except (KeysError, ConfigError) as exc:
         warn(f"no usable analyst key: {exc}; the form will answer 503 until one is added")
@@ -168,4 +167,18 @@ def stats(config: Config, say: Say) -> dict[str, int]:
     for name, value in numbers.items():
         say(f"{name}: {value}")
     say(f"budget_used_percent: {100 * numbers['unexported_bytes'] // max(budget, 1)}")
+    _key_set(config, say)
     return numbers
+
+
+def _key_set(config: Config, say: Say) -> None:
+    """Who can read what the server seals now: every key of analysts.pub by fingerprint."""
+    try:
+        keys = read_recipients(config.analyst_keys)
+        check_count(config.analyst_keys, keys)
+    except (KeysError, ConfigError) as exc:
+        say(f"analyst_keys: unusable ({exc.message})")
+        return
+    say(f"analyst_keys: {len(keys)}")
+    for key in keys:
+        say(f"analyst_key: {fingerprint(key)} {encode_public(key)}")

@@ -1,0 +1,63 @@
+"""Who else can read (issue 14, part 2): a change of analysts.pub is logged once, with
+fingerprints, and ``python -m app stats`` lists the key set."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from nacl.public import PrivateKey
+
+from keys.pubkey import encode_public, fingerprint
+
+
+def _lines(caplog: pytest.LogCaptureFixture, start: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "skrynka" and r.getMessage().startswith(start)]
+
+
+def test_an_appended_key_is_logged_once_with_fingerprints(
+    make_app, data_dir: Path, analyst_key: PrivateKey, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="skrynka")
+    app: Flask = make_app()
+    runtime = app.extensions["skrynka"]
+    mine = bytes(analyst_key.public_key)
+    assert _lines(caplog, "analyst keys: ") == [f"analyst keys: sealing to 1 key(s): "
+                                               f"{fingerprint(mine)}"]
+    rogue = bytes(PrivateKey.generate().public_key)
+    path = data_dir / "analysts.pub"
+    with path.open("a") as f:  # what a coerced operator does
+        f.write(encode_public(rogue) + "\n")
+    for _ in range(3):
+        assert runtime.recipients() == (mine, rogue)
+    changed = _lines(caplog, "analyst keys changed")
+    assert changed == [
+        f"analyst keys changed: now sealing to 2 key(s): {fingerprint(mine)}, "
+        f"{fingerprint(rogue)} (added: {fingerprint(rogue)}; removed: none)"
+    ]
+    path.write_text(path.read_text() + "# a comment changes the text, not the keys\n")
+    assert runtime.recipients() == (mine, rogue)
+    path.write_text(encode_public(mine) + "\n")
+    assert runtime.recipients() == (mine,)
+    changed = _lines(caplog, "analyst keys changed")
+    assert len(changed) == 2 and changed[1].endswith(f"(added: none; removed: "
+                                                     f"{fingerprint(rogue)})")
+
+
+def test_stats_lists_the_key_set(runner, data_dir: Path, analyst_key: PrivateKey) -> None:
+    assert runner("init").exit_code == 0
+    mine = bytes(analyst_key.public_key)
+    rogue = bytes(PrivateKey.generate().public_key)
+    with (data_dir / "analysts.pub").open("a") as f:
+        f.write(encode_public(rogue) + "\n")
+    res = runner("stats")
+    assert res.exit_code == 0, res.stderr
+    assert "analyst_keys: 2\n" in res.stdout
+    assert f"analyst_key: {fingerprint(mine)} {encode_public(mine)}\n" in res.stdout
+    assert f"analyst_key: {fingerprint(rogue)} {encode_public(rogue)}\n" in res.stdout
+    (data_dir / "analysts.pub").write_text("not a key\n")
+    res = runner("stats")
+    assert res.exit_code == 0 and "analyst_keys: unusable (" in res.stdout
