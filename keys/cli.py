@@ -122,21 +122,27 @@ class _Bar:
 def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
     from keys import keyfile, reader
     from keys.decrypt import decrypt_batches
+    from keys.pubkey import read_recipients
 
     for path in args.batch:  # before asking the passphrase: is each file a batch at all?
         if not os.path.isfile(path):
             raise UsageError(f"{path} is not a file", hint="give the batch files to decrypt")
         reader.open_batch(path).close()
+    pin = None if args.recipients is None else read_recipients(args.recipients)
     passphrase = _passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
     key = keyfile.load_private(args.key, passphrase)  # derived once for all batches
     bar = _Bar(sys.stderr) if sys.stderr.isatty() else None
     try:
-        summary = decrypt_batches(key, args.batch, args.out, progress=bar)
+        summary = decrypt_batches(key, args.batch, args.out, progress=bar, recipients=pin)
     finally:
         if bar:
             bar.end()
     for problem in summary.problems:
         sys.stderr.write(f"{PROG}: {problem}\n")
+    for flag in summary.flags:
+        sys.stderr.write(f"{PROG}: WARNING: {flag}\n")
+    for note in summary.notes:
+        out.write(f"note: {note}\n")
     out.write(summary.line() + "\n")
     summary.raise_for_problems()
     return 0
@@ -176,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     decrypt.add_argument("--key", required=True, help="your private key file")
     decrypt.add_argument("--out", required=True, help="output directory (made if missing)")
     decrypt.add_argument("--passphrase-file", help="read the passphrase from FILE")
+    decrypt.add_argument("--recipients", metavar="FILE",
+                         help="pin the keys reports must be sealed to (skrynka1… lines); "
+                              "remembered in DIR, every report sealed to another key is flagged")
     decrypt.add_argument("batch", nargs="+", help="batch files, in any order")
     decrypt.set_defaults(func=cmd_decrypt)
     return parser

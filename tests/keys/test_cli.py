@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from keys import cli, keyfile
-from keys.pubkey import encode_public
+from keys.pubkey import encode_public, fingerprint
 from tests.keys.helpers import Drop, assert_report_dir, folders
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,11 @@ def test_decrypt_ok(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
     r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
             "--out", out, tmp_path / "b.skb")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == (f"decrypted 1 reports (1 attachments) to {out}; "
+    key = fingerprint(keyfile.public_from_file(keydir / "analyst.key"))
+    assert r.stdout == (f"note: server {cli_drop.chain_id.hex()}: this folder starts at seq 1\n"
+                        f"note: recipients not pinned for {out}: the reports decrypted are "
+                        f"sealed to {key} (1); pin the expected keys with --recipients FILE\n"
+                        f"decrypted 1 reports (1 attachments) to {out}; "
                         "skipped 0 already present; 0 problems; 0 unresolved citations\n")
     assert r.stderr == ""  # no progress bar when stderr is not a terminal
     assert_report_dir(out, a)
@@ -319,3 +323,29 @@ def test_interrupt_exit_130(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == "skrynka-keys: error: interrupted"
     assert "Traceback" not in err
+
+
+def test_decrypt_recipients_flags_a_rogue_key_loudly(tmp_path: Path, keydir: Path,
+                                                     cli_drop: Drop) -> None:
+    from nacl.public import PrivateKey
+
+    cli_drop.submit()
+    rogue = bytes(PrivateKey.generate().public_key)
+    cli_drop.recipients.append(rogue)
+    cli_drop.submit()
+    cli_drop.export(tmp_path / "b.skb")
+    pin = tmp_path / "expected.pub"
+    pin.write_text("# our analyst\n" + (keydir / "analyst.key.pub").read_text())
+    out = tmp_path / "out"
+    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+            "--recipients", pin, "--out", out, tmp_path / "b.skb")
+    assert r.returncode == 8, r.stderr
+    warnings = [x for x in r.stderr.splitlines() if x.startswith("skrynka-keys: WARNING: ")]
+    assert len(warnings) == 1 and "(seq 2)" in warnings[0] and fingerprint(rogue) in warnings[0]
+    assert "1 report(s) are sealed to keys outside the pinned recipients" in r.stderr
+    assert r.stdout.endswith("; 1 sealed to keys outside the pinned 1\n")
+    assert len(folders(out)) == 2
+    (tmp_path / "bad.pub").write_text("skrynka1nope\n")
+    bad = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+              "--recipients", tmp_path / "bad.pub", "--out", out, tmp_path / "b.skb")
+    assert bad.returncode == 6 and "bad.pub:1" in bad.stderr
