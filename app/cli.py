@@ -1,24 +1,18 @@
-"""Operator commands behind ``python -m app``: init, export, purge, stats."""
+"""Operator commands behind ``python -m app``: init, purge, stats (export: app/export.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 from collections.abc import Callable
-from pathlib import Path
-from typing import BinaryIO
-
-from nacl.utils import random as random_bytes
 
 from app import migrate
 from app.analystkeys import check_count
 from app.config import Config
-from app.errors import ConfigError, ExportError, StorageError
+from app.errors import ConfigError, StorageError
 from app.pgcheck import startup_warning
-from app.storage import Store, fsync_dir, is_sqlite, open_store
-from contract import today, today_date
-from keys.batch import AttachmentEntry, ReportEntry, write_batch
+from app.storage import Store, is_sqlite, open_store
+from contract import today_date
 from keys.errors import KeysError
 from keys.pubkey import encode_public, fingerprint, read_recipients
 
@@ -70,79 +64,6 @@ def _postgres_warning(store: Store) -> str | None:
         return startup_warning(store.engine)
     except StorageError as exc:
         return f"{exc.message}; hint: {exc.hint}"
-
-
-def _entries(store: Store, after_seq: int) -> list[ReportEntry]:
-    rows = store.unexported(after_seq)
-    for expected, row in enumerate(rows, after_seq + 1):
-        if row.seq != expected:
-            raise ExportError(
-                f"report {expected} is missing from the database (found {row.seq})",
-                hint="the database was altered; restore it from a backup before exporting",
-            )
-    atts = store.attachments_of([r.seq for r in rows])
-
-    def report_opener(seq: int) -> Callable[[], BinaryIO]:
-        return lambda: io.BytesIO(store.report_envelope(seq))
-
-    def blob_opener(attachment_id: bytes) -> Callable[[], BinaryIO]:
-        return lambda: store.blobs.reader(attachment_id)
-
-    return [
-        ReportEntry(
-            seq=r.seq, id=bytes(r.report_id), day=r.day, size=r.envelope_size,
-            sha256=bytes(r.envelope_sha256), chain=bytes(r.chain), open=report_opener(r.seq),
-            attachments=tuple(
-                AttachmentEntry(bytes(a.attachment_id), a.size, bytes(a.sha256),
-                                blob_opener(bytes(a.attachment_id)))
-                for a in atts[r.seq]
-            ),
-        )
-        for r in rows
-    ]
-
-
-def export(config: Config, out: Path, say: Say) -> int:
-    """Write every unexported report to a batch file, then mark them exported.
-
-    Returns how many reports were exported; with none, writes no file.
-    """
-    store = open_store(config)
-    try:
-        state = store.state()
-        entries = _entries(store, state.exported_seq)
-        if not entries:
-            say("nothing to export (no file written)")
-            return 0
-        if out.exists():
-            raise ExportError(f"{out} already exists", hint="choose a new file name")
-        tmp = out.with_name(out.name + ".tmp")
-        day = today()
-        batch_id = random_bytes(16)
-        try:
-            with open(tmp, "xb") as f:
-                write_batch(
-                    f, batch_id=batch_id, chain_id=state.chain_id, created_day=day,
-                    prev_seq=state.exported_seq, prev_chain=state.exported_chain,
-                    reports=entries,
-                )
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, out)
-            fsync_dir(out.parent)
-        except (OSError, ValueError) as exc:
-            tmp.unlink(missing_ok=True)
-            raise ExportError(f"cannot write the batch {out}: {exc}") from None
-        last = entries[-1]
-        try:
-            store.mark_exported(state.exported_seq, last.seq, last.chain, batch_id, day)
-        except Exception:
-            out.unlink(missing_ok=True)
-            raise
-        say(f"exported {len(entries)} report(s), seq {entries[0].seq}-{last.seq}, to {out}")
-        return len(entries)
-    finally:
-        store.close()
 
 
 def purge(config: Config, days: int, say: Say) -> int:
