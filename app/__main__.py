@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     pu = sub.add_parser("purge", help="delete exported reports older than the retention")
     pu.add_argument("--days", type=int, default=None,
                     help="retention in days (default: SKRYNKA_RETENTION_DAYS)")
+    pu.add_argument("--yes", action="store_true",
+                    help="also delete reports exported less than SKRYNKA_PURGE_MIN_DAYS ago")
     sub.add_parser("stats", help="counts and sizes (never contents)")
     return p
 
@@ -52,7 +54,7 @@ def _warn(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app import cli, export
+    from app import cli, export, purge
     from app.config import Config
 
     config = Config.from_env()
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         days = config.retention_days if args.days is None else args.days
         if days < 0:
             raise UsageError("--days must not be negative")
-        cli.purge(config, days, _say)
+        purge.purge(config, days, _say, yes=args.yes)
     else:
         cli.stats(config, _say)
     return 0

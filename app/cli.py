@@ -1,8 +1,7 @@
-"""Operator commands behind ``python -m app``: init, purge, stats (export: app/export.py)."""
+"""Operator commands behind ``python -m app``: init, stats (app/export.py, app/purge.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Callable
 
@@ -12,7 +11,6 @@ from app.config import Config
 from app.errors import ConfigError, StorageError
 from app.pgcheck import startup_warning
 from app.storage import Store, is_sqlite, open_store
-from contract import today_date
 from keys.errors import KeysError
 from keys.pubkey import encode_public, fingerprint, read_recipients
 
@@ -64,18 +62,6 @@ def _postgres_warning(store: Store) -> str | None:
         return startup_warning(store.engine)
     except StorageError as exc:
         return f"{exc.message}; hint: {exc.hint}"
-
-
-def purge(config: Config, days: int, say: Say) -> int:
-    """Delete reports exported at least ``days`` days ago (never unexported ones)."""
-    cutoff = (today_date() - dt.timedelta(days=days)).isoformat()
-    store = open_store(config)
-    try:
-        count = store.purge(cutoff)
-    finally:
-        store.close()
-    say(f"purged {count} exported report(s) exported on or before {cutoff}")
-    return count
 
 
 def stats(config: Config, say: Say) -> dict[str, int]:

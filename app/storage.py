@@ -291,12 +291,24 @@ class Store:
 
     # --- purge, sweep, stats ---------------------------------------------------
 
-    def purge(self, cutoff_day: str) -> int:
-        """Delete reports exported on or before ``cutoff_day``; returns how many."""
+    def purgeable(self, cutoff_day: str) -> list[tuple[int, str]]:
+        """``(seq, exported_day)`` of the reports exported on or before ``cutoff_day``."""
+        with self.engine.connect() as conn:
+            return [(int(r.seq), str(r.exported_day)) for r in conn.execute(
+                select(reports.c.seq, reports.c.exported_day).where(
+                    reports.c.exported_day.is_not(None), reports.c.exported_day <= cutoff_day
+                ).order_by(reports.c.seq)
+            )]
+
+    def purge(self, cutoff_day: str, through_seq: int | None = None) -> int:
+        """Delete reports exported on or before ``cutoff_day`` (and, if given, numbered
+        at most ``through_seq``: those shown to the operator); returns how many."""
+        bound = [] if through_seq is None else [reports.c.seq <= through_seq]
         with self._locked() as conn, conn.begin():
             seqs = [r.seq for r in conn.execute(
                 select(reports.c.seq).where(
-                    reports.c.exported_day.is_not(None), reports.c.exported_day <= cutoff_day
+                    reports.c.exported_day.is_not(None), reports.c.exported_day <= cutoff_day,
+                    *bound,
                 )
             )]
             for start in range(0, len(seqs), 500):
