@@ -50,7 +50,8 @@ def init(config: Config, say: Say, warn: Say) -> None:
     try:
         keys = read_recipients(config.analyst_keys)
         check_count(config.analyst_keys, keys)
-        say(f"{len(keys)} analyst key(s) in {config.analyst_keys}")
+        say(f"{len(keys)} analyst key(s) in {config.analyst_keys}: "
+            + ", ".join(fingerprint(k) for k in keys))
     except (KeysError, ConfigError) as exc:
         warn(f"no usable analyst key: {exc}; the form will answer 503 until one is added")
         warn("hint: " + KEYS_HINT.format(path=config.analyst_keys))

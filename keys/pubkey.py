@@ -89,7 +89,8 @@ def decode_public(text: str) -> bytes:
 
 def fingerprint(raw: bytes) -> str:
     """A short, stable name for a 32-byte public key, the same on server and laptop:
-    the first 16 hex digits of SHA-256 over the key's 32 bytes (SPEC.md §6).
+    the first 16 hex digits of SHA-256 over the key's 32 bytes (SPEC.md, "Key
+    fingerprints and the recipients pin").
 
     For showing and comparing by eye; checks compare the whole keys."""
     if len(raw) != 32:

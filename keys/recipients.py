@@ -1,4 +1,5 @@
-"""Who else can read: the recipients pin of an output directory (SPEC.md §6).
+"""Who else can read: the recipients pin of an output directory (SPEC.md, "Key
+fingerprints and the recipients pin").
 
 Every envelope's header lists, in clear, the public keys it is sealed to
 (SPEC.md §2.1). An analyst pins the set of keys the reports are expected to be

@@ -48,8 +48,10 @@ def test_an_appended_key_is_logged_once_with_fingerprints(
 
 
 def test_stats_lists_the_key_set(runner, data_dir: Path, analyst_key: PrivateKey) -> None:
-    assert runner("init").exit_code == 0
     mine = bytes(analyst_key.public_key)
+    init = runner("init")
+    assert init.exit_code == 0 and "1 analyst key(s) in " in init.stdout
+    assert init.stdout.rstrip().endswith(f"analysts.pub: {fingerprint(mine)}")
     rogue = bytes(PrivateKey.generate().public_key)
     with (data_dir / "analysts.pub").open("a") as f:
         f.write(encode_public(rogue) + "\n")
