@@ -76,15 +76,15 @@ def decrypt_batches(
     OutputError if the directory cannot be written. Per-report problems and
     batch-level errors found while streaming are collected in the Summary.
     """
-    run = _Run(key, Path(out_dir), progress)
-    run.pin = None if recipients is None else tuple(recipients)
-    return run.run([Path(b) for b in batches])
+    pin = None if recipients is None else tuple(recipients)
+    return _Run(key, Path(out_dir), progress, pin).run([Path(b) for b in batches])
 
 
 class _Run:
-    def __init__(self, key: PrivateKey, out_dir: Path, progress: Progress | None) -> None:
+    def __init__(self, key: PrivateKey, out_dir: Path, progress: Progress | None,
+                 pin: tuple[bytes, ...] | None = None) -> None:
         self.key = key
-        self.pin: tuple[bytes, ...] | None = None
+        self.pin = pin
         self.recipients = Recipients()
         self.sealed: dict[bytes, None] = {}  # the keys the current report is sealed to
         self.fresh: list[bytes] = []  # ids of the reports decrypted in this run

@@ -100,3 +100,25 @@ def test_a_damaged_pin_file_is_an_output_error(tmp_path: Path, drop: Drop,
     (out / PIN_FILE).write_text('{"format": "skrynka-recipients", "version": 1}')
     with pytest.raises(OutputError, match="damaged"):
         decrypt_batches(analyst, [path], out)
+
+
+def test_an_attachment_sealed_to_another_key_flags_its_report(
+    tmp_path: Path, drop: Drop, analyst: PrivateKey, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keys import envelope
+    from tests.keys import helpers
+
+    seal = envelope.seal_bytes
+
+    def rogue_attachments(data: bytes, recipients: list[bytes], **kw: object) -> bytes:
+        if kw["kind"] == envelope.KIND_ATTACHMENT:
+            recipients = [*recipients, ROGUE]
+        return seal(data, recipients, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(helpers.envelope, "seal_bytes", rogue_attachments)
+    drop.submit({"what": "photo"}, attachments=[("a.jpg", b"jpeg")])
+    monkeypatch.undo()
+    drop.submit({"what": "text"})
+    path = drop.export(tmp_path / "b.skb")
+    s = decrypt_batches(analyst, [path], tmp_path / "out", recipients=[bytes(analyst.public_key)])
+    assert s.decrypted == 2 and s.unexpected == 1 and "(seq 1)" in s.flags[0]
