@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="retention in days (default: SKRYNKA_RETENTION_DAYS)")
     pu.add_argument("--yes", action="store_true",
                     help="also delete reports exported less than SKRYNKA_PURGE_MIN_DAYS ago")
-    sub.add_parser("stats", help="counts and sizes (never contents)")
+    sub.add_parser("stats", help="counts and sizes (never contents), the analyst keys")
     return p
 
 

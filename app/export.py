@@ -73,9 +73,10 @@ def _entries(store: Store, rows: Sequence[Any], first: int) -> list[ReportEntry]
 
 def _write_file(
     out: Path, state: ChainState, prev_seq: int, prev_chain: bytes,
-    entries: Sequence[ReportEntry],
+    entries: Sequence[ReportEntry], day: str,
 ) -> bytes:
-    """Write one batch to ``out`` (never over a file), durably; returns its batch id."""
+    """Write one batch made on ``day`` to ``out`` (never over a file), durably; returns
+    its batch id."""
     if out.exists():
         raise ExportError(f"{out} already exists", hint="choose a new file name")
     tmp = out.with_name(out.name + ".tmp")
@@ -83,7 +84,7 @@ def _write_file(
     try:
         with open(tmp, "xb") as f:
             write_batch(
-                f, batch_id=batch_id, chain_id=state.chain_id, created_day=today(),
+                f, batch_id=batch_id, chain_id=state.chain_id, created_day=day,
                 prev_seq=prev_seq, prev_chain=prev_chain, reports=entries,
             )
             f.flush()
@@ -109,7 +110,8 @@ def export(config: Config, out: Path, say: Say) -> int:
             say("nothing to export (no file written)")
             return 0
         day = today()
-        batch_id = _write_file(out, state, state.exported_seq, state.exported_chain, entries)
+        batch_id = _write_file(out, state, state.exported_seq, state.exported_chain, entries,
+                               day)
         last = entries[-1]
         try:
             store.mark_exported(state.exported_seq, last.seq, last.chain, batch_id, day)
@@ -140,7 +142,7 @@ def export_again(config: Config, span: tuple[int, int], out: Path, say: Say) -> 
         if len(rows) != last - first + 1:
             _missing(store, first, last)
         entries = _entries(store, rows, first)
-        _write_file(out, state, first - 1, prev, entries)
+        _write_file(out, state, first - 1, prev, entries, today())
     finally:
         store.close()
     say(f"exported again {len(entries)} report(s), seq {first}-{last}, to {out} "

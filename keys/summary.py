@@ -60,7 +60,8 @@ class Summary:
 
     def _hint(self) -> str:
         if not self.gaps:
-            return "ask the server operator to export the damaged reports again"
+            return ("ask the server operator to export the reports named above again "
+                    "(`python -m app export --again A-B --out FILE`)")
         spans = ", ".join(f"`python -m app export --again {a}-{b} --out FILE`"
                           for a, b in self.gaps[:3])
         return f"ask the server operator for the missing reports: {spans}"
