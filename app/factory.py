@@ -71,7 +71,7 @@ def create_app(config: Config, **flask_config: Any) -> Flask:
     app.logger.disabled = True  # Flask's own request-failure lines quote the path
     app.extensions["skrynka"] = views.Runtime(
         config=config, form_def=form_def, catalogs=catalogs, store=store,
-        keys=watched_keys(config.analyst_keys),
+        keys=watched_keys(config.analyst_keys, config.data),
         hostnames=WatchedFile(config.hostnames_path, parse_hostnames),
     )
     views.register(app)

@@ -63,3 +63,34 @@ def test_stats_lists_the_key_set(runner, data_dir: Path, analyst_key: PrivateKey
     (data_dir / "analysts.pub").write_text("not a key\n")
     res = runner("stats")
     assert res.exit_code == 0 and "analyst_keys: unusable (" in res.stdout
+
+
+def test_one_line_per_change_across_workers_and_restarts(
+    make_app, data_dir: Path, analyst_key: PrivateKey, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two apps stand for two gunicorn workers, a third for a restart: a worker's start
+    logs nothing when the set is the one logged before; a change is logged once, by
+    whichever worker sees it first; a key appended while the server was stopped is
+    logged as a change at the next start."""
+    caplog.set_level(logging.WARNING, logger="skrynka")
+    mine = bytes(analyst_key.public_key)
+    first, second = make_app(), make_app()
+    assert len(_lines(caplog, "analyst keys: ")) == 1
+    path = data_dir / "analysts.pub"
+    rogue = bytes(PrivateKey.generate().public_key)
+    with path.open("a") as f:
+        f.write(encode_public(rogue) + "\n")
+    for app in (first, second, first, second):
+        assert app.extensions["skrynka"].recipients() == (mine, rogue)
+    assert len(_lines(caplog, "analyst keys changed")) == 1
+    assert (data_dir / "analysts.logged").read_text() == (
+        encode_public(mine) + "\n" + encode_public(rogue) + "\n")
+    restarted = make_app()
+    assert restarted.extensions["skrynka"].recipients() == (mine, rogue)
+    assert len(_lines(caplog, "analyst keys")) == 2  # nothing new at this start
+    other = bytes(PrivateKey.generate().public_key)
+    path.write_text(encode_public(mine) + "\n" + encode_public(other) + "\n")  # while stopped
+    make_app()
+    changed = _lines(caplog, "analyst keys changed")
+    assert len(changed) == 2 and changed[1].endswith(
+        f"(added: {fingerprint(other)}; removed: {fingerprint(rogue)})")
