@@ -20,6 +20,7 @@ from nacl.utils import random as random_bytes
 
 from app.config import Config
 from app.errors import ExportError, UsageError
+from app.purge import kept_link
 from app.storage import ChainState, Store, fsync_dir, open_store
 from contract import today
 from keys.batch import GENESIS, AttachmentEntry, ReportEntry, write_batch
@@ -137,11 +138,10 @@ def export_again(config: Config, span: tuple[int, int], out: Path, say: Say) -> 
                 hint="reports never exported go in a plain `python -m app export --out FILE`",
             )
         rows = store.stored(first - 1 if first > 1 else 1, last)
-        prev = GENESIS if first == 1 else _link_before(store, rows, first, last)
-        rows = [r for r in rows if r.seq >= first]
-        if len(rows) != last - first + 1:
+        if len([r for r in rows if r.seq >= first]) != last - first + 1:
             _missing(store, first, last)
-        entries = _entries(store, rows, first)
+        prev = GENESIS if first == 1 else _link_before(config, store, rows, span)
+        entries = _entries(store, [r for r in rows if r.seq >= first], first)
         _write_file(out, state, first - 1, prev, entries, today())
     finally:
         store.close()
@@ -150,17 +150,25 @@ def export_again(config: Config, span: tuple[int, int], out: Path, say: Say) -> 
     return len(entries)
 
 
-def _link_before(store: Store, rows: Sequence[Any], first: int, last: int) -> bytes:
-    """The chain link of report ``first - 1``, which the batch's ``prev`` names."""
+def _link_before(
+    config: Config, store: Store, rows: Sequence[Any], span: tuple[int, int]
+) -> bytes:
+    """The chain link of report ``first - 1``, which the batch's ``prev`` names: from
+    its row, or kept by the purge that deleted it (app/purge.py)."""
+    first, last = span
     if rows and rows[0].seq == first - 1:
         return bytes(rows[0].chain)
+    kept = kept_link(config.data, store.state().chain_id)
+    if kept is not None and kept[0] == first - 1:
+        return kept[1]
     low = store.first_stored()
     hint = (f"report {first - 1}'s link was purged with it, so seq {first} cannot travel in a "
             "batch again; only the analysts' copies remain")
     if low is not None and low < last:
-        hint = (f"report {first - 1} was purged, so a re-export starts after the first report "
-                f"still stored: `python -m app export --again {max(low + 1, first)}-{last} "
-                "--out FILE`")
+        hint = (f"report {first - 1} was purged without its link kept (before purge kept "
+                "it, or not by `python -m app purge`), so a re-export starts after the oldest "
+                f"report still stored: `python -m app export --again {max(low + 1, first)}-"
+                f"{last} --out FILE`")
     raise ExportError(
         f"cannot export seq {first}-{last} again: report {first - 1}, whose chain link the "
         "batch starts from, is no longer in the database (purged)", hint=hint)

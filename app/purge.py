@@ -6,20 +6,28 @@ server's copy is the only way back (``export --again``). So purge lists what it
 will delete (count, seq ranges, export days) and refuses, deleting nothing, when
 any of it was exported less than ``SKRYNKA_PURGE_MIN_DAYS`` (default 2) days ago,
 unless the operator says ``--yes``.
+
+Purge deletes a prefix of the chain (exports go in seq order). The chain link of
+the last report it deletes is kept in ``$SKRYNKA_DATA/purged.link`` (chain id,
+seq, link: no time), so that the oldest report still stored can still be exported
+again (``export --again`` starts a batch from the link before its first report).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from app.config import Config
 from app.errors import UsageError
-from app.storage import open_store
+from app.storage import Store, fsync_dir, open_store
 from contract import today_date
 
 Say = Callable[[str], None]
 MAX_RANGES_SHOWN = 8
+LINK_FILE = "purged.link"
 
 
 def seq_ranges(seqs: Sequence[int]) -> str:
@@ -63,8 +71,39 @@ def purge(config: Config, days: int, say: Say, *, yes: bool = False) -> int:
                      "`export --again` can bring them back: ask them, then add --yes; or "
                      f"purge with --days {config.purge_min_days} or more",
             )
-        count = store.purge(cutoff, plan[-1][0]) if plan else 0
+        count = _purge_through(store, config.data, cutoff, plan[-1][0]) if plan else 0
     finally:
         store.close()
     say(f"purged {count} exported report(s) exported on or before {cutoff}")
     return count
+
+
+def _purge_through(store: Store, data: Path, cutoff: str, last: int) -> int:
+    """Keep report ``last``'s link, then delete (the link first: a failed delete
+    leaves a link of a report still stored, which nothing then needs)."""
+    rows = store.stored(last, last)
+    if rows:
+        keep_link(data, store.state().chain_id, last, bytes(rows[0].chain))
+    return store.purge(cutoff, last)
+
+
+def keep_link(data: Path, chain_id: bytes, seq: int, link: bytes) -> None:
+    path = data / LINK_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(f"{chain_id.hex()} {seq} {link.hex()}\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(data)
+
+
+def kept_link(data: Path, chain_id: bytes) -> tuple[int, bytes] | None:
+    """The seq and link of the last report purged from chain ``chain_id``, if known."""
+    try:
+        chain_hex, seq, link = (data / LINK_FILE).read_text(encoding="ascii").split()
+        if bytes.fromhex(chain_hex) == chain_id and len(bytes.fromhex(link)) == 32:
+            return int(seq), bytes.fromhex(link)
+    except (OSError, ValueError):
+        pass
+    return None

@@ -92,3 +92,27 @@ def test_export_again_needs_the_link_before_the_range(app: Flask, runner,
     assert runner("export", "--again", "4-5", "--out", str(tmp_path / "x.skb")).exit_code == 0
     res = runner("export", "--again", "3", "--out", str(tmp_path / "y.skb"))
     assert res.exit_code == 14 and "seq 3 cannot travel in a batch again" in res.stderr
+
+
+def test_after_a_purge_the_oldest_stored_report_can_travel_again(
+    app: Flask, runner, tmp_path: Path, analyst_key: PrivateKey,
+) -> None:
+    """purge keeps the link of the last report it deleted (purged.link), so a re-export
+    can start right after it; the batch continues the analysts' chain."""
+    submit(app, 2, files=False)
+    b1 = tmp_path / "b1.skb"
+    assert runner("export", "--out", str(b1)).exit_code == 0
+    assert runner("purge", "--days", "0", "--yes").exit_code == 0  # seq 1-2 gone
+    submit(app, 2, files=False)
+    b2 = tmp_path / "b2.skb"
+    assert runner("export", "--out", str(b2)).exit_code == 0
+    again = tmp_path / "again.skb"
+    res = runner("export", "--again", "3-4", "--out", str(again))
+    assert res.exit_code == 0, res.stderr
+    assert parse_batch(again, analyst_key)[0]["prev"] == parse_batch(b2, analyst_key)[0]["prev"]
+    out = tmp_path / "analyst"
+    assert decrypt_batches(analyst_key, [b1], out).decrypted == 2
+    s = decrypt_batches(analyst_key, [again], out)  # the lost b2, from the copy
+    assert (s.decrypted, s.problems, s.fatal) == (2, [], [])
+    res = runner("export", "--again", "2-4", "--out", str(tmp_path / "x.skb"))
+    assert res.exit_code == 14 and "(the oldest still stored is seq 3)" in res.stderr
