@@ -91,19 +91,16 @@ def _swap_file(path: Path, keys: tuple[bytes, ...]) -> tuple[bytes, ...] | None:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        with os.fdopen(os.dup(fd), "r+b") as f:
-            raw = f.read()
-            try:
-                before: tuple[bytes, ...] | None = tuple(
-                    parse_recipients(raw.decode("ascii"), str(path)))
-            except (KeyFileError, ValueError):
-                before = None
-            if before is None or set(before) != set(keys):
-                f.seek(0)
-                f.truncate()
-                f.write("".join(encode_public(k) + "\n" for k in keys).encode("ascii"))
-                f.flush()
-                os.fsync(f.fileno())
+        raw = os.pread(fd, os.fstat(fd).st_size, 0)  # a small file of our own
+        try:
+            before: tuple[bytes, ...] | None = tuple(
+                parse_recipients(raw.decode("ascii"), str(path)))
+        except (KeyFileError, ValueError):
+            before = None
+        if before is None or set(before) != set(keys):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, "".join(encode_public(k) + "\n" for k in keys).encode("ascii"), 0)
+            os.fsync(fd)
         return before
     finally:
         os.close(fd)  # releases the lock
