@@ -71,30 +71,38 @@ def purge(config: Config, days: int, say: Say, *, yes: bool = False) -> int:
                      "`export --again` can bring them back: ask them, then add --yes; or "
                      f"purge with --days {config.purge_min_days} or more",
             )
-        count = _purge_through(store, config.data, cutoff, plan[-1][0]) if plan else 0
+        count = _purge_through(store, config.data, cutoff, plan[-1][0], say) if plan else 0
     finally:
         store.close()
     say(f"purged {count} exported report(s) exported on or before {cutoff}")
     return count
 
 
-def _purge_through(store: Store, data: Path, cutoff: str, last: int) -> int:
+def _purge_through(store: Store, data: Path, cutoff: str, last: int, say: Say) -> int:
     """Keep report ``last``'s link, then delete (the link first: a failed delete
-    leaves a link of a report still stored, which nothing then needs)."""
+    leaves a link of a report still stored, which nothing then needs). A link that
+    cannot be kept (a full disk) does not stop the purge that would free space."""
     rows = store.stored(last, last)
-    if rows:
-        keep_link(data, store.state().chain_id, last, bytes(rows[0].chain))
+    try:
+        if rows:
+            keep_link(data, store.state().chain_id, last, bytes(rows[0].chain))
+    except OSError as exc:
+        say(f"warning: the chain link of report {last} was not kept ({exc.strerror}): "
+            f"`export --again` will not be able to start at seq {last + 1}")
     return store.purge(cutoff, last)
 
 
 def keep_link(data: Path, chain_id: bytes, seq: int, link: bytes) -> None:
     path = data / LINK_FILE
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(f"{chain_id.hex()} {seq} {link.hex()}\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(f"{chain_id.hex()} {seq} {link.hex()}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     fsync_dir(data)
 
 

@@ -81,3 +81,16 @@ def test_default_retention_is_unchanged(app: Flask, runner, tmp_path) -> None:
 ])
 def test_seq_ranges(seqs: list[int], text: str) -> None:
     assert seq_ranges(seqs) == text
+
+
+def test_a_link_that_cannot_be_kept_does_not_stop_the_purge(app: Flask, runner, tmp_path,
+                                                            data_dir) -> None:
+    """On a full disk the purge must still free space; it says what is lost."""
+    submit(app, 2, files=False)
+    assert runner("export", "--out", str(tmp_path / "b.skb")).exit_code == 0
+    (data_dir / "purged.link").mkdir()  # cannot be replaced by a file
+    res = runner("purge", "--days", "0", "--yes")
+    assert res.exit_code == 0 and "purged 2" in res.stdout
+    assert "warning: the chain link of report 2 was not kept" in res.stdout
+    assert not (data_dir / "purged.link.tmp").exists()
+    assert _seqs(app) == []
