@@ -123,12 +123,15 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
     from keys import keyfile, reader
     from keys.decrypt import decrypt_batches
     from keys.pubkey import read_recipients
+    from keys.recipients import check_pin
 
     for path in args.batch:  # before asking the passphrase: is each file a batch at all?
         if not os.path.isfile(path):
             raise UsageError(f"{path} is not a file", hint="give the batch files to decrypt")
         reader.open_batch(path).close()
     pin = None if args.recipients is None else read_recipients(args.recipients)
+    if pin is not None:
+        check_pin(keyfile.public_from_file(args.key), pin, args.recipients)
     passphrase = _passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
     key = keyfile.load_private(args.key, passphrase)  # derived once for all batches
     bar = _Bar(sys.stderr) if sys.stderr.isatty() else None

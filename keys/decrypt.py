@@ -21,7 +21,7 @@ from nacl.public import PrivateKey
 
 from keys import batch, envelope, output, reader
 from keys.errors import DamagedError, KeysError, NotRecipient, OutputError
-from keys.recipients import Recipients, describe, load_recipients
+from keys.recipients import Recipients, check_pin, describe, load_recipients
 from keys.state import DirLock, Seen, State, load_state
 from keys.summary import Summary
 from keys.tables import MAX_REPORT_JSON, BadReport, check_report, write_tables
@@ -77,6 +77,8 @@ def decrypt_batches(
     batch-level errors found while streaming are collected in the Summary.
     """
     pin = None if recipients is None else tuple(recipients)
+    if pin is not None:
+        check_pin(bytes(key.public_key), pin)
     return _Run(key, Path(out_dir), progress, pin).run([Path(b) for b in batches])
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keys.errors import KeyFileError, OutputError
+from keys.errors import KeyFileError, OutputError, UsageError
 from keys.output import write_atomic
 from keys.pubkey import decode_public, encode_public, fingerprint
 
@@ -71,6 +71,16 @@ class Recipients:
 
     def save(self, out_dir: Path) -> None:
         write_atomic(out_dir / PIN_FILE, self.dump())
+
+
+def check_pin(mine: bytes, pin: Sequence[bytes], name: str = "the pinned recipients") -> None:
+    """UsageError if the pin leaves out the decrypting key (every report would be flagged)."""
+    if mine not in pin:
+        raise UsageError(
+            f"{name} does not list this key ({fingerprint(mine)})",
+            hint="list every key the reports should be sealed to, your own too "
+                 "(`python -m keys pubkey KEYFILE` prints it)",
+        )
 
 
 def describe(keys: Sequence[bytes]) -> str:

@@ -349,3 +349,8 @@ def test_decrypt_recipients_flags_a_rogue_key_loudly(tmp_path: Path, keydir: Pat
     bad = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
               "--recipients", tmp_path / "bad.pub", "--out", out, tmp_path / "b.skb")
     assert bad.returncode == 6 and "bad.pub:1" in bad.stderr
+    (tmp_path / "other.pub").write_text(encode_public(rogue) + "\n")
+    other = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "bad",
+                "--recipients", tmp_path / "other.pub", "--out", out, tmp_path / "b.skb")
+    assert other.returncode == 2 and "does not list this key" in other.stderr  # before the
+    # passphrase (a wrong one is given) is tried

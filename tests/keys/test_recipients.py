@@ -122,3 +122,14 @@ def test_an_attachment_sealed_to_another_key_flags_its_report(
     path = drop.export(tmp_path / "b.skb")
     s = decrypt_batches(analyst, [path], tmp_path / "out", recipients=[bytes(analyst.public_key)])
     assert s.decrypted == 2 and s.unexpected == 1 and "(seq 1)" in s.flags[0]
+
+
+def test_a_pin_without_the_decrypting_key_is_refused(tmp_path: Path, drop: Drop,
+                                                     analyst: PrivateKey) -> None:
+    from keys.errors import UsageError
+
+    drop.submit()
+    path = drop.export(tmp_path / "b.skb")
+    with pytest.raises(UsageError, match=fingerprint(bytes(analyst.public_key))):
+        decrypt_batches(analyst, [path], tmp_path / "out", recipients=[ROGUE])
+    assert not (tmp_path / "out").exists()
