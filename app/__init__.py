@@ -4,7 +4,9 @@
     app.views       the voter's pages (language, form, submit, receipt, errors)
     app.intake      THE plaintext boundary: body reading, parsing, validation, sealing
     app.storage     sealed reports in the database (+ commit.py, inserter.py, pending.py)
-    app.cli         operator commands behind ``python -m app`` (init, export, purge, stats)
+    app.cli         operator commands behind ``python -m app`` (init, stats)
+    app.export      ``python -m app export`` (and ``--again`` for a lost batch)
+    app.purge       ``python -m app purge``: says what first, guards recent exports
     app.config      the frozen Config, read from SKRYNKA_* variables
     app.errors      the operator's errors (exit codes 12-19); app.httperrors the voter's
     app.worker      gunicorn's gthread worker with deadlines for slow clients

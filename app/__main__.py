@@ -1,4 +1,4 @@
-"""``python -m app init | export --out FILE | purge [--days N] | stats``.
+"""``python -m app init | export --out FILE [--again A-B] | purge [--days N] [--yes] | stats``.
 
 keys.dispatch.run_cli turns errors into ``skrynka: error: …`` and ``hint: …``
 lines; exit status 0 only on full success (``init`` warns, but succeeds, when no
@@ -34,10 +34,16 @@ def _parser() -> argparse.ArgumentParser:
                    "leftovers")
     ex = sub.add_parser("export", help="write unexported reports to a batch file")
     ex.add_argument("--out", required=True, type=Path, help="batch file to create")
+    ex.add_argument("--again", metavar="SEQ-RANGE",
+                    help="write the already exported reports A-B (still stored) to a new "
+                         "batch, e.g. for a lost stick; marks nothing")
     pu = sub.add_parser("purge", help="delete exported reports older than the retention")
     pu.add_argument("--days", type=int, default=None,
                     help="retention in days (default: SKRYNKA_RETENTION_DAYS)")
-    sub.add_parser("stats", help="counts and sizes (never contents), the export key")
+    pu.add_argument("--yes", action="store_true",
+                    help="also delete reports exported less than SKRYNKA_PURGE_MIN_DAYS ago")
+    sub.add_parser("stats",
+                   help="counts and sizes (never contents), the export key, the analyst keys")
     return p
 
 
@@ -50,19 +56,21 @@ def _warn(text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app import cli
+    from app import cli, export, purge
     from app.config import Config
 
     config = Config.from_env()
     if args.command == "init":
         cli.init(config, _say, _warn)
+    elif args.command == "export" and args.again is not None:
+        export.export_again(config, export.parse_range(args.again), args.out, _say)
     elif args.command == "export":
-        cli.export(config, args.out, _say)
+        export.export(config, args.out, _say)
     elif args.command == "purge":
         days = config.retention_days if args.days is None else args.days
         if days < 0:
             raise UsageError("--days must not be negative")
-        cli.purge(config, days, _say)
+        purge.purge(config, days, _say, yes=args.yes)
     else:
         cli.stats(config, _say)
     return 0

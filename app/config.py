@@ -82,6 +82,7 @@ class Config:
     max_files: int = 10
     text_reserve_mb: int | None = None  # None: a 32nd of the budget
     retention_days: int = 7
+    purge_min_days: int = 2  # purge asks for --yes before deleting reports exported later
     hostnames_file: Path | None = None
     allow_local_host: bool = False
     bind: str = ""
@@ -103,6 +104,8 @@ class Config:
         self._check_reserve()
         if self.retention_days < 0:
             raise ConfigError("SKRYNKA_RETENTION_DAYS must not be negative")
+        if self.purge_min_days < 0:
+            raise ConfigError("SKRYNKA_PURGE_MIN_DAYS must not be negative")
         if self.bind:
             check_bind(self.bind)
 
@@ -165,6 +168,7 @@ class Config:
             max_files=_int(env, "SKRYNKA_MAX_FILES", 10, 1),
             text_reserve_mb=_optional_int(env, "SKRYNKA_TEXT_RESERVE_MB", 0),
             retention_days=_int(env, "SKRYNKA_RETENTION_DAYS", 7, 0),
+            purge_min_days=_int(env, "SKRYNKA_PURGE_MIN_DAYS", 2, 0),
             hostnames_file=Path(hostnames) if hostnames else None,
             allow_local_host=_flag(env, ENV_ALLOW_LOCAL_HOST),
             bind=env.get(ENV_BIND, "").strip(),

@@ -8,11 +8,11 @@ then answers 503 and nothing is stored).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from app.analystkeys import watched_keys
 from app.config import PACKAGE_DIR, Config
 from app.errors import ConfigError, StorageError
 from app.formdef import load_form
@@ -23,21 +23,9 @@ from app.intake import CountingMiddleware, GuardedRequest
 from app.storage import Store, open_store
 from app.watched import WatchedFile
 from contract import MIB
-from keys.envelope import MAX_RECIPIENTS
-from keys.pubkey import read_recipients
 
 log = logging.getLogger("skrynka")
 BODY_SLACK = MIB  # multipart framing and text fields on top of the attachments
-
-
-def _analyst_keys(path: Path) -> WatchedFile:
-    def parse(_text: str) -> tuple[bytes, ...]:
-        keys = tuple(read_recipients(path))
-        if len(keys) > MAX_RECIPIENTS:
-            raise ConfigError(f"{path} lists {len(keys)} keys; at most {MAX_RECIPIENTS}")
-        return keys
-
-    return WatchedFile(path, parse)
 
 
 def _check_database(store: Store) -> None:
@@ -83,7 +71,7 @@ def create_app(config: Config, **flask_config: Any) -> Flask:
     app.logger.disabled = True  # Flask's own request-failure lines quote the path
     app.extensions["skrynka"] = views.Runtime(
         config=config, form_def=form_def, catalogs=catalogs, store=store,
-        keys=_analyst_keys(config.analyst_keys),
+        keys=watched_keys(config.analyst_keys, config.data),
         hostnames=WatchedFile(config.hostnames_path, parse_hostnames),
     )
     views.register(app)

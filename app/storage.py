@@ -234,13 +234,26 @@ class Store:
 
     def unexported(self, after_seq: int) -> list[Any]:
         """Rows of reports after ``after_seq`` (seq order), without envelopes."""
+        return self.stored(after_seq + 1)
+
+    def stored(self, first: int, last: int | None = None) -> list[Any]:
+        """Rows of the reports still stored from seq ``first`` to ``last`` (default: the
+        newest), in seq order, without envelopes."""
+        span = [reports.c.seq >= first] + ([] if last is None else [reports.c.seq <= last])
         with self.engine.connect() as conn:
             return list(conn.execute(
                 select(
                     reports.c.seq, reports.c.report_id, reports.c.day, reports.c.envelope_size,
                     reports.c.envelope_sha256, reports.c.chain, reports.c.stored_bytes,
-                ).where(reports.c.seq > after_seq).order_by(reports.c.seq)
+                    reports.c.exported_day,
+                ).where(*span).order_by(reports.c.seq)
             ))
+
+    def first_stored(self) -> int | None:
+        """The lowest seq still in the database (None: no report is)."""
+        with self.engine.connect() as conn:
+            value = conn.execute(select(func.min(reports.c.seq))).scalar()
+        return None if value is None else int(value)
 
     def attachments_of(self, seqs: list[int]) -> dict[int, list[Any]]:
         out: dict[int, list[Any]] = {seq: [] for seq in seqs}
@@ -278,12 +291,24 @@ class Store:
 
     # --- purge, sweep, stats ---------------------------------------------------
 
-    def purge(self, cutoff_day: str) -> int:
-        """Delete reports exported on or before ``cutoff_day``; returns how many."""
+    def purgeable(self, cutoff_day: str) -> list[tuple[int, str]]:
+        """``(seq, exported_day)`` of the reports exported on or before ``cutoff_day``."""
+        with self.engine.connect() as conn:
+            return [(int(r.seq), str(r.exported_day)) for r in conn.execute(
+                select(reports.c.seq, reports.c.exported_day).where(
+                    reports.c.exported_day.is_not(None), reports.c.exported_day <= cutoff_day
+                ).order_by(reports.c.seq)
+            )]
+
+    def purge(self, cutoff_day: str, through_seq: int | None = None) -> int:
+        """Delete reports exported on or before ``cutoff_day`` (and, if given, numbered
+        at most ``through_seq``: those shown to the operator); returns how many."""
+        bound = [] if through_seq is None else [reports.c.seq <= through_seq]
         with self._locked() as conn, conn.begin():
             seqs = [r.seq for r in conn.execute(
                 select(reports.c.seq).where(
-                    reports.c.exported_day.is_not(None), reports.c.exported_day <= cutoff_day
+                    reports.c.exported_day.is_not(None), reports.c.exported_day <= cutoff_day,
+                    *bound,
                 )
             )]
             for start in range(0, len(seqs), 500):

@@ -19,8 +19,8 @@ from keys.errors import UsageError
 from keys.passphrase import read_passphrase
 
 if TYPE_CHECKING:
-    from keys.decrypt import Summary
     from keys.origin import Trust
+    from keys.summary import Summary
 
 PROG = "skrynka-keys"
 INSTALL_HINT = ("install the analyst kit's wheels (see its INSTALL.txt), "
@@ -102,23 +102,33 @@ class _Bar:
 def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
     from keys import keyfile, reader
     from keys.decrypt import decrypt_batches
+    from keys.pubkey import read_recipients
+    from keys.recipients import check_pin
 
     trust = _trust(args)
     for path in args.batch:  # before asking the passphrase: is each file a batch at all?
         if not os.path.isfile(path):
             raise UsageError(f"{path} is not a file", hint="give the batch files to decrypt")
         reader.open_batch(path).close()
+    pin = None if args.recipients is None else read_recipients(args.recipients)
+    if pin is not None:
+        check_pin(keyfile.public_from_file(args.key), pin, args.recipients)
     passphrase = read_passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
     key = keyfile.load_private(args.key, passphrase)  # derived once for all batches
     bar = _Bar(sys.stderr) if sys.stderr.isatty() else None
     try:
-        summary = decrypt_batches(key, args.batch, args.out, progress=bar, trust=trust)
+        summary = decrypt_batches(key, args.batch, args.out, progress=bar, trust=trust,
+                                  recipients=pin)
     finally:
         if bar:
             bar.end()
     _origin_notes(summary, args.out)
     for problem in summary.problems:
         sys.stderr.write(f"{PROG}: {problem}\n")
+    for flag in summary.flags:
+        sys.stderr.write(f"{PROG}: WARNING: {flag}\n")
+    for note in summary.notes:
+        out.write(f"note: {note}\n")
     out.write(summary.line() + "\n")
     summary.raise_for_problems()
     return 0
@@ -140,9 +150,9 @@ def _origin_notes(summary: Summary, out: str) -> None:
     """The loud lines: a signer pinned now, a new chain accepted."""
     from keys.signature import describe
 
-    if summary.pinned is not None:
+    if summary.signer_pinned is not None:
         sys.stderr.write(
-            f"{PROG}: NOTE: {out} now trusts the export key {describe(summary.pinned)}\n"
+            f"{PROG}: NOTE: {out} now trusts the export key {describe(summary.signer_pinned)}\n"
             f"{PROG}: NOTE: from now on it refuses batches signed by any other key; compare "
             "this key with the one the operator gave you\n")
     for chain_id in summary.new_chains:
@@ -199,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     decrypt.add_argument("--new-chain", action="store_true",
                          help="accept a server chain DIR does not know although it knows one "
                               "(the server was re-initialised)")
+    decrypt.add_argument("--recipients", metavar="FILE",
+                         help="pin the keys reports must be sealed to (skrynka1… lines); "
+                              "remembered in DIR, every report sealed to another key is flagged")
     decrypt.add_argument("batch", nargs="+", help="batch files, in any order")
     decrypt.set_defaults(func=cmd_decrypt)
     return parser

@@ -17,56 +17,21 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from nacl.public import PrivateKey
 
 from keys import batch, envelope, origin, output, quarantine, reader
-from keys.errors import DamagedError, KeysError, NotRecipient, OutputError, VerificationError
+from keys.errors import DamagedError, KeysError, NotRecipient, OutputError
 from keys.origin import STRICT, Trust
+from keys.recipients import Recipients, check_pin, describe, load_recipients
 from keys.state import DirLock, Seen, State, load_state
+from keys.summary import Summary
 from keys.tables import MAX_REPORT_JSON, BadReport, check_report, write_tables
 
 _TMP_DIR = re.compile(r"\.tmp-[0-9a-f]{32}")
 Progress = Callable[[int, int, int, int], None]  # reports done, total, bytes done, total
-
-
-@dataclass
-class Summary:
-    out_dir: Path
-    decrypted: int = 0
-    attachments: int = 0
-    skipped: int = 0
-    unresolved: int = 0  # citations of codes no report in the directory has (yet)
-    quarantined: int = 0  # new versions of recorded seqs, kept in DIR/quarantine/
-    problems: list[str] = field(default_factory=list)
-    fatal: list[KeysError] = field(default_factory=list)
-    pinned: bytes | None = None  # the export key this run pinned for the directory
-    new_chains: list[bytes] = field(default_factory=list)  # accepted with --new-chain
-
-    def line(self) -> str:
-        count = len(self.problems) + len(self.fatal)
-        kept = f"; {self.quarantined} kept in quarantine" if self.quarantined else ""
-        return (
-            f"decrypted {self.decrypted} reports ({self.attachments} attachments) to "
-            f"{self.out_dir}; skipped {self.skipped} already present; "
-            f"{count} problem{'' if count == 1 else 's'}; {self.unresolved} unresolved "
-            f"citation{'' if self.unresolved == 1 else 's'}{kept}"
-        )
-
-    def raise_for_problems(self) -> None:
-        """The error the run ends with, if any: a batch-level one first."""
-        if self.fatal:
-            first = self.fatal[0]
-            more = f" (and {len(self.fatal) - 1} more batch errors)" if len(self.fatal) > 1 else ""
-            raise type(first)(first.message + more, hint=first.hint)
-        if self.problems:
-            raise VerificationError(
-                f"{len(self.problems)} problem(s) found; the reports named above were not kept",
-                hint="ask the server operator for the missing or damaged reports",
-            )
 
 
 class _Reject(Exception):
@@ -106,25 +71,35 @@ class _Limited:
 def decrypt_batches(
     key: PrivateKey, batches: Sequence[str | Path], out_dir: str | Path,
     *, progress: Progress | None = None, trust: Trust = STRICT,
+    recipients: Sequence[bytes] | None = None,
 ) -> Summary:
     """Decrypt every batch into ``out_dir``; see the module docstring.
 
+    ``recipients``: pin these keys as the directory's expected recipients
+    (keys.recipients); without it, the pin remembered in the directory applies.
     Raises FormatError before doing anything if a file is not a batch,
     OriginError if ``trust`` contradicts the directory's pinned signer, and
     OutputError if the directory cannot be written. Batches refused for their
     origin, per-report problems and batch-level errors found while streaming
     are collected in the Summary.
     """
-    return _Run(key, Path(out_dir), progress, trust).run([Path(b) for b in batches])
+    pin = None if recipients is None else tuple(recipients)
+    if pin is not None:
+        check_pin(bytes(key.public_key), pin)
+    return _Run(key, Path(out_dir), progress, trust, pin).run([Path(b) for b in batches])
 
 
 class _Run:
-    def __init__(
-        self, key: PrivateKey, out_dir: Path, progress: Progress | None, trust: Trust
-    ) -> None:
+    def __init__(self, key: PrivateKey, out_dir: Path, progress: Progress | None,
+                 trust: Trust = STRICT, pin: tuple[bytes, ...] | None = None) -> None:
         self.key = key
         self.trust = trust
         self.quarantine: set[Path] = set()  # final folders of quarantined versions
+        self.pin = pin
+        self.recipients = Recipients()
+        self.sealed: dict[bytes, None] = {}  # the keys the current report is sealed to
+        self.fresh: list[bytes] = []  # ids of the reports decrypted in this run
+        self.known_chains: set[bytes] = set()
         self.out = out_dir
         self.progress = progress
         self.summary = Summary(out_dir)
@@ -163,6 +138,7 @@ class _Run:
             for bf in files:
                 bf.close()
         self._gaps()
+        self._recipient_notes()
         if self.opened == 0 and self.not_recipient:
             self.summary.problems = [p for p in self.summary.problems
                                      if not p.startswith("not-recipient")]
@@ -171,18 +147,35 @@ class _Run:
                 "reports opens with it)",
                 hint="decrypt with the key whose public key the server was configured with",
             ))
-        self.summary.unresolved = write_tables(self.out, self.state).unresolved
+        self.summary.unresolved = write_tables(self.out, self.state, self.recipients).unresolved
         return self.summary
 
     def _origin(self, files: list[reader.BatchFile]) -> list[reader.BatchFile]:
         """The batches whose signer and chain the directory accepts (keys/origin.py)."""
         verdict = origin.check(self.state, files, self.trust)
         self.summary.fatal.extend(verdict.refused)
-        self.summary.pinned = verdict.pinned_now
+        self.summary.signer_pinned = verdict.pinned_now
         self.summary.new_chains = verdict.new_chains
         if verdict.pinned_now is not None:
             self.state.save(self.out)
         return verdict.accepted
+
+    def _recipient_notes(self) -> None:
+        pinned = self.recipients.pinned
+        if pinned is not None:
+            self.summary.pinned = len(pinned)
+            total = self.recipients.flagged()
+            if total > self.summary.unexpected:
+                self.summary.notes.append(
+                    f"{total} report(s) in {self.out} are sealed to keys outside the pinned "
+                    "recipients (column unexpected_recipients of reports.csv)")
+            return
+        counts = self.recipients.key_counts(self.fresh)
+        if counts:
+            keys = ", ".join(f"{describe([k])} ({n})" for k, n in counts.items())
+            self.summary.notes.append(
+                f"recipients not pinned for {self.out}: the reports decrypted are sealed to "
+                f"{keys}; pin the expected keys with --recipients FILE")
 
     def _publish(self) -> None:
         """Make staged reports durable and visible, then remember them."""
@@ -195,6 +188,7 @@ class _Run:
             else:
                 self.summary.skipped += 1  # decrypted before (the state was lost)
         self.state.save(self.out)
+        self.recipients.save(self.out)
 
     def _prepare(self) -> None:
         try:
@@ -206,6 +200,15 @@ class _Run:
         except OSError as exc:
             raise OutputError(f"cannot use output directory {self.out}: {exc.strerror}") from None
         self.state = load_state(self.out)
+        self.known_chains = set(self.state.chains)
+        self.recipients = load_recipients(self.out)
+        if self.pin is not None:
+            before = self.recipients.pinned
+            if before is not None and set(before) != set(self.pin):
+                self.summary.notes.append(
+                    f"recipients pin of {self.out} replaced: was {describe(before)}")
+            self.recipients.pinned = self.pin
+            self.recipients.save(self.out)
 
     def _batch(self, bf: reader.BatchFile) -> None:
         m = bf.manifest
@@ -300,6 +303,13 @@ class _Run:
                              make_dir=not item.attachments)
         if final not in self.quarantine:
             self.state.add(m.chain_id, item.seq, seen)
+        self.fresh.append(item.id)
+        extra = self.recipients.record(item.id, self.sealed)
+        if extra:
+            self.summary.unexpected += 1
+            self.summary.flags.append(
+                f"unexpected-recipient: report {item.id.hex()} (seq {item.seq}) in {bf.name}: "
+                f"also sealed to {describe(extra)}, outside the pinned recipients")
 
     def _destination(self, bf: reader.BatchFile, seq: int, seen: Seen) -> Path:
         """DIR/<id>, or the quarantine folder if the seq was recorded as something else."""
@@ -326,6 +336,7 @@ class _Run:
         except KeysError as exc:
             raise _Reject("damaged", exc.message) from None
         self.opened += 1
+        self.sealed = dict.fromkeys(header.recipients)
         if header.kind != envelope.KIND_REPORT or header.report_id != item.id:
             raise _Reject("damaged", "its envelope is not this report's")
         try:
@@ -353,6 +364,7 @@ class _Run:
         if (header.kind != envelope.KIND_ATTACHMENT or header.envelope_id != att.id
                 or header.report_id != item.id):
             raise _Reject("damaged", f"attachment {att.id.hex()} belongs to another report")
+        self.sealed.update(dict.fromkeys(header.recipients))
         # The envelope hash binds the plaintext: the AEAD authenticates it under the file
         # key sealed in these very bytes (SPEC 3.4).
         sha = section.sha256()
@@ -362,16 +374,23 @@ class _Run:
             raise _Reject("altered", f"attachment {att.id.hex()} differs from the batch manifest")
 
     def _gaps(self) -> None:
-        """Seqs missing between the first a batch starts after (prev.seq + 1) and the last."""
+        """Seqs missing between the first a batch starts after (prev.seq + 1) and the last;
+        for a chain new to the directory, the seq it starts from."""
         for chain_id, listed in self.listed.items():
             chain = self.state.chains.get(chain_id)
             have = listed | set(chain.seen if chain else ())
             if not have:
                 continue
             low = min(min(have), min(a + 1 for a in self.anchors[chain_id]))
+            if chain_id not in self.known_chains:
+                before = "" if low == 1 else (
+                    f"; seq {low - 1 if low == 2 else f'1-{low - 1}'} not seen here")
+                self.summary.notes.append(
+                    f"server {chain_id.hex()}: this folder starts at seq {low}{before}")
             missing = sorted(set(range(low, max(have) + 1)) - have)
             for first, last in _ranges(missing):
                 span = f"seq {first}" if first == last else f"seq {first}-{last}"
+                self.summary.gaps.append((first, last))
                 self.summary.problems.append(
                     f"gap: server {chain_id.hex()}: reports {span} are in none of the batches seen"
                 )

@@ -90,10 +90,14 @@ class WrongPassphrase(KeysError):
 
 
 class VerificationError(KeysError):
-    """verification: gaps, duplicates, altered or damaged reports (named above;
-    everything else was decrypted)"""
+    """verification: gaps, duplicates, altered or damaged reports, or reports sealed
+    to keys outside the pinned recipients (named above; everything else was decrypted)"""
 
     exit_code = 8
+
+
+class UnexpectedRecipients(VerificationError):
+    """Reports are sealed to a key outside the directory's pinned recipients."""
 
 
 class OutputError(KeysError):

@@ -139,15 +139,18 @@ def attachment_names(report: Mapping[str, Any]) -> list[str]:
 BASE_COLUMNS = [
     "seq", "report_id", "chain_id", "received_day", "lang", "form_id", "form_version",
     "attachments", "receipt", "cites", "cites_reports", "cited_by", "same_form",
+    "unexpected_recipients",
 ]
 
 
 def table_rows(
     reports: Iterable[tuple[str, int | None, str, Mapping[str, Any]]],
     links: Links | None = None,
+    unexpected: Mapping[str, str] | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Columns and rows from ``(chain_id, seq, report_id, report)``, in the order given;
-    the receipt columns from ``links`` (keys.citations)."""
+    the receipt columns from ``links`` (keys.citations); ``unexpected``: per report id,
+    the fingerprints of the keys outside the pinned recipients it is sealed to."""
     links = links or Links()
     fields: dict[str, None] = {}
     rows: list[dict[str, Any]] = []
@@ -163,6 +166,7 @@ def table_rows(
             "cites_reports": links.cites.get(report_id, []),
             "cited_by": links.cited_by.get(report_id, []),
             "same_form": links.same_form.get(report_id, []),
+            "unexpected_recipients": (unexpected or {}).get(report_id, ""),
         }
         for name, value in report.get("fields", {}).items():
             fields.setdefault(name)

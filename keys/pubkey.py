@@ -7,6 +7,7 @@ silently sealing reports to nobody.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from keys.errors import KeyFileError
@@ -14,6 +15,8 @@ from keys.errors import KeyFileError
 HRP = "skrynka"
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+#: Hex digits of a key fingerprint (see :func:`fingerprint`).
+FINGERPRINT_HEX = 16
 _HINT = "copy the whole line from the analyst's .pub file (it starts with skrynka1)"
 
 
@@ -84,6 +87,17 @@ def decode_public(text: str) -> bytes:
     return bytes(raw)
 
 
+def fingerprint(raw: bytes) -> str:
+    """A short, stable name for a 32-byte public key, the same on server and laptop:
+    the first 16 hex digits of SHA-256 over the key's 32 bytes (SPEC.md, "Key
+    fingerprints and the recipients pin").
+
+    For showing and comparing by eye; checks compare the whole keys."""
+    if len(raw) != 32:
+        raise ValueError("public keys are 32 bytes")
+    return hashlib.sha256(raw).hexdigest()[:FINGERPRINT_HEX]
+
+
 def read_recipients(path: str | Path) -> list[bytes]:
     """Keys listed in a recipients file: one ``skrynka1…`` per line, ``#`` comments.
 
@@ -94,6 +108,11 @@ def read_recipients(path: str | Path) -> list[bytes]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"cannot read analyst keys file {path}: {exc}") from None
+    return parse_recipients(text, str(path))
+
+
+def parse_recipients(text: str, name: str) -> list[bytes]:
+    """The keys in the text of a recipients file called ``name`` (see read_recipients)."""
     keys: list[bytes] = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
@@ -102,10 +121,10 @@ def read_recipients(path: str | Path) -> list[bytes]:
         try:
             key = decode_public(line)
         except KeyFileError as exc:
-            raise KeyFileError(f"{path}:{number}: {exc.message}", hint=exc.hint) from None
+            raise KeyFileError(f"{name}:{number}: {exc.message}", hint=exc.hint) from None
         if key in keys:
-            raise KeyFileError(f"{path}:{number}: this key is listed twice")
+            raise KeyFileError(f"{name}:{number}: this key is listed twice")
         keys.append(key)
     if not keys:
-        raise KeyFileError(f"{path} lists no analyst public key")
+        raise KeyFileError(f"{name} lists no analyst public key")
     return keys

@@ -15,6 +15,7 @@ from typing import Any
 
 from keys import citations, output
 from keys.receipt import MAX_CITES, is_code
+from keys.recipients import Recipients, describe
 from keys.state import State
 
 MAX_REPORT_JSON = 16 << 20
@@ -91,9 +92,12 @@ def _receipts_ok(report: dict[str, Any]) -> bool:
     )
 
 
-def write_tables(out_dir: Path, state: State) -> citations.Links:
+def write_tables(
+    out_dir: Path, state: State, recipients: Recipients | None = None
+) -> citations.Links:
     """Rebuild DIR/reports.csv, DIR/reports.jsonl and DIR/citations.csv from every
-    report folder; returns the links found between reports."""
+    report folder; returns the links found between reports. ``recipients``: the
+    directory's pin, for the unexpected_recipients column (keys.recipients)."""
     found: list[tuple[tuple[int, str, int, str], str, int | None, str, dict[str, Any]]] = []
     for entry in os.scandir(out_dir):
         if not _ID_DIR.fullmatch(entry.name) or not entry.is_dir(follow_symlinks=False):
@@ -107,7 +111,10 @@ def write_tables(out_dir: Path, state: State) -> citations.Links:
         found.append((order, chain, seq, entry.name, report))
     found.sort(key=lambda f: f[0])
     links = citations.link([(i, r) for _, _, _, i, r in found])
-    columns, rows = output.table_rows(((c, s, i, r) for _, c, s, i, r in found), links)
+    extra = recipients or Recipients()
+    unexpected = {i: describe(extra.unexpected(bytes.fromhex(i))) for _, _, _, i, _ in found}
+    columns, rows = output.table_rows(((c, s, i, r) for _, c, s, i, r in found), links,
+                                      unexpected)
     output.write_atomic(out_dir / "reports.csv", output.render_csv(columns, rows))
     output.write_atomic(out_dir / "reports.jsonl", output.render_jsonl(columns, rows))
     output.write_atomic(out_dir / citations.CITATIONS_FILE, output.render_csv(

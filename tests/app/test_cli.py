@@ -203,7 +203,10 @@ def test_purge_only_exported_and_vacuums(app: Flask, runner, tmp_path: Path,
     assert all(env[200:264] in before for env in envelopes + pieces), "test sees the bytes"
     res = runner("purge")  # default retention 7 days: exported today, so nothing yet
     assert res.exit_code == 0 and "purged 0" in res.stdout
-    res = runner("purge", "--days", "0")
+    res = runner("purge", "--days", "0")  # exported today: the guard asks for --yes
+    assert res.exit_code == 2 and "nothing purged" in res.stderr, res
+    assert [s.seq for s in stored_reports(app, analyst_key)] == [1, 2, 3]
+    res = runner("purge", "--days", "0", "--yes")
     assert res.exit_code == 0 and "purged 2" in res.stdout, res
     left = stored_reports(app, analyst_key)
     assert [s.seq for s in left] == [3] and left[0].files == kept

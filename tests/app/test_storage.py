@@ -261,7 +261,7 @@ def test_postgres_store_export_purge(make_app, pg_database: str, runner, tmp_pat
     check_chain(app)
     env = {"SKRYNKA_DATABASE_URL": pg_database}
     assert runner("export", "--out", str(tmp_path / "pg.skb"), **env).exit_code == 0
-    res = runner("purge", "--days", "0", **env)
+    res = runner("purge", "--days", "0", "--yes", **env)
     assert res.exit_code == 0 and "purged 3" in res.stdout
     assert stored_reports(app, analyst_key) == []
     app.extensions["skrynka"].store.engine.dispose()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from keys import cli, keyfile
-from keys.pubkey import encode_public
+from keys.pubkey import encode_public, fingerprint
 from tests.keys.helpers import Drop, assert_report_dir, folders
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,11 @@ def test_decrypt_ok(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
             "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
             "--out", out, tmp_path / "b.skb")
     assert r.returncode == 0, r.stderr
-    assert r.stdout == (f"decrypted 1 reports (1 attachments) to {out}; "
+    key = fingerprint(keyfile.public_from_file(keydir / "analyst.key"))
+    assert r.stdout == (f"note: server {cli_drop.chain_id.hex()}: this folder starts at seq 1\n"
+                        f"note: recipients not pinned for {out}: the reports decrypted are "
+                        f"sealed to {key} (1); pin the expected keys with --recipients FILE\n"
+                        f"decrypted 1 reports (1 attachments) to {out}; "
                         "skipped 0 already present; 0 problems; 0 unresolved citations\n")
     assert _quiet(r.stderr) == ""  # no progress bar when stderr is not a terminal
     assert "NOTE: " in r.stderr and "now trusts the export key skrynka-export1" in r.stderr
@@ -390,3 +394,34 @@ def test_help_names_the_origin_flags() -> None:
     for flag in ("--signer", "--trust-first-signer", "--allow-unsigned", "--new-chain"):
         assert flag in text
     assert "   30  origin:" in text
+
+
+def test_decrypt_recipients_flags_a_rogue_key_loudly(tmp_path: Path, keydir: Path,
+                                                     cli_drop: Drop) -> None:
+    from nacl.public import PrivateKey
+
+    cli_drop.submit()
+    rogue = bytes(PrivateKey.generate().public_key)
+    cli_drop.recipients.append(rogue)
+    cli_drop.submit()
+    cli_drop.export(tmp_path / "b.skb")
+    pin = tmp_path / "expected.pub"
+    pin.write_text("# our analyst\n" + (keydir / "analyst.key.pub").read_text())
+    out = tmp_path / "out"
+    r = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+            "--recipients", pin, "--trust-first-signer", "--out", out, tmp_path / "b.skb")
+    assert r.returncode == 8, r.stderr
+    warnings = [x for x in r.stderr.splitlines() if x.startswith("skrynka-keys: WARNING: ")]
+    assert len(warnings) == 1 and "(seq 2)" in warnings[0] and fingerprint(rogue) in warnings[0]
+    assert "1 report(s) are sealed to keys outside the pinned recipients" in r.stderr
+    assert r.stdout.endswith("; 1 sealed to keys outside the pinned 1\n")
+    assert len(folders(out)) == 2
+    (tmp_path / "bad.pub").write_text("skrynka1nope\n")
+    bad = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "pw",
+              "--recipients", tmp_path / "bad.pub", "--out", out, tmp_path / "b.skb")
+    assert bad.returncode == 6 and "bad.pub:1" in bad.stderr
+    (tmp_path / "other.pub").write_text(encode_public(rogue) + "\n")
+    other = run("decrypt", "--key", keydir / "analyst.key", "--passphrase-file", keydir / "bad",
+                "--recipients", tmp_path / "other.pub", "--out", out, tmp_path / "b.skb")
+    assert other.returncode == 2 and "does not list this key" in other.stderr  # before the
+    # passphrase (a wrong one is given) is tried

@@ -268,8 +268,8 @@ def test_no_temp_left_on_failure(tmp_path: Path, drop: Drop, analyst: PrivateKey
     s = decrypt_batches(analyst, [path], out)
     assert s.decrypted == 0 and len(s.problems) == 1
     leftovers = sorted(p.name for p in out.iterdir())
-    assert leftovers == [".skrynka-lock", ".skrynka-state.json", "citations.csv", "reports.csv",
-                         "reports.jsonl"]
+    assert leftovers == [".skrynka-lock", ".skrynka-recipients.json", ".skrynka-state.json",
+                         "citations.csv", "reports.csv", "reports.jsonl"]
 
 
 def test_progress_callback(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from nacl.public import PrivateKey
 
 from keys import batch
+from keys.errors import VerificationError
 from tests.keys.helpers import Drop, decrypt_batches
 
 
@@ -55,3 +57,40 @@ def test_rewritten_chain_link_flagged(tmp_path: Path, drop: Drop, analyst: Priva
     drop.export(tmp_path / "b2.skb", drop.reports[2:])
     s = decrypt_batches(analyst, [tmp_path / "b2.skb"], tmp_path / "out")
     assert any(p.startswith("altered:") and "seq 2" in p for p in s.problems)
+
+
+def test_a_fresh_folder_says_where_it_starts(tmp_path: Path, drop: Drop,
+                                             analyst: PrivateKey) -> None:
+    """Issue 14, part 6: which seq a fresh folder starts from; what came before is
+    "not seen here", not a gap; the next run into it says nothing of the start."""
+    for i in range(6):
+        drop.submit({"what": str(i)})
+    late = drop.export(tmp_path / "late.skb", drop.reports[3:5])  # prev.seq 3
+    out = tmp_path / "out"
+    s = decrypt_batches(analyst, [late], out)
+    chain = drop.chain_id.hex()
+    assert s.notes[0] == f"server {chain}: this folder starts at seq 4; seq 1-3 not seen here"
+    assert s.problems == []
+    nxt = drop.export(tmp_path / "next.skb", drop.reports[5:])
+    s2 = decrypt_batches(analyst, [nxt], out)
+    assert not any("starts at" in n for n in s2.notes) and s2.problems == []
+    first = drop.export(tmp_path / "first.skb", drop.reports[:1])
+    s3 = decrypt_batches(analyst, [first], tmp_path / "fresh")
+    assert s3.notes[0] == f"server {chain}: this folder starts at seq 1"
+    second = drop.export(tmp_path / "second.skb", drop.reports[1:3])
+    s4 = decrypt_batches(analyst, [second], tmp_path / "other")
+    assert s4.notes[0] == f"server {chain}: this folder starts at seq 2; seq 1 not seen here"
+
+
+def test_the_gap_hint_names_the_re_export(tmp_path: Path, drop: Drop,
+                                          analyst: PrivateKey) -> None:
+    for i in range(6):
+        drop.submit({"what": str(i)})
+    drop.export(tmp_path / "b1.skb", drop.reports[:2])
+    drop.export(tmp_path / "b3.skb", drop.reports[4:])
+    s = decrypt_batches(analyst, [tmp_path / "b1.skb", tmp_path / "b3.skb"], tmp_path / "out")
+    assert s.gaps == [(3, 4)]
+    with pytest.raises(VerificationError) as caught:
+        s.raise_for_problems()
+    assert caught.value.hint is not None
+    assert "`python -m app export --again 3-4 --out FILE`" in caught.value.hint

@@ -165,10 +165,10 @@ def test_trust_first_signer_pins_and_persists(tmp_path: Path, drop: Drop,
     assert s.decrypted == 0 and "trusts no export key yet" in s.fatal[0].message
     assert load_state(out).signer is None
     s = decrypt_batches(analyst, [tmp_path / "b.skb"], out, trust=Trust(trust_first=True))
-    assert s.decrypted == 1 and s.pinned == bytes(drop.signer.verify_key)  # type: ignore[union-attr]
-    assert load_state(out).signer == s.pinned
+    assert s.decrypted == 1 and s.signer_pinned == bytes(drop.signer.verify_key)  # type: ignore[union-attr]
+    assert load_state(out).signer == s.signer_pinned
     again = decrypt_batches(analyst, [tmp_path / "b.skb"], out, trust=Trust(trust_first=True))
-    assert again.pinned is None and again.skipped == 1
+    assert again.signer_pinned is None and again.skipped == 1
 
 
 def test_quarantine_never_writes_through_a_link(tmp_path: Path, drop: Drop,

@@ -95,3 +95,13 @@ def test_read_recipients_refuses_bad_files(tmp_path: Path, content: str, where: 
 def test_read_recipients_missing_file(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError):
         pubkey.read_recipients(tmp_path / "absent")
+
+
+def test_fingerprint_is_short_stable_and_the_documented_hash() -> None:
+    import hashlib
+
+    assert pubkey.fingerprint(RAW) == hashlib.sha256(RAW).hexdigest()[:16]
+    assert pubkey.fingerprint(RAW) == pubkey.fingerprint(pubkey.decode_public(TEXT))
+    assert pubkey.fingerprint(bytes(32)) != pubkey.fingerprint(b"\x01" + bytes(31))
+    with pytest.raises(ValueError):
+        pubkey.fingerprint(b"short")

@@ -1,0 +1,71 @@
+"""The summary of a decrypt run, and the error it ends with (keys.decrypt)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from keys.errors import KeysError, UnexpectedRecipients, VerificationError
+
+
+@dataclass
+class Summary:
+    out_dir: Path
+    decrypted: int = 0
+    attachments: int = 0
+    skipped: int = 0
+    unresolved: int = 0  # citations of codes no report in the directory has (yet)
+    quarantined: int = 0  # new versions of recorded seqs, kept in DIR/quarantine/
+    problems: list[str] = field(default_factory=list)
+    fatal: list[KeysError] = field(default_factory=list)
+    pinned: int | None = None  # how many keys the directory's recipients pin has
+    unexpected: int = 0  # reports of this run sealed to a key outside the pin
+    flags: list[str] = field(default_factory=list)  # one line per such report
+    notes: list[str] = field(default_factory=list)  # where a chain starts; unpinned keys
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+    signer_pinned: bytes | None = None  # the export key this run pinned for the directory
+    new_chains: list[bytes] = field(default_factory=list)  # accepted with --new-chain
+
+    def line(self) -> str:
+        count = len(self.problems) + len(self.fatal)
+        pin = "" if self.pinned is None else (
+            f"; {self.unexpected} sealed to keys outside the pinned {self.pinned}")
+        kept = f"; {self.quarantined} kept in quarantine" if self.quarantined else ""
+        return (
+            f"decrypted {self.decrypted} reports ({self.attachments} attachments) to "
+            f"{self.out_dir}; skipped {self.skipped} already present; "
+            f"{count} problem{'' if count == 1 else 's'}; {self.unresolved} unresolved "
+            f"citation{'' if self.unresolved == 1 else 's'}{pin}{kept}"
+        )
+
+    def raise_for_problems(self) -> None:
+        """The error the run ends with, if any: a batch-level one first."""
+        if self.fatal:
+            first = self.fatal[0]
+            more = f" (and {len(self.fatal) - 1} more batch errors)" if len(self.fatal) > 1 else ""
+            raise type(first)(first.message + more, hint=first.hint)
+        if self.problems:
+            raise VerificationError(
+                f"{len(self.problems)} problem(s) found; the reports named above were not kept"
+                + self._unexpected_part(" and "), hint=self._hint(),
+            )
+        if self.unexpected:
+            raise UnexpectedRecipients(
+                self._unexpected_part("") + "; they were decrypted and are marked in reports.csv",
+                hint="someone added a key to the server's analysts.pub: ask the operator for "
+                     "`python -m app stats` and its log's \"analyst keys changed\" lines",
+            )
+
+    def _unexpected_part(self, lead: str) -> str:
+        if not self.unexpected:
+            return ""
+        return (f"{lead}{self.unexpected} report(s) are sealed to keys outside the pinned "
+                "recipients (named above)")
+
+    def _hint(self) -> str:
+        if not self.gaps:
+            return ("ask the server operator to export the reports named above again "
+                    "(`python -m app export --again A-B --out FILE`)")
+        spans = ", ".join(f"`python -m app export --again {a}-{b} --out FILE`"
+                          for a, b in self.gaps[:3])
+        return f"ask the server operator for the missing reports: {spans}"
