@@ -18,6 +18,7 @@ from typing import TextIO
 from keys import errors
 from keys.dispatch import exit_codes, run_cli
 from keys.errors import UsageError
+from keys.terminal import clean
 
 PROG = "skrynka-keys"
 INSTALL_HINT = ("install the analyst kit's wheels (see its INSTALL.txt), "
@@ -74,8 +75,9 @@ def cmd_keygen(args: argparse.Namespace, out: TextIO) -> int:
     passphrase = _nonempty(_passphrase(args.passphrase_file, "New passphrase: ", confirm=True))
     public = keyfile.generate(args.out, passphrase, params=params)
     out.write(f"{encode_public(public)}\n")
-    out.write(f"private key: {args.out} (keep it offline)\npublic key: {args.out}.pub "
-              "(give this line to the server operator)\n")
+    out.write(clean(f"private key: {args.out} (keep it offline)") + "\n"
+              + clean(f"public key: {args.out}.pub (give this line to the server operator)")
+              + "\n")
     return 0
 
 
@@ -93,7 +95,7 @@ def cmd_passwd(args: argparse.Namespace, out: TextIO) -> int:
     old = _passphrase(args.passphrase_file, "Current passphrase: ")
     new = _nonempty(_passphrase(args.new_passphrase_file, "New passphrase: ", confirm=True))
     keyfile.change_passphrase(args.keyfile, old, new)
-    out.write(f"passphrase of {args.keyfile} changed\n")
+    out.write(clean(f"passphrase of {args.keyfile} changed") + "\n")
     return 0
 
 
@@ -127,7 +129,7 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
         if not os.path.isfile(path):
             raise UsageError(f"{path} is not a file", hint="give the batch files to decrypt")
         reader.open_batch(path).close()
-    passphrase = _passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
+    passphrase = _passphrase(args.passphrase_file, clean(f"Passphrase for {args.key}: "))
     key = keyfile.load_private(args.key, passphrase)  # derived once for all batches
     bar = _Bar(sys.stderr) if sys.stderr.isatty() else None
     try:
@@ -135,9 +137,9 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         if bar:
             bar.end()
-    for problem in summary.problems:
-        sys.stderr.write(f"{PROG}: {problem}\n")
-    out.write(summary.line() + "\n")
+    for problem in summary.problems:  # names and fields from the batch: cleaned
+        sys.stderr.write(clean(f"{PROG}: {problem}") + "\n")
+    out.write(clean(summary.line()) + "\n")
     summary.raise_for_problems()
     return 0
 

@@ -30,7 +30,8 @@ MAX_NAME_BYTES = 180
 _RESERVED = {REPORT_FILE, "reports.csv", "reports.jsonl", "citations.csv", ".skrynka-state.json"}
 _WINDOWS = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)}
 _BAD_CHARS = re.compile(r'[<>:"|?*\\/]')
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA = ("=", "+", "-", "@")
+_FORMULA_START = ("\t", "\r")
 _O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(
     os, "O_CLOEXEC", 0
 )
@@ -185,13 +186,15 @@ def _cell(value: Any) -> str:
         text = "; ".join(str(v) for v in value)
     else:
         text = str(value)
-    if text.startswith(_FORMULA):
-        text = "'" + text
+    if text.startswith(_FORMULA_START) or text.lstrip().startswith(_FORMULA):
+        text = "'" + text  # OWASP: a spreadsheet skips leading whitespace before a formula
     return text
 
 
 def render_csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """UTF-8 with BOM, RFC 4180 quoting, formula-looking cells defused with an apostrophe."""
+    """UTF-8 with BOM, RFC 4180 quoting, formula-looking cells defused with an apostrophe:
+    a cell starting with a tab or CR, or whose first non-whitespace character is one of
+    ``= + - @``."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow([_cell(column_title(c)) for c in columns])
