@@ -56,9 +56,24 @@ class Summary:
             raise type(first)(first.message + more, hint=first.hint)
         if self.problems:
             raise VerificationError(
-                f"{len(self.problems)} problem(s) found; the reports named above were not kept",
+                f"{len(self.problems)} problem(s) found: " + _verdict(self.problems),
                 hint="ask the server operator for the missing or damaged reports",
             )
+
+
+def _verdict(problems: list[str]) -> str:
+    """What the findings mean for the reports: which were withheld, which never came."""
+    kinds = [p.split(":", 1)[0] for p in problems]
+    withheld = sum(k not in ("gap", "forked") for k in kinds)
+    parts = []
+    if withheld:
+        parts.append(f"{withheld} report(s) named above were not kept")
+    if "gap" in kinds:
+        parts.append(f"{kinds.count('gap')} range(s) of reports are missing from every batch")
+    if "forked" in kinds:
+        parts.append(f"{kinds.count('forked')} batch(es) contradict a link seen before; "
+                     "their reports were kept but do not continue the earlier ones")
+    return "; ".join(parts)
 
 
 class _Reject(Exception):
@@ -82,16 +97,16 @@ class _FdWriter:
 
 
 class _Limited:
+    """The report plaintext, gathered in one buffer (no second copy to join it)."""
+
     def __init__(self, limit: int) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
+        self.data = bytearray()
         self.limit = limit
 
     def write(self, data: bytes) -> int:
-        self.size += len(data)
-        if self.size > self.limit:
+        if len(self.data) + len(data) > self.limit:
             raise DamagedError("report is larger than any report the server makes")
-        self.parts.append(bytes(data))
+        self.data += data
         return len(data)
 
 
@@ -115,7 +130,7 @@ class _Run:
         self.progress = progress
         self.summary = Summary(out_dir)
         self.state = State()
-        self.opened = 0
+        self.read = 0  # report envelopes whose opening was tried
         self.not_recipient = 0
         self.listed: dict[bytes, set[int]] = {}
         self.anchors: dict[bytes, set[int]] = {}  # each batch's prev.seq
@@ -148,7 +163,7 @@ class _Run:
             for bf in files:
                 bf.close()
         self._gaps()
-        if self.opened == 0 and self.not_recipient:
+        if self.not_recipient and self.not_recipient == self.read:  # SPEC 3.3
             self.summary.problems = [p for p in self.summary.problems
                                      if not p.startswith("not-recipient")]
             self.summary.fatal.insert(0, NotRecipient(
@@ -189,8 +204,8 @@ class _Run:
         known = batch.GENESIS if m.prev_seq == 0 else anchor.chain if anchor else None
         if known is not None and known != m.prev_chain:
             self.summary.problems.append(
-                f"altered: {bf.name}: its link to report seq {m.prev_seq} differs from the one "
-                "seen before (chain of this server was rewritten)"
+                f"forked: {bf.name}: its link to report seq {m.prev_seq} differs from the one "
+                "seen before (this server's chain was rewritten); its reports are kept"
             )
         for index, item in enumerate(m.reports):
             self._report(bf, index, item)
@@ -281,6 +296,7 @@ class _Run:
         self, section: reader.Section, item: reader.ReportItem
     ) -> dict[str, Any]:
         sink = _Limited(MAX_REPORT_JSON)
+        self.read += 1
         try:
             header, _ = envelope.open_stream(section, sink, self.key)  # type: ignore[arg-type]
         except NotRecipient:
@@ -289,11 +305,10 @@ class _Run:
             raise
         except KeysError as exc:
             raise _Reject("damaged", exc.message) from None
-        self.opened += 1
         if header.kind != envelope.KIND_REPORT or header.report_id != item.id:
             raise _Reject("damaged", "its envelope is not this report's")
         try:
-            report = check_report(b"".join(sink.parts))
+            report = check_report(sink.data)
         except BadReport as exc:
             raise _Reject("damaged", str(exc)) from None
         return report
@@ -326,15 +341,16 @@ class _Run:
             raise _Reject("altered", f"attachment {att.id.hex()} differs from the batch manifest")
 
     def _gaps(self) -> None:
-        """Seqs missing between the first a batch starts after (prev.seq + 1) and the last."""
+        """SPEC 3.2's one gap rule: seqs from the lowest a batch starts after (prev.seq + 1)
+        to the highest known (listed, recorded, or a batch's prev.seq) that no batch listed
+        and the directory has not recorded."""
         for chain_id, listed in self.listed.items():
             chain = self.state.chains.get(chain_id)
             have = listed | set(chain.seen if chain else ())
-            if not have:
-                continue
-            low = min(min(have), min(a + 1 for a in self.anchors[chain_id]))
-            missing = sorted(set(range(low, max(have) + 1)) - have)
-            for first, last in _ranges(missing):
+            anchors = self.anchors[chain_id]
+            low = min(have | {a + 1 for a in anchors})
+            high = max(have | anchors)
+            for first, last in _missing(low, high, have):
                 span = f"seq {first}" if first == last else f"seq {first}-{last}"
                 self.summary.problems.append(
                     f"gap: server {chain_id.hex()}: reports {span} are in none of the batches seen"
@@ -353,13 +369,15 @@ def _open_all(paths: list[Path]) -> list[reader.BatchFile]:
     return files
 
 
-def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
+def _missing(low: int, high: int, have: set[int]) -> list[tuple[int, int]]:
+    """The ranges of ``low .. high`` not in ``have``, without listing every seq (a hostile
+    prev.seq or seq may be 2^63 - 1)."""
     out: list[tuple[int, int]] = []
-    for n in numbers:
-        if out and out[-1][1] == n - 1:
-            out[-1] = (out[-1][0], n)
-        else:
-            out.append((n, n))
+    expect = low
+    for seq in sorted(n for n in have if low <= n <= high) + [high + 1]:
+        if seq > expect:
+            out.append((expect, seq - 1))
+        expect = max(expect, seq + 1)
     return out
 
 

@@ -163,8 +163,10 @@ def parse_manifest(raw: bytes) -> Manifest:
                       "reports"}, "the top level")
     if top["format"] != "skrynka-batch":
         raise FormatError("batch manifest is not a skrynka-batch", hint=_NOT_BATCH_HINT)
-    if type(top["version"]) is not int or top["version"] != batch.VERSION:
-        raise UnsupportedVersion(f"batch manifest version {top['version']!r} is not supported")
+    if type(top["version"]) is not int:  # "1", true: mistyped, not another version
+        raise FormatError("batch manifest: version must be a whole number")
+    if top["version"] != batch.VERSION:
+        raise UnsupportedVersion(f"batch manifest version {top['version']} is not supported")
     prev = _obj(top["prev"], {"seq", "chain"}, "prev")
     if not isinstance(top["reports"], list):
         raise FormatError("batch manifest: reports is not a list")

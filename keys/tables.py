@@ -27,6 +27,7 @@ class BadReport(ValueError):
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -40,19 +41,43 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def check_report(raw: bytes) -> dict[str, Any]:
+def check_report(raw: bytes | bytearray) -> dict[str, Any]:
     """The report plaintext as a dict, if it has the shape the server writes (SPEC 3.4):
-    strict JSON (no duplicate keys, no NaN or Infinity) with the required keys."""
+    strict JSON (no duplicate keys, no NaN or Infinity, no lone surrogate) with the
+    required keys."""
     try:
         report = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique,
                             parse_constant=_not_json)
         ok = _shape_ok(report)
-    except (UnicodeDecodeError, ValueError, RecursionError, TypeError, AttributeError):
+    except (UnicodeDecodeError, ValueError, RecursionError, TypeError, AttributeError,
+            KeyError):  # KeyError: "form", "fields" or "attachments" missing
         ok = False
     if not ok:
         raise BadReport("its plaintext is not a Skrynka report")
+    if lone_surrogate(report):
+        raise BadReport("report plaintext not valid: lone surrogate (a \\ud800-\\udfff "
+                        "escape that is not half of a pair)")
     result: dict[str, Any] = report
     return result
+
+
+def lone_surrogate(value: Any) -> bool:
+    """Whether any string (key or value) in a parsed JSON value holds a lone surrogate:
+    JSON may escape one (``"\\ud800"``) but it is no character and cannot be written
+    as UTF-8. A pair of escapes becomes one character when parsed, so any surrogate
+    left in a string is alone."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _shape_ok(report: Any) -> bool:

@@ -55,4 +55,4 @@ def test_rewritten_chain_link_flagged(tmp_path: Path, drop: Drop, analyst: Priva
     drop.links[2] = bytes(32)  # the next batch claims another link for seq 2
     drop.export(tmp_path / "b2.skb", drop.reports[2:])
     s = decrypt_batches(analyst, [tmp_path / "b2.skb"], tmp_path / "out")
-    assert any(p.startswith("altered:") and "seq 2" in p for p in s.problems)
+    assert any(p.startswith("forked:") and "seq 2" in p for p in s.problems)
