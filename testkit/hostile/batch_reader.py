@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -105,6 +106,8 @@ def open_entry(e: Entry, key: PrivateKey) -> Opened:
     if header.kind != KIND_REPORT or header.report_id != rid:
         raise BatchProblem(f"report envelope {rid.hex()} has a wrong header")
     report = json.loads(plain.decode("utf-8"))
+    if re.search("[\ud800-\udfff]", json.dumps(report, ensure_ascii=False)):  # SPEC 3.4
+        raise BatchProblem(f"report {rid.hex()} holds a lone surrogate")
     listed = report.get("attachments", [])
     metas = e.manifest["attachments"]
     assert isinstance(metas, list)
