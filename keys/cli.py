@@ -139,6 +139,8 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
             bar.end()
     for problem in summary.problems:  # names and fields from the batch: cleaned
         sys.stderr.write(clean(f"{PROG}: {problem}") + "\n")
+    for note in summary.left_out:
+        sys.stderr.write(clean(f"{PROG}: note: {note}") + "\n")
     out.write(clean(summary.line()) + "\n")
     summary.raise_for_problems()
     return 0

@@ -38,6 +38,7 @@ class Summary:
     unresolved: int = 0  # citations of codes no report in the directory has (yet)
     problems: list[str] = field(default_factory=list)
     fatal: list[KeysError] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # from the tables, and why (no error)
 
     def line(self) -> str:
         count = len(self.problems) + len(self.fatal)
@@ -46,7 +47,8 @@ class Summary:
             f"{self.out_dir}; skipped {self.skipped} already present; "
             f"{count} problem{'' if count == 1 else 's'}; {self.unresolved} unresolved "
             f"citation{'' if self.unresolved == 1 else 's'}"
-        )
+        ) + (f"; {len(self.left_out)} left out of the tables (named above)"
+             if self.left_out else "")
 
     def raise_for_problems(self) -> None:
         """The error the run ends with, if any: a batch-level one first."""
@@ -171,7 +173,8 @@ class _Run:
                 "reports opens with it)",
                 hint="decrypt with the key whose public key the server was configured with",
             ))
-        self.summary.unresolved = write_tables(self.out, self.state).unresolved
+        tables = write_tables(self.out, self.state)
+        self.summary.unresolved, self.summary.left_out = tables.unresolved, tables.left_out
         return self.summary
 
     def _publish(self) -> None:
@@ -287,7 +290,7 @@ class _Run:
         for att in item.attachments:
             self._attachment(self._next(bf), att, item, listing[att.id], staging)
         staged = output.Staged(staging, self.out / item.id.hex(), files, len(item.attachments))
-        self.publisher.stage(staged, output.report_json(report),
+        self.publisher.stage(staged, output.report_json_chunks(report),
                              sum(a.size for a in item.attachments) + item.size,
                              make_dir=not item.attachments)
         self.state.add(m.chain_id, item.seq, Seen(item.id, sha, item.chain))

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from nacl.public import PrivateKey
 
 from keys import cli, keyfile, output
 from keys.terminal import clean
 from tests.keys.helpers import Drop
 
+ROOT = Path(__file__).resolve().parents[2]
 FAST = keyfile.KdfParams(65536, 1, 1)
 ESC = "\x1b[2K\x1b[1A"  # erase the line, go up one: hides the line before it
 
@@ -76,3 +82,63 @@ def test_csv_defuses_formulas_behind_whitespace(cell: str) -> None:
 def test_csv_leaves_harmless_cells(cell: str) -> None:
     data = output.render_csv(["x"], [{"x": cell}]).decode("utf-8-sig")
     assert list(csv.reader(io.StringIO(data)))[1:] == [[cell]]
+
+
+def test_large_reports_are_in_the_tables_and_what_was_left_out_is_named(
+        tmp_path: Path, key: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Before: a report whose report.json passed 16 MiB (its plaintext indented) was
+    silently missing from reports.csv; long cells went in whole."""
+    d = Drop([keyfile.public_from_file(key / "k.key")])
+    big = d.submit({"kind": ["a"] * 1_600_000})  # 8 MiB sealed, ~17 MiB of report.json
+    long = d.submit({"what": "x" * 40_000, "where": "short"})
+    d.export(tmp_path / "b.skb")
+    assert _decrypt(key, tmp_path / "out", tmp_path / "b.skb") == 0
+    captured = capsys.readouterr()
+    with open(tmp_path / "out" / "reports.csv", encoding="utf-8-sig", newline="") as f:
+        rows = {r["report_id"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {big.id.hex(), long.id.hex()}
+    assert rows[big.id.hex()]["kind"] == "(left out: 4799998 characters; see its report.json)"
+    assert rows[long.id.hex()]["what"].startswith("(left out: 40000 characters")
+    assert rows[long.id.hex()]["where"] == "short"
+    notes = [line for line in captured.err.splitlines() if ": note: " in line]
+    assert len(notes) == 2 and all("left out of the tables" in n for n in notes)
+    assert f"report {long.id.hex()}: 'what' left out of the tables: longer than 32767" in (
+        notes[0] + notes[1])
+    assert "2 left out of the tables (named above)" in captured.out
+    jsonl = [json.loads(line) for line in (tmp_path / "out" / "reports.jsonl").open()]
+    assert len(jsonl) == 2
+
+
+_PEAK = r"""
+import sys
+from pathlib import Path
+from nacl.public import PrivateKey
+from keys.decrypt import decrypt_batches
+decrypt_batches(PrivateKey(bytes.fromhex(sys.argv[1])), [sys.argv[2]], sys.argv[3])
+status = Path("/proc/self/status").read_text()
+print(next(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmHWM:")) // 1024)
+"""
+
+
+def _peak_mib(tmp_path: Path, n: int) -> int:
+    """Peak RSS (MiB) of a fresh process decrypting ``n`` reports of 8 MiB each
+    (VmHWM: unlike ru_maxrss it is not inherited from the process that forked it)."""
+    analyst = PrivateKey.generate()
+    d = Drop([bytes(analyst.public_key)])
+    for _ in range(n):
+        d.submit({"what": "ж" * (4 << 20)})
+    d.export(tmp_path / f"b{n}.skb")
+    proc = subprocess.run([sys.executable, "-c", _PEAK, bytes(analyst).hex(),
+                           str(tmp_path / f"b{n}.skb"), str(tmp_path / f"out{n}")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_memory_does_not_grow_with_the_batch(tmp_path: Path) -> None:
+    """Before: about 4x the batch (every report held for the tables at once): 5 reports
+    of 8 MiB cost ~170 MiB more than one. Now one report at a time."""
+    one, five = _peak_mib(tmp_path, 1), _peak_mib(tmp_path, 5)
+    assert five - one < 24, (one, five)
