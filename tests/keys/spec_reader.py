@@ -199,7 +199,18 @@ def _spec_plain(plain: bytes) -> dict[str, Any]:
         raise errors.VerificationError("report plaintext breaks SPEC 3.4")
     if _SURROGATE.search(json.dumps(doc, ensure_ascii=False)):
         raise errors.VerificationError("report plaintext holds a lone surrogate (SPEC 3.4)")
+    if _depth(doc) > 16:
+        raise errors.VerificationError("report plaintext nests more than 16 deep (SPEC 3.4)")
     return doc
+
+
+def _depth(value: Any) -> int:
+    """Arrays and objects nested in ``value`` (the top-level object: 1)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, list):
+        return 0
+    return 1 + max(map(_depth, value), default=0)
 
 
 def _open(env: bytes, key: PrivateKey) -> tuple[int, bytes, bytes, bytes]:

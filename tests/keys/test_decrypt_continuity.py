@@ -56,3 +56,28 @@ def test_rewritten_chain_link_flagged(tmp_path: Path, drop: Drop, analyst: Priva
     drop.export(tmp_path / "b2.skb", drop.reports[2:])
     s = decrypt_batches(analyst, [tmp_path / "b2.skb"], tmp_path / "out")
     assert any(p.startswith("forked:") and "seq 2" in p for p in s.problems)
+
+
+def test_messages_say_what_happened_to_the_reports(tmp_path: Path, drop: Drop,
+                                                   analyst: PrivateKey) -> None:
+    """Issue 14.5: "the reports named above were not kept" was said of gaps (never in a
+    batch) and forks (kept) too."""
+    import pytest
+
+    from keys.errors import VerificationError
+
+    for i in range(4):
+        drop.submit({"what": str(i)})
+    drop.export(tmp_path / "b.skb", [drop.reports[0], drop.reports[3]])
+    s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
+    with pytest.raises(VerificationError) as caught:
+        s.raise_for_problems()
+    assert caught.value.message == ("1 problem(s) found: 1 range(s) of reports are missing "
+                                    "from every batch")
+    drop.reports[1].envelope = drop.reports[2].envelope  # altered: not kept
+    drop.export(tmp_path / "c.skb", drop.reports[1:3])
+    s = decrypt_batches(analyst, [tmp_path / "c.skb"], tmp_path / "out")
+    with pytest.raises(VerificationError) as caught:
+        s.raise_for_problems()
+    assert caught.value.message.startswith("1 problem(s) found: 1 report(s) named above were "
+                                           "not kept"), caught.value.message
