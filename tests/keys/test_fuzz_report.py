@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,16 @@ def _encode(doc: Any) -> bytes:
     return json.dumps(doc, ensure_ascii=True).encode("ascii")
 
 
-def _batch(plain: bytes) -> bytes:
+def _batch(plain: bytes, atts: Sequence[tuple[bytes, bytes]] = ()) -> bytes:
+    """A one-report batch; ``atts``: (id, envelope) of its attachments."""
     env = envelope.seal_bytes(plain, [bytes(KEY.public_key)], envelope_id=RID, report_id=RID)
     sha = hashlib.sha256(env).digest()
     entry = batch.ReportEntry(1, RID, "2026-11-24", len(env), sha,
                               batch.chain_next(batch.GENESIS, 1, RID, sha),
-                              lambda: io.BytesIO(env))
+                              lambda: io.BytesIO(env),
+                              [batch.AttachmentEntry(aid, len(a), hashlib.sha256(a).digest(),
+                                                     (lambda a=a: io.BytesIO(a)))
+                               for aid, a in atts])
     out = io.BytesIO()
     batch.write_batch(out, batch_id=bytes(16), chain_id=bytes(16), created_day="2026-11-24",
                       prev_seq=0, prev_chain=batch.GENESIS, reports=[entry])
@@ -73,10 +78,10 @@ def _work() -> Path:
     return Path(tempfile.mkdtemp(prefix="fuzz-report-", dir=base))
 
 
-def _outcome(plain: bytes) -> None:
+def _outcome(plain: bytes, atts: Sequence[tuple[bytes, bytes]] = ()) -> None:
     work = _work()
     try:
-        (work / "b.skb").write_bytes(_batch(plain))
+        (work / "b.skb").write_bytes(_batch(plain, atts))
         try:
             summary = decrypt_batches(KEY, [work / "b.skb"], work / "out")
         except KeysError:
@@ -112,6 +117,23 @@ def test_raw_plaintext_edits_have_a_defined_outcome(edits: list[tuple[int, bytes
         at %= len(plain)
         plain[at:at] = piece
     _outcome(bytes(plain))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(_TEXT | st.sampled_from(["report.json", "../../x", "CON", ".", "..", "a/",
+                                          "\\\\server\\x", "reports.csv"]),
+                min_size=1, max_size=3))
+def test_attachment_names_have_a_defined_outcome(names: list[str]) -> None:
+    doc = json.loads(json.dumps(BASE))
+    atts = []
+    for i, name in enumerate(names):
+        aid = bytes([i + 1]) * 16
+        env = envelope.seal_bytes(b"data", [bytes(KEY.public_key)],
+                                  kind=envelope.KIND_ATTACHMENT, envelope_id=aid, report_id=RID)
+        atts.append((aid, env))
+        doc["attachments"].append({"id": aid.hex(), "name": name, "size": 4,
+                                   "envelope_sha256": hashlib.sha256(env).hexdigest()})
+    _outcome(_encode(doc), atts)
 
 
 def test_a_lone_surrogate_is_a_named_problem(tmp_path: Path) -> None:
