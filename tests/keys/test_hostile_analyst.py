@@ -142,3 +142,43 @@ def test_memory_does_not_grow_with_the_batch(tmp_path: Path) -> None:
     of 8 MiB cost ~170 MiB more than one. Now one report at a time."""
     one, five = _peak_mib(tmp_path, 1), _peak_mib(tmp_path, 5)
     assert five - one < 24, (one, five)
+
+
+_MANIFEST_PEAK = r"""
+import sys
+from keys import reader
+bf = reader.open_batch(sys.argv[1])
+status = dict(l.split(":", 1) for l in open("/proc/self/status").read().splitlines())
+print(int(status["VmHWM"].split()[0]) // 1024, int(status["VmRSS"].split()[0]) // 1024,
+      len(bf.manifest.reports))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_a_huge_manifest_is_held_compactly(tmp_path: Path) -> None:
+    """Before: a 24 MiB manifest of 100,000 entries peaked near 190 MiB and kept ~135 MiB
+    for the whole run (every batch of a run is open at once)."""
+    import hashlib
+    import struct
+
+    def h(i: int, k: str) -> str:
+        return hashlib.sha256(f"{i}-{k}".encode()).hexdigest()
+
+    reports = [{"seq": i, "id": h(i, "id")[:32], "day": "2026-11-24", "size": 708,
+                "sha256": h(i, "s"), "chain": h(i, "c"), "attachments": []}
+               for i in range(1, 100_001)]
+    manifest = json.dumps({"format": "skrynka-batch", "version": 1, "batch_id": "0" * 32,
+                           "chain_id": "0" * 32, "created_day": "2026-11-24",
+                           "prev": {"seq": 0, "chain": "0" * 64}, "reports": reports},
+                          separators=(",", ":")).encode()
+    del reports
+    (tmp_path / "m.skb").write_bytes(struct.pack(">8sBI", b"SKRYNKAB", 1, len(manifest))
+                                     + manifest + hashlib.sha256(manifest).digest())
+    proc = subprocess.run([sys.executable, "-c", _MANIFEST_PEAK, str(tmp_path / "m.skb")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    peak, kept, count = map(int, proc.stdout.split())
+    mib = len(manifest) >> 20
+    assert count == 100_000
+    assert peak < 5 * mib + 30 and kept < 2.5 * mib + 25, (mib, peak, kept)
