@@ -50,6 +50,9 @@ def read_manifest(f: BinaryIO) -> dict[str, object]:
     if len(raw) != mlen or hashlib.sha256(raw).digest() != f.read(32):
         raise BatchProblem("manifest hash does not match")
     manifest: dict[str, object] = json.loads(raw)
+    version = manifest.get("version")
+    if type(version) is not int or version != 1:  # SPEC 3.3: "1" or true is mistyped
+        raise BatchProblem(f"manifest version {version!r} is not the integer 1")
     return manifest
 
 
@@ -108,6 +111,8 @@ def open_entry(e: Entry, key: PrivateKey) -> Opened:
     report = json.loads(plain.decode("utf-8"))
     if re.search("[\ud800-\udfff]", json.dumps(report, ensure_ascii=False)):  # SPEC 3.4
         raise BatchProblem(f"report {rid.hex()} holds a lone surrogate")
+    if _depth(report) > 16:  # SPEC 3.4
+        raise BatchProblem(f"report {rid.hex()} nests more than 16 deep")
     listed = report.get("attachments", [])
     metas = e.manifest["attachments"]
     assert isinstance(metas, list)
@@ -132,6 +137,14 @@ def open_entry(e: Entry, key: PrivateKey) -> Opened:
             raise BatchProblem(f"attachment {meta['id']} is listed without any hash")
         atts[meta["id"]] = digest(data)
     return Opened(report, atts)
+
+
+def _depth(value: object) -> int:
+    """Arrays and objects nested in ``value`` (a top-level object: 1)."""
+    items = list(value.values()) if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        return 0
+    return 1 + max(map(_depth, items), default=0)
 
 
 def decrypt_batch(path: Path, key: PrivateKey) -> list[Opened]:
