@@ -81,3 +81,18 @@ def test_messages_say_what_happened_to_the_reports(tmp_path: Path, drop: Drop,
         s.raise_for_problems()
     assert caught.value.message.startswith("1 problem(s) found: 1 report(s) named above were "
                                            "not kept"), caught.value.message
+
+
+def test_a_huge_gap_is_named_not_listed(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
+    """A hostile prev.seq of 2^63 - 1: the gap is one range (it once built a set of every
+    missing seq: hours and all the memory)."""
+    drop.submit({"what": "1"})
+    drop.export(tmp_path / "b1.skb")
+    with open(tmp_path / "far.skb", "wb") as out:
+        batch.write_batch(out, batch_id=bytes(16), chain_id=drop.chain_id,
+                          created_day="2026-11-21", prev_seq=2**63 - 1, prev_chain=bytes(32),
+                          reports=[])
+    s = decrypt_batches(analyst, [tmp_path / "b1.skb", tmp_path / "far.skb"], tmp_path / "out")
+    assert s.decrypted == 1
+    assert s.problems == [f"gap: server {drop.chain_id.hex()}: reports seq 2-{2**63 - 1} are in "
+                          "none of the batches seen"]
