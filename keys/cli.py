@@ -17,6 +17,7 @@ from keys import errors
 from keys.dispatch import exit_codes, run_cli
 from keys.errors import UsageError
 from keys.passphrase import read_passphrase
+from keys.terminal import clean
 
 if TYPE_CHECKING:
     from keys.origin import Trust
@@ -53,8 +54,9 @@ def cmd_keygen(args: argparse.Namespace, out: TextIO) -> int:
                                  strong=True)
     public = keyfile.generate(args.out, passphrase, params=params)
     out.write(f"{encode_public(public)}\n")
-    out.write(f"private key: {args.out} (keep it offline)\npublic key: {args.out}.pub "
-              "(give this line to the server operator)\n")
+    out.write(clean(f"private key: {args.out} (keep it offline)") + "\n"
+              + clean(f"public key: {args.out}.pub (give this line to the server operator)")
+              + "\n")
     return 0
 
 
@@ -73,7 +75,7 @@ def cmd_passwd(args: argparse.Namespace, out: TextIO) -> int:
     new = read_passphrase(args.new_passphrase_file, "New passphrase: ", confirm=True,
                           strong=True)
     keyfile.change_passphrase(args.keyfile, old, new)
-    out.write(f"passphrase of {args.keyfile} changed\n")
+    out.write(clean(f"passphrase of {args.keyfile} changed") + "\n")
     return 0
 
 
@@ -113,7 +115,7 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
     pin = None if args.recipients is None else read_recipients(args.recipients)
     if pin is not None:
         check_pin(keyfile.public_from_file(args.key), pin, args.recipients)
-    passphrase = read_passphrase(args.passphrase_file, f"Passphrase for {args.key}: ")
+    passphrase = read_passphrase(args.passphrase_file, clean(f"Passphrase for {args.key}: "))
     key = keyfile.load_private(args.key, passphrase)  # derived once for all batches
     bar = _Bar(sys.stderr) if sys.stderr.isatty() else None
     try:
@@ -123,13 +125,15 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
         if bar:
             bar.end()
     _origin_notes(summary, args.out)
-    for problem in summary.problems:
-        sys.stderr.write(f"{PROG}: {problem}\n")
+    for problem in summary.problems:  # names and fields from the batch: cleaned
+        sys.stderr.write(clean(f"{PROG}: {problem}") + "\n")
     for flag in summary.flags:
-        sys.stderr.write(f"{PROG}: WARNING: {flag}\n")
+        sys.stderr.write(clean(f"{PROG}: WARNING: {flag}") + "\n")
     for note in summary.notes:
-        out.write(f"note: {note}\n")
-    out.write(summary.line() + "\n")
+        out.write(clean(f"note: {note}") + "\n")
+    for note in summary.left_out:
+        sys.stderr.write(clean(f"{PROG}: note: {note}") + "\n")
+    out.write(clean(summary.line()) + "\n")
     summary.raise_for_problems()
     return 0
 
@@ -152,7 +156,8 @@ def _origin_notes(summary: Summary, out: str) -> None:
 
     if summary.signer_pinned is not None:
         sys.stderr.write(
-            f"{PROG}: NOTE: {out} now trusts the export key {describe(summary.signer_pinned)}\n"
+            clean(f"{PROG}: NOTE: {out} now trusts the export key "
+                  f"{describe(summary.signer_pinned)}") + "\n"
             f"{PROG}: NOTE: from now on it refuses batches signed by any other key; compare "
             "this key with the one the operator gave you\n")
     for chain_id in summary.new_chains:

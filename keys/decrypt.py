@@ -55,16 +55,16 @@ class _FdWriter:
 
 
 class _Limited:
+    """The report plaintext, gathered in one buffer (no second copy to join it)."""
+
     def __init__(self, limit: int) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
+        self.data = bytearray()
         self.limit = limit
 
     def write(self, data: bytes) -> int:
-        self.size += len(data)
-        if self.size > self.limit:
+        if len(self.data) + len(data) > self.limit:
             raise DamagedError("report is larger than any report the server makes")
-        self.parts.append(bytes(data))
+        self.data += data
         return len(data)
 
 
@@ -104,7 +104,7 @@ class _Run:
         self.progress = progress
         self.summary = Summary(out_dir)
         self.state = State()
-        self.opened = 0
+        self.read = 0  # report envelopes whose opening was tried
         self.not_recipient = 0
         self.listed: dict[bytes, set[int]] = {}
         self.anchors: dict[bytes, set[int]] = {}  # each batch's prev.seq
@@ -139,7 +139,7 @@ class _Run:
                 bf.close()
         self._gaps()
         self._recipient_notes()
-        if self.opened == 0 and self.not_recipient:
+        if self.not_recipient and self.not_recipient == self.read:  # SPEC 3.3
             self.summary.problems = [p for p in self.summary.problems
                                      if not p.startswith("not-recipient")]
             self.summary.fatal.insert(0, NotRecipient(
@@ -147,7 +147,8 @@ class _Run:
                 "reports opens with it)",
                 hint="decrypt with the key whose public key the server was configured with",
             ))
-        self.summary.unresolved = write_tables(self.out, self.state, self.recipients).unresolved
+        tables = write_tables(self.out, self.state, self.recipients)
+        self.summary.unresolved, self.summary.left_out = tables.unresolved, tables.left_out
         return self.summary
 
     def _origin(self, files: list[reader.BatchFile]) -> list[reader.BatchFile]:
@@ -219,8 +220,8 @@ class _Run:
         known = batch.GENESIS if m.prev_seq == 0 else anchor.chain if anchor else None
         if known is not None and known != m.prev_chain:
             self.summary.problems.append(
-                f"altered: {bf.name}: its link to report seq {m.prev_seq} differs from the one "
-                "seen before (chain of this server was rewritten)"
+                f"forked: {bf.name}: its link to report seq {m.prev_seq} differs from the one "
+                "seen before (this server's chain was rewritten); its reports are kept"
             )
         for index, item in enumerate(m.reports):
             self._report(bf, index, item)
@@ -298,7 +299,7 @@ class _Run:
         seen = Seen(item.id, sha, item.chain)
         final = self._destination(bf, item.seq, seen)
         staged = output.Staged(staging, final, files, len(item.attachments))
-        self.publisher.stage(staged, output.report_json(report),
+        self.publisher.stage(staged, output.report_json_chunks(report),
                              sum(a.size for a in item.attachments) + item.size,
                              make_dir=not item.attachments)
         if final not in self.quarantine:
@@ -327,6 +328,7 @@ class _Run:
         self, section: reader.Section, item: reader.ReportItem
     ) -> dict[str, Any]:
         sink = _Limited(MAX_REPORT_JSON)
+        self.read += 1
         try:
             header, _ = envelope.open_stream(section, sink, self.key)  # type: ignore[arg-type]
         except NotRecipient:
@@ -335,12 +337,11 @@ class _Run:
             raise
         except KeysError as exc:
             raise _Reject("damaged", exc.message) from None
-        self.opened += 1
         self.sealed = dict.fromkeys(header.recipients)
         if header.kind != envelope.KIND_REPORT or header.report_id != item.id:
             raise _Reject("damaged", "its envelope is not this report's")
         try:
-            report = check_report(b"".join(sink.parts))
+            report = check_report(sink.data)
         except BadReport as exc:
             raise _Reject("damaged", str(exc)) from None
         return report
@@ -374,21 +375,22 @@ class _Run:
             raise _Reject("altered", f"attachment {att.id.hex()} differs from the batch manifest")
 
     def _gaps(self) -> None:
-        """Seqs missing between the first a batch starts after (prev.seq + 1) and the last;
-        for a chain new to the directory, the seq it starts from."""
+        """SPEC 3.2's one gap rule: seqs from the lowest a batch starts after (prev.seq + 1)
+        to the highest known (listed, recorded, or a batch's prev.seq) that no batch listed
+        and the directory has not recorded; for a chain new to the directory, the seq it
+        starts from."""
         for chain_id, listed in self.listed.items():
             chain = self.state.chains.get(chain_id)
             have = listed | set(chain.seen if chain else ())
-            if not have:
-                continue
-            low = min(min(have), min(a + 1 for a in self.anchors[chain_id]))
+            anchors = self.anchors[chain_id]
+            low = min(have | {a + 1 for a in anchors})
+            high = max(have | anchors)
             if chain_id not in self.known_chains:
                 before = "" if low == 1 else (
                     f"; seq {low - 1 if low == 2 else f'1-{low - 1}'} not seen here")
                 self.summary.notes.append(
                     f"server {chain_id.hex()}: this folder starts at seq {low}{before}")
-            missing = sorted(set(range(low, max(have) + 1)) - have)
-            for first, last in _ranges(missing):
+            for first, last in _missing(low, high, have):
                 span = f"seq {first}" if first == last else f"seq {first}-{last}"
                 self.summary.gaps.append((first, last))
                 self.summary.problems.append(
@@ -408,13 +410,15 @@ def _open_all(paths: list[Path]) -> list[reader.BatchFile]:
     return files
 
 
-def _ranges(numbers: list[int]) -> list[tuple[int, int]]:
+def _missing(low: int, high: int, have: set[int]) -> list[tuple[int, int]]:
+    """The ranges of ``low .. high`` not in ``have``, without listing every seq (a hostile
+    prev.seq or seq may be 2^63 - 1)."""
     out: list[tuple[int, int]] = []
-    for n in numbers:
-        if out and out[-1][1] == n - 1:
-            out[-1] = (out[-1][0], n)
-        else:
-            out.append((n, n))
+    expect = low
+    for seq in sorted(n for n in have if low <= n <= high) + [high + 1]:
+        if seq > expect:
+            out.append((expect, seq - 1))
+        expect = max(expect, seq + 1)
     return out
 
 

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TextIO
 
+from keys import terminal
 from keys.errors import (
     INTERNAL_ERROR,
     INTERRUPTED,
@@ -37,11 +38,14 @@ DEBUG_ENV = "SKRYNKA_DEBUG"
 
 
 def report(prog: str, exc: SkrynkaError, stream: TextIO | None = None) -> int:
-    """Write ``exc`` as ``prog: error: …`` / ``hint: …``; return its exit code."""
+    """Write ``exc`` as ``prog: error: …`` / ``hint: …``; return its exit code.
+
+    Messages quote file names and batch contents: they pass through
+    :func:`keys.terminal.clean`, so no escape sequence reaches the terminal."""
     out = sys.stderr if stream is None else stream
-    out.write(f"{prog}: error: {exc.message}\n")
+    out.write(f"{prog}: error: {terminal.clean(exc.message)}\n")
     if exc.hint:
-        out.write(f"hint: {exc.hint}\n")
+        out.write(f"hint: {terminal.clean(exc.hint)}\n")
     out.flush()
     return int(exc.exit_code)
 

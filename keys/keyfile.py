@@ -36,7 +36,7 @@ BOX_LEN = NONCE_LEN + 32 + SecretBox.MACBYTES  # 72
 MIN_MEMORY_KIB = 64 * 1024
 MAX_MEMORY_KIB = 4 * 1024 * 1024
 MAX_TIME = 64
-MAX_PARALLELISM = 16
+MAX_PARALLELISM = 1  # libsodium's crypto_pwhash computes p = 1 only (SPEC 4)
 MAX_FILE = 64 * 1024
 PUBLIC_PREFIX = "# public key: "
 _FIRST_LINE = "# Skrynka analyst private key. Keep it offline; never copy it to the server."
@@ -61,10 +61,9 @@ class KdfParams:
         if not 1 <= self.time_cost <= MAX_TIME:
             raise KeyFileError(
                 f"key file asks for {self.time_cost} passes (allowed 1..{MAX_TIME})", hint=_HINT)
-        if not 1 <= self.parallelism <= MAX_PARALLELISM:
+        if self.parallelism != MAX_PARALLELISM:
             raise KeyFileError(
-                f"key file asks for {self.parallelism} lanes (allowed 1..{MAX_PARALLELISM})",
-                hint=_HINT)
+                f"key file asks for {self.parallelism} lanes (only p=1 is allowed)", hint=_HINT)
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
 import shutil
 import sys
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ MAX_NAME_BYTES = 180
 _RESERVED = {REPORT_FILE, "reports.csv", "reports.jsonl", "citations.csv", ".skrynka-state.json"}
 _WINDOWS = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)}
 _BAD_CHARS = re.compile(r'[<>:"|?*\\/]')
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA = ("=", "+", "-", "@")
+_FORMULA_START = ("\t", "\r")
 _O_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(
     os, "O_CLOEXEC", 0
 )
@@ -79,13 +81,15 @@ def create_exclusive(path: Path) -> int:
         raise OutputError(f"cannot create {path}: {exc.strerror}") from None
 
 
-def write_new(path: Path, data: bytes, *, sync: bool = True) -> None:
-    """Write ``data`` into a new file (no temp file: callers stage whole folders)."""
+def write_new(path: Path, data: bytes | Iterable[bytes], *, sync: bool = True) -> None:
+    """Write ``data`` (or its pieces, in order) into a new file (no temp file: callers
+    stage whole folders)."""
     fd = create_exclusive(path)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for piece in [data] if isinstance(data, bytes) else data:
+            view = memoryview(piece)
+            while view:
+                view = view[os.write(fd, view) :]
         if sync:
             os.fsync(fd)
     except OSError as exc:
@@ -122,10 +126,55 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+class AtomicFile:
+    """A new file written in pieces, then put in place atomically (as write_atomic):
+    a temp file beside it, fsynced, renamed over it, the folder fsynced."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{random(8).hex()}")
+        self.fd = create_exclusive(self.tmp)
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        try:
+            if kind is None:
+                os.fsync(self.fd)
+                os.replace(self.tmp, self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror}") from None
+        finally:
+            os.close(self.fd)
+            if self.tmp.exists() or self.tmp.is_symlink():
+                self.tmp.unlink()
+        fsync_dir(self.path.parent)
+
+
 def report_json(report: Mapping[str, Any]) -> bytes:
     """The decrypted report as analysts read it: UTF-8 JSON, indented by two spaces,
     characters as they are (no ``\\u`` escapes), a newline at the end."""
-    return (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return b"".join(report_json_chunks(report))
+
+
+def report_json_chunks(report: Mapping[str, Any]) -> Iterator[bytes]:
+    """:func:`report_json` in pieces (of 65536 encoder tokens), never the whole text."""
+    tokens = _REPORT_ENCODER.iterencode(report)
+    while piece := list(itertools.islice(tokens, 65536)):
+        yield "".join(piece).encode("utf-8")
+    yield b"\n"
+
+
+_REPORT_ENCODER = json.JSONEncoder(ensure_ascii=False, indent=2)
 
 
 def attachment_names(report: Mapping[str, Any]) -> list[str]:
@@ -155,25 +204,32 @@ def table_rows(
     fields: dict[str, None] = {}
     rows: list[dict[str, Any]] = []
     for chain_id, seq, report_id, report in reports:
-        form = report.get("form", {})
-        row: dict[str, Any] = {
-            "seq": seq, "report_id": report_id, "chain_id": chain_id,
-            "received_day": report.get("received_day"), "lang": report.get("lang"),
-            "form_id": form.get("id"), "form_version": form.get("version"),
-            "attachments": attachment_names(report),
-            "receipt": links.receipt.get(report_id),
-            "cites": [c for c in report.get("cites", []) if isinstance(c, str)],
-            "cites_reports": links.cites.get(report_id, []),
-            "cited_by": links.cited_by.get(report_id, []),
-            "same_form": links.same_form.get(report_id, []),
-            "unexpected_recipients": (unexpected or {}).get(report_id, ""),
-        }
-        for name, value in report.get("fields", {}).items():
-            fields.setdefault(name)
-            row["field:" + name] = value
-        rows.append(row)
+        rows.append(table_row(chain_id, seq, report_id, report, links,
+                              (unexpected or {}).get(report_id, "")))
+        fields.update(dict.fromkeys(report.get("fields", {})))
     columns = BASE_COLUMNS + ["field:" + name for name in fields]
     return columns, rows
+
+
+def table_row(chain_id: str, seq: int | None, report_id: str, report: Mapping[str, Any],
+              links: Links, unexpected: str = "") -> dict[str, Any]:
+    """One report's row: the base columns, then ``field:<name>`` for each of its fields."""
+    form = report.get("form", {})
+    row: dict[str, Any] = {
+        "seq": seq, "report_id": report_id, "chain_id": chain_id,
+        "received_day": report.get("received_day"), "lang": report.get("lang"),
+        "form_id": form.get("id"), "form_version": form.get("version"),
+        "attachments": attachment_names(report),
+        "receipt": links.receipt.get(report_id),
+        "cites": [c for c in report.get("cites", []) if isinstance(c, str)],
+        "cites_reports": links.cites.get(report_id, []),
+        "cited_by": links.cited_by.get(report_id, []),
+        "same_form": links.same_form.get(report_id, []),
+        "unexpected_recipients": unexpected,
+    }
+    for name, value in report.get("fields", {}).items():
+        row["field:" + name] = value
+    return row
 
 
 def column_title(column: str) -> str:
@@ -182,25 +238,47 @@ def column_title(column: str) -> str:
     return column if column.startswith("field:") and name in BASE_COLUMNS else name
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A value as the CSV shows it (lists joined with ``; ``), not yet defused."""
     if value is None:
-        text = ""
-    elif isinstance(value, list):
-        text = "; ".join(str(v) for v in value)
-    else:
-        text = str(value)
-    if text.startswith(_FORMULA):
-        text = "'" + text
+        return ""
+    if isinstance(value, list):
+        return "; ".join(str(v) for v in value)
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    text = cell_text(value)
+    if text.startswith(_FORMULA_START) or text.lstrip().startswith(_FORMULA):
+        text = "'" + text  # OWASP: a spreadsheet skips leading whitespace before a formula
     return text
 
 
 def render_csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
-    """UTF-8 with BOM, RFC 4180 quoting, formula-looking cells defused with an apostrophe."""
+    """UTF-8 with BOM, RFC 4180 quoting, formula-looking cells defused with an apostrophe:
+    a cell starting with a tab or CR, or whose first non-whitespace character is one of
+    ``= + - @``."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     writer.writerow([_cell(column_title(c)) for c in columns])
     writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
     return buf.getvalue().encode("utf-8-sig")
+
+
+def csv_row(values: Sequence[Any]) -> bytes:
+    """One CSV line (as render_csv writes it, without the BOM)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerow(
+        [_cell(v) for v in values])
+    return buf.getvalue().encode("utf-8")
+
+
+def jsonl_row(columns: Sequence[str], row: Mapping[str, Any]) -> bytes:
+    """One line of reports.jsonl (as render_jsonl writes it)."""
+    return (_JSONL({column_title(c): row.get(c) for c in columns}) + "\n").encode("utf-8")
+
+
+_JSONL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def render_jsonl(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
@@ -244,7 +322,8 @@ class Publisher:
         self.pending: list[Staged] = []
         self.size = 0
 
-    def stage(self, item: Staged, report: bytes, size: int, *, make_dir: bool) -> None:
+    def stage(self, item: Staged, report: bytes | Iterable[bytes], size: int, *,
+              make_dir: bool) -> None:
         """Queue a verified report, writing its folder (if ``make_dir``) and report.json
         (unsynced: ``publish`` flushes the whole group at once)."""
         if make_dir:

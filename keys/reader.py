@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,8 +39,10 @@ class BatchTruncated(DamagedError):
     hint = _DAMAGED_HINT
 
 
+# Slotted: a 64 MiB manifest lists ~200,000 entries, and every batch of a run is open at once.
 @dataclass(frozen=True)
 class AttachmentItem:
+    __slots__ = ("id", "size", "sha256")
     id: bytes
     size: int  # envelope bytes
     sha256: bytes  # of the envelope
@@ -47,6 +50,7 @@ class AttachmentItem:
 
 @dataclass(frozen=True)
 class ReportItem:
+    __slots__ = ("seq", "id", "day", "size", "sha256", "chain", "attachments")
     seq: int
     id: bytes
     day: str
@@ -76,13 +80,28 @@ class Manifest:
 # -- strict manifest validation -----------------------------------------------------------
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> Any:
+    """Each JSON object as parsed: a repeated key is a FormatError; an object shaped and
+    valid as a report or attachment entry becomes its (compact) item at once, so the
+    parsed manifest never holds 200,000 dicts. Anything else stays a dict, checked
+    later in the order SPEC 3.3 gives (so a bad version still wins over a bad entry)."""
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
             raise FormatError(f"batch manifest repeats the key {key!r}")
         result[key] = value
+    try:
+        if result.keys() == _REPORT_KEYS:
+            return _report(result, "report")
+        if result.keys() == _ATTACHMENT_KEYS:
+            return _attachment(result, "attachment")
+    except FormatError:
+        pass
     return result
+
+
+_REPORT_KEYS = {"seq", "id", "day", "size", "sha256", "chain", "attachments"}
+_ATTACHMENT_KEYS = {"id", "size", "sha256"}
 
 
 def _reject_constant(name: str) -> Any:
@@ -123,11 +142,13 @@ def _day(value: Any, where: str) -> str:
         datetime.date.fromisoformat(value)
     except ValueError:
         raise FormatError(f"batch manifest: {where} is not a real day") from None
-    return value
+    return sys.intern(value)  # one string per day, not one per report
 
 
 def _attachment(value: Any, where: str) -> AttachmentItem:
-    obj = _obj(value, {"id", "size", "sha256"}, where)
+    if isinstance(value, AttachmentItem):
+        return value  # checked as it was parsed
+    obj = _obj(value, _ATTACHMENT_KEYS, where)
     return AttachmentItem(
         id=_hex(obj["id"], 16, where + " id"),
         size=_int(obj["size"], where + " size", _MIN_ENVELOPE, _MAX_ENVELOPE),
@@ -136,7 +157,9 @@ def _attachment(value: Any, where: str) -> AttachmentItem:
 
 
 def _report(value: Any, where: str) -> ReportItem:
-    obj = _obj(value, {"seq", "id", "day", "size", "sha256", "chain", "attachments"}, where)
+    if isinstance(value, ReportItem):
+        return value  # checked as it was parsed
+    obj = _obj(value, _REPORT_KEYS, where)
     atts = obj["attachments"]
     if not isinstance(atts, list):
         raise FormatError(f"batch manifest: {where} attachments is not a list")
@@ -170,8 +193,10 @@ def parse_manifest(raw: bytes, prefix_version: int | None = None) -> Manifest:
                       "reports"}, "the top level")
     if top["format"] != "skrynka-batch":
         raise FormatError("batch manifest is not a skrynka-batch", hint=_NOT_BATCH_HINT)
-    if type(top["version"]) is not int or top["version"] not in batch.VERSIONS:
-        raise UnsupportedVersion(f"batch manifest version {top['version']!r} is not supported")
+    if type(top["version"]) is not int:  # "1", true: mistyped, not another version
+        raise FormatError("batch manifest: version must be a whole number")
+    if top["version"] not in batch.VERSIONS:
+        raise UnsupportedVersion(f"batch manifest version {top['version']} is not supported")
     if prefix_version is not None and top["version"] != prefix_version:
         raise UnsupportedVersion(f"batch manifest version {top['version']} differs from its "
                                  f"prefix version {prefix_version}")

@@ -23,6 +23,7 @@ class Summary:
     flags: list[str] = field(default_factory=list)  # one line per such report
     notes: list[str] = field(default_factory=list)  # where a chain starts; unpinned keys
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # from the tables, and why (no error)
     signer_pinned: bytes | None = None  # the export key this run pinned for the directory
     new_chains: list[bytes] = field(default_factory=list)  # accepted with --new-chain
 
@@ -36,7 +37,8 @@ class Summary:
             f"{self.out_dir}; skipped {self.skipped} already present; "
             f"{count} problem{'' if count == 1 else 's'}; {self.unresolved} unresolved "
             f"citation{'' if self.unresolved == 1 else 's'}{pin}{kept}"
-        )
+        ) + (f"; {len(self.left_out)} left out of the tables (named above)"
+             if self.left_out else "")
 
     def raise_for_problems(self) -> None:
         """The error the run ends with, if any: a batch-level one first."""
@@ -46,8 +48,8 @@ class Summary:
             raise type(first)(first.message + more, hint=first.hint)
         if self.problems:
             raise VerificationError(
-                f"{len(self.problems)} problem(s) found; the reports named above were not kept"
-                + self._unexpected_part(" and "), hint=self._hint(),
+                f"{len(self.problems)} problem(s) found: " + _verdict(self.problems)
+                + self._unexpected_part("; "), hint=self._hint(),
             )
         if self.unexpected:
             raise UnexpectedRecipients(
@@ -69,3 +71,22 @@ class Summary:
         spans = ", ".join(f"`python -m app export --again {a}-{b} --out FILE`"
                           for a, b in self.gaps[:3])
         return f"ask the server operator for the missing reports: {spans}"
+
+
+def _verdict(problems: list[str]) -> str:
+    """What the findings mean for the reports: which were withheld, which never came,
+    which were kept beside another version."""
+    kinds = [p.split(":", 1)[0] for p in problems]
+    withheld = sum(k not in ("gap", "forked", "conflict") for k in kinds)
+    parts = []
+    if withheld:
+        parts.append(f"{withheld} report(s) named above were not kept")
+    if "gap" in kinds:
+        parts.append(f"{kinds.count('gap')} range(s) of reports are missing from every batch")
+    if "forked" in kinds:
+        parts.append(f"{kinds.count('forked')} batch(es) contradict a link seen before; "
+                     "their reports were kept but do not continue the earlier ones")
+    if "conflict" in kinds:
+        parts.append(f"{kinds.count('conflict')} report(s) are another version of a seq "
+                     "recorded before; both versions were kept in quarantine (named above)")
+    return "; ".join(parts)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -58,6 +59,8 @@ def read_manifest(f: BinaryIO) -> dict[str, object]:
         except (BadSignatureError, ValueError):
             raise BatchProblem("batch signature does not verify") from None
     manifest: dict[str, object] = json.loads(raw)
+    if type(manifest.get("version")) is not int:  # SPEC 3.3: "1" or true is mistyped
+        raise BatchProblem(f"manifest version {manifest.get('version')!r} is not an integer")
     if manifest.get("version") != version:
         raise BatchProblem("manifest version differs from the prefix's")
     return manifest
@@ -116,6 +119,10 @@ def open_entry(e: Entry, key: PrivateKey) -> Opened:
     if header.kind != KIND_REPORT or header.report_id != rid:
         raise BatchProblem(f"report envelope {rid.hex()} has a wrong header")
     report = json.loads(plain.decode("utf-8"))
+    if re.search("[\ud800-\udfff]", json.dumps(report, ensure_ascii=False)):  # SPEC 3.4
+        raise BatchProblem(f"report {rid.hex()} holds a lone surrogate")
+    if _depth(report) > 16:  # SPEC 3.4
+        raise BatchProblem(f"report {rid.hex()} nests more than 16 deep")
     listed = report.get("attachments", [])
     metas = e.manifest["attachments"]
     assert isinstance(metas, list)
@@ -140,6 +147,14 @@ def open_entry(e: Entry, key: PrivateKey) -> Opened:
             raise BatchProblem(f"attachment {meta['id']} is listed without any hash")
         atts[meta["id"]] = digest(data)
     return Opened(report, atts)
+
+
+def _depth(value: object) -> int:
+    """Arrays and objects nested in ``value`` (a top-level object: 1)."""
+    items = list(value.values()) if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        return 0
+    return 1 + max(map(_depth, items), default=0)
 
 
 def decrypt_batch(path: Path, key: PrivateKey) -> list[Opened]:

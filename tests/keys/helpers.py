@@ -122,9 +122,11 @@ class Drop:
         return path
 
 
-def make_batch(path: Path, recipients: list[bytes], n: int, *, attachments: int = 1) -> Drop:
-    """A batch of ``n`` reports, each with ``attachments`` small attachments."""
-    d = Drop(recipients)
+def make_batch(path: Path, recipients: list[bytes], n: int, *, attachments: int = 1,
+               signed: bool = True) -> Drop:
+    """A batch of ``n`` reports, each with ``attachments`` small attachments; version 1
+    (unsigned) unless ``signed``."""
+    d = Drop(recipients) if signed else Drop(recipients, signer=None)
     for i in range(n):
         files = [(f"photo{j}.jpg", os.urandom(100 + i + j)) for j in range(attachments)]
         d.submit({"what": f"report {i}", "where": ["polling", "street"]}, attachments=files)

@@ -57,7 +57,9 @@ def test_link_ok_detects_wrong_envelope(tmp_path: Path, analyst) -> None:
 @pytest.mark.parametrize("mutate, error", [
     (lambda m: m.update(format="other"), FormatError),
     (lambda m: m.update(version=2), UnsupportedVersion),
-    (lambda m: m.update(version=True), UnsupportedVersion),
+    (lambda m: m.update(version=True), FormatError),  # mistyped, not a version (SPEC 3.3)
+    (lambda m: m.update(version="1"), FormatError),
+    (lambda m: m.update(version=-1), UnsupportedVersion),
     (lambda m: m.update(extra=1), FormatError),
     (lambda m: m.pop("prev"), FormatError),
     (lambda m: m.update(batch_id="AB" * 16), FormatError),
@@ -76,11 +78,13 @@ def test_link_ok_detects_wrong_envelope(tmp_path: Path, analyst) -> None:
     (lambda m: m.update(reports=None), FormatError),
 ])
 def test_manifest_validation(tmp_path: Path, analyst, mutate, error) -> None:
-    make_batch(tmp_path / "b.skb", [bytes(analyst.public_key)], 2)
+    # version 1: _rewrite writes a version 1 prefix and no signature block
+    make_batch(tmp_path / "b.skb", [bytes(analyst.public_key)], 2, signed=False)
     _, manifest, _ = _split(tmp_path / "b.skb")
     mutate(manifest)
-    with pytest.raises(error):
+    with pytest.raises(error) as caught:
         reader.open_batch(_rewrite(tmp_path / "b.skb", manifest))
+    assert type(caught.value) is error
 
 
 @pytest.mark.parametrize("raw", [

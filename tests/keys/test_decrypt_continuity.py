@@ -56,7 +56,7 @@ def test_rewritten_chain_link_flagged(tmp_path: Path, drop: Drop, analyst: Priva
     drop.links[2] = bytes(32)  # the next batch claims another link for seq 2
     drop.export(tmp_path / "b2.skb", drop.reports[2:])
     s = decrypt_batches(analyst, [tmp_path / "b2.skb"], tmp_path / "out")
-    assert any(p.startswith("altered:") and "seq 2" in p for p in s.problems)
+    assert any(p.startswith("forked:") and "seq 2" in p for p in s.problems)
 
 
 def test_a_fresh_folder_says_where_it_starts(tmp_path: Path, drop: Drop,
@@ -94,3 +94,43 @@ def test_the_gap_hint_names_the_re_export(tmp_path: Path, drop: Drop,
         s.raise_for_problems()
     assert caught.value.hint is not None
     assert "`python -m app export --again 3-4 --out FILE`" in caught.value.hint
+
+
+def test_messages_say_what_happened_to_the_reports(tmp_path: Path, drop: Drop,
+                                                   analyst: PrivateKey) -> None:
+    """Issue 14.5: "the reports named above were not kept" was said of gaps (never in a
+    batch) and forks (kept) too."""
+    import pytest
+
+    from keys.errors import VerificationError
+
+    for i in range(4):
+        drop.submit({"what": str(i)})
+    drop.export(tmp_path / "b.skb", [drop.reports[0], drop.reports[3]])
+    s = decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
+    with pytest.raises(VerificationError) as caught:
+        s.raise_for_problems()
+    assert caught.value.message == ("1 problem(s) found: 1 range(s) of reports are missing "
+                                    "from every batch")
+    drop.reports[1].envelope = drop.reports[2].envelope  # altered: not kept
+    drop.export(tmp_path / "c.skb", drop.reports[1:3])
+    s = decrypt_batches(analyst, [tmp_path / "c.skb"], tmp_path / "out")
+    with pytest.raises(VerificationError) as caught:
+        s.raise_for_problems()
+    assert caught.value.message.startswith("1 problem(s) found: 1 report(s) named above were "
+                                           "not kept"), caught.value.message
+
+
+def test_a_huge_gap_is_named_not_listed(tmp_path: Path, drop: Drop, analyst: PrivateKey) -> None:
+    """A hostile prev.seq of 2^63 - 1: the gap is one range (it once built a set of every
+    missing seq: hours and all the memory)."""
+    drop.submit({"what": "1"})
+    drop.export(tmp_path / "b1.skb")
+    with open(tmp_path / "far.skb", "wb") as out:
+        batch.write_batch(out, batch_id=bytes(16), chain_id=drop.chain_id,
+                          created_day="2026-11-21", prev_seq=2**63 - 1, prev_chain=bytes(32),
+                          reports=[], signing_key=drop.signer)
+    s = decrypt_batches(analyst, [tmp_path / "b1.skb", tmp_path / "far.skb"], tmp_path / "out")
+    assert s.decrypted == 1
+    assert s.problems == [f"gap: server {drop.chain_id.hex()}: reports seq 2-{2**63 - 1} are in "
+                          "none of the batches seen"]

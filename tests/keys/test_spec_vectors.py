@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nacl.public import PrivateKey
 
-from keys import batch, envelope, errors, keyfile, pubkey
+from keys import envelope, errors, keyfile, pubkey
+from tests.keys.spec_reader import SpecRun, spec_open_envelope, spec_read_batch, spec_run
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 INDEX = json.loads((VECTORS / "index.json").read_text(encoding="utf-8"))
@@ -27,6 +27,13 @@ KEYS = {name: PrivateKey(bytes.fromhex(k["private"])) for name, k in INDEX["keys
 
 def _id(entry: dict[str, Any]) -> str:
     return f"{entry.get('file', entry.get('text', ''))}-{entry['expect']}"
+
+
+def _spec_class(exc: BaseException) -> type[BaseException]:
+    """The SPEC's class of an error (a subclass such as BatchTruncated is its DamagedError)."""
+    names = ("UnsupportedVersion", "FormatError", "DamagedError", "NotRecipient",
+             "KeyFileError", "WrongPassphrase", "VerificationError")
+    return next(c for c in type(exc).__mro__ if c.__name__ in names)
 
 
 def _error(name: str) -> type[errors.KeysError]:
@@ -58,6 +65,45 @@ def test_generator_still_makes_these_vectors(tmp_path: Path) -> None:
         p.name for p in VECTORS.iterdir() if p.suffix != ".py" and p.is_file())
 
 
+def test_every_expect_value_is_defined_in_the_spec() -> None:
+    """SPEC 5 defines every ``expect`` value index.json uses (issue 14: "public-only")."""
+    spec = (Path(__file__).resolve().parents[2] / "keys" / "SPEC.md").read_text(encoding="utf-8")
+    section = spec[spec.index("## 5. Vectors"):]
+    def expects(node: Any) -> set[str]:
+        if isinstance(node, dict):
+            found = {node["expect"]} if isinstance(node.get("expect"), str) else set()
+            return found.union(*(expects(v) for v in node.values()))
+        if isinstance(node, list):
+            return set().union(*(expects(v) for v in node))
+        return set()
+
+    used = expects(INDEX)
+    for value in used:
+        assert f"`{value}`" in section or f'`"{value}"`' in section, value
+
+
+def test_key_file_opens_with_libsodium_alone() -> None:
+    """SPEC 4, to the letter: crypto_pwhash (Argon2id13, p = 1) and
+    crypto_secretbox_open_easy with the MAC first; the passphrase's bytes as given."""
+    import base64
+
+    import nacl.bindings as sodium
+
+    for entry in INDEX["keyfiles"]:
+        if entry["expect"] != "ok":
+            continue
+        text = (VECTORS / entry["file"]).read_text(encoding="utf-8")
+        line = next(t for t in text.splitlines() if t.startswith("SKRYNKA-KEY-1 "))
+        _, _, m, t, p, salt, box = line.split(" ")
+        assert p == "p=1"
+        key = sodium.crypto_pwhash_alg(
+            32, entry["passphrase"].encode("utf-8"), base64.b64decode(salt),
+            int(t[2:]), int(m[2:]) * 1024, sodium.crypto_pwhash_ALG_ARGON2ID13)
+        raw = base64.b64decode(box)
+        private = sodium.crypto_secretbox_open_easy(raw[24:], raw[:24], key)
+        assert private == bytes(KEYS["a"])
+
+
 def test_keys_match_their_public_text() -> None:
     for name, key in KEYS.items():
         assert pubkey.encode_public(bytes(key.public_key)) == INDEX["keys"][name]["public"]
@@ -78,7 +124,7 @@ def test_envelope_vector(entry: dict[str, Any]) -> None:
         else:
             with pytest.raises(errors.KeysError) as caught:
                 envelope.open_bytes(blob, KEYS[name])
-            assert type(caught.value) is _error(entry["expect"]), caught.value
+            assert _spec_class(caught.value) is _error(entry["expect"]), caught.value
 
 
 def test_known_data_vectors_hold_the_stated_data() -> None:
@@ -103,7 +149,7 @@ def test_keyfile_vector(entry: dict[str, Any]) -> None:
         return
     with pytest.raises(errors.KeysError) as caught:
         keyfile.load_private(path, passphrase)
-    assert type(caught.value) is _error(entry["expect"]), caught.value
+    assert _spec_class(caught.value) is _error(entry["expect"]), caught.value
 
 
 @pytest.mark.parametrize("entry", INDEX["public_keys"], ids=_id)
@@ -113,72 +159,6 @@ def test_public_key_vector(entry: dict[str, Any]) -> None:
     else:
         with pytest.raises(errors.KeyFileError):
             pubkey.decode_public(entry["text"])
-
-
-# -- an envelope opener written from SPEC.md section 2 -----------------------------------------
-
-
-def _spec_padded_size(length: int) -> int:
-    need = length + 8
-    if need <= 512:
-        return 512
-    if need <= 1 << 20:
-        return 1 << (need - 1).bit_length()
-    return -(-need // (1 << 20)) * (1 << 20)
-
-
-def spec_open_envelope(blob: bytes, key: PrivateKey) -> tuple[int, bytes, bytes, bytes]:
-    """(kind, envelope_id, report_id, data), or the error class SPEC 2.5 names."""
-    import nacl.bindings as sodium
-    from nacl.exceptions import CryptoError
-    from nacl.public import SealedBox
-
-    if len(blob) < 8 or blob[:8] != b"SKRYNKAE":
-        raise errors.FormatError("magic")
-    if len(blob) < 43:
-        raise errors.DamagedError("truncated header")
-    version, kind, eid, rid, n = blob[8], blob[9], blob[10:26], blob[26:42], blob[42]
-    if version != 1:
-        raise errors.UnsupportedVersion("version")
-    if kind not in (1, 2) or (kind == 1 and eid != rid) or not 1 <= n <= 32:
-        raise errors.FormatError("header field")
-    end = 67 + 112 * n
-    if len(blob) < end:
-        raise errors.DamagedError("truncated header")
-    stanzas = [blob[43 + 112 * i : 43 + 112 * (i + 1)] for i in range(n)]
-    if len({s[:32] for s in stanzas}) != n:
-        raise errors.FormatError("duplicate recipient")
-    mine = [s[32:] for s in stanzas if s[:32] == bytes(key.public_key)]
-    if not mine:
-        raise errors.NotRecipient("not a recipient")
-    try:
-        file_key = SealedBox(key).decrypt(mine[0])
-    except CryptoError:
-        raise errors.DamagedError("stanza") from None
-    state = sodium.crypto_secretstream_xchacha20poly1305_state()
-    sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, blob[end - 24 : end], file_key)
-    body = blob[end:]
-    chunks = [body[i : i + 65553] for i in range(0, len(body), 65553)] or [b""]
-    padded = b""
-    for i, chunk in enumerate(chunks):
-        last = i == len(chunks) - 1
-        if len(chunk) <= 17:
-            raise errors.DamagedError("short chunk")
-        try:
-            piece, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(
-                state, chunk, blob[:end] if i == 0 else None)
-        except CryptoError:
-            raise errors.DamagedError("chunk authentication") from None
-        if tag != (3 if last else 0):
-            raise errors.DamagedError("tag")
-        padded += piece
-    if len(padded) < 8:
-        raise errors.DamagedError("short")
-    (length,) = struct.unpack(">Q", padded[-8:])
-    if length > len(padded) - 8 or _spec_padded_size(length) != len(padded) or any(
-            padded[length:-8]):
-        raise errors.DamagedError("padding")
-    return kind, eid, rid, padded[:length]
 
 
 @pytest.mark.parametrize("entry", INDEX["envelopes"], ids=_id)
@@ -193,193 +173,27 @@ def test_envelope_vector_against_spec(entry: dict[str, Any]) -> None:
         else:
             with pytest.raises(errors.KeysError) as caught:
                 spec_open_envelope(blob, KEYS[name])
-            assert type(caught.value) is _error(entry["expect"]), caught.value
+            assert _spec_class(caught.value) is _error(entry["expect"]), caught.value
 
 
-# -- a batch reader written from SPEC.md section 3 ---------------------------------------------
-
-_HEX16, _HEX32 = re.compile(r"[0-9a-f]{32}"), re.compile(r"[0-9a-f]{64}")
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# -- batches and runs through the reader written from SPEC.md (tests/keys/spec_reader.py) ----
 
 
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    if len({k for k, _ in pairs}) != len(pairs):
-        raise errors.FormatError("duplicate key")
-    return dict(pairs)
+def _blobs(names: list[str]) -> list[bytes]:
+    return [(VECTORS / n).read_bytes() for n in names]
 
 
-def _shape(value: Any, form: dict[str, Any]) -> None:
-    """FormatError unless ``value`` has exactly the keys of ``form``, each of its form."""
-    if not isinstance(value, dict) or set(value) != set(form):
-        raise errors.FormatError(f"keys {sorted(value) if isinstance(value, dict) else value}")
-    for key, want in form.items():
-        got = value[key]
-        if isinstance(want, re.Pattern):
-            ok = isinstance(got, str) and want.fullmatch(got) is not None
-        elif want is int:
-            ok = type(got) is int and got >= 0
-        elif isinstance(want, list):
-            ok = isinstance(got, list)
-            for item in got if ok else []:
-                _shape(item, want[0])
-        elif isinstance(want, dict):
-            _shape(got, want)
-            ok = True
-        else:
-            ok = got == want
-        if not ok:
-            raise errors.FormatError(f"{key} = {got!r}")
-
-
-_ATT = {"id": _HEX16, "size": int, "sha256": _HEX32}
-_REPORT = {"seq": int, "id": _HEX16, "day": _DAY, "size": int, "sha256": _HEX32,
-           "chain": _HEX32, "attachments": [_ATT]}
-_MANIFEST = {"format": "skrynka-batch", "version": int, "batch_id": _HEX16, "chain_id": _HEX16,
-             "created_day": _DAY, "prev": {"seq": int, "chain": _HEX32}, "reports": [_REPORT]}
-
-
-def spec_read_batch(blob: bytes, key: PrivateKey) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(manifest, [{seq, id, sha256 of plaintext, attachments}]) or the SPEC's error."""
-    if blob[:8] != b"SKRYNKAB":
-        raise errors.FormatError("magic")
-    if len(blob) < 13:
-        raise errors.DamagedError("short prefix")  # SPEC: file shorter than 45 + M
-    version, length = struct.unpack(">BI", blob[8:13])
-    if version not in (1, 2):
-        raise errors.UnsupportedVersion("version")
-    if length > 64 << 20:
-        raise errors.FormatError("manifest too long")
-    raw, digest = blob[13 : 13 + length], blob[13 + length : 45 + length]
-    block = blob[45 + length : 141 + length] if version == 2 else b""
-    if len(digest) != 32 or len(block) != (96 if version == 2 else 0):
-        raise errors.DamagedError("truncated manifest or signature")
-    if hashlib.sha256(raw).digest() != digest:
-        raise errors.DamagedError("manifest hash")
-    if version == 2:  # SPEC 6.1
-        from nacl.exceptions import BadSignatureError
-        from nacl.signing import VerifyKey
-
-        try:
-            VerifyKey(block[:32]).verify(b"skrynka-batch-v2" + blob[:13] + digest, block[32:])
-        except BadSignatureError:
-            raise errors.DamagedError("signature") from None
-    try:
-        manifest = json.loads(raw.decode("ascii"), object_pairs_hook=_pairs)
-    except (UnicodeDecodeError, ValueError):
-        raise errors.FormatError("not ASCII JSON") from None
-    if isinstance(manifest, dict) and manifest.get("version") not in (version, None):
-        raise errors.UnsupportedVersion("manifest version")
-    _shape(manifest, _MANIFEST)
-    offset, out = 45 + length + len(block), []
-    seq, link = manifest["prev"]["seq"], bytes.fromhex(manifest["prev"]["chain"])
-    if seq == 0 and link != bytes(32):
-        raise errors.VerificationError("prev.seq 0 must have the GENESIS link")
-    ids: set[str] = set()
-    for rep in manifest["reports"]:
-        if rep["seq"] <= seq or rep["id"] in ids:
-            raise errors.FormatError("seq order or repeated id")
-        if rep["seq"] != seq + 1:
-            raise errors.VerificationError("gap in seq")
-        ids.add(rep["id"])
-        env, offset = blob[offset : offset + rep["size"]], offset + rep["size"]
-        _check_bytes(env, rep)
-        link = batch.chain_next(link, rep["seq"], bytes.fromhex(rep["id"]),
-                                hashlib.sha256(env).digest())
-        if link.hex() != rep["chain"]:
-            raise errors.VerificationError("chain")
-        seq = rep["seq"]
-        kind, eid, _, plain = _open(env, key)
-        if kind != 1 or eid.hex() != rep["id"]:
-            raise errors.VerificationError("report envelope does not match its entry")
-        listed = {a["id"]: a for a in _spec_plain(plain)["attachments"]}
-        if set(listed) != {a["id"] for a in rep["attachments"]}:
-            raise errors.VerificationError("attachments differ from the report's list")
-        atts = []
-        for att in rep["attachments"]:
-            if att["id"] in ids:
-                raise errors.FormatError("repeated id")
-            ids.add(att["id"])
-            env, offset = blob[offset : offset + att["size"]], offset + att["size"]
-            _check_bytes(env, att)
-            kind, eid, rid, body = _open(env, key)
-            if (kind, eid.hex(), rid.hex()) != (2, att["id"], rep["id"]):
-                raise errors.VerificationError("attachment envelope does not match")
-            want = listed[att["id"]]
-            if (len(body), hashlib.sha256(env).hexdigest()) != (want["size"],
-                                                                 want["envelope_sha256"]):
-                raise errors.VerificationError("attachment differs from the report's list")
-            atts.append({"id": att["id"], "size": len(body),
-                         "sha256": hashlib.sha256(body).hexdigest()})
-        out.append({"seq": rep["seq"], "id": rep["id"],
-                    "sha256": hashlib.sha256(plain).hexdigest(), "attachments": atts})
-    if offset != len(blob):
-        raise errors.DamagedError("bytes after the last envelope")
-    return manifest, out
-
-
-def _spec_plain(plain: bytes) -> dict[str, Any]:
-    """SPEC 3.4's rules for a report plaintext, as written there."""
-    def no_constant(name: str) -> Any:
-        raise ValueError(name)
-
-    def is_int(v: Any) -> bool:
-        return type(v) is int
-
-    def is_hex(v: Any, n: int) -> bool:
-        return isinstance(v, str) and len(v) == n and all(c in "0123456789abcdef" for c in v)
-
-    try:
-        doc = json.loads(plain.decode("utf-8"), object_pairs_hook=_pairs,
-                         parse_constant=no_constant)
-    except (UnicodeDecodeError, ValueError, errors.FormatError):
-        raise errors.VerificationError("report plaintext is not strict UTF-8 JSON") from None
-    ok = (isinstance(doc, dict) and doc.get("format") == "skrynka-report"
-          and is_int(doc.get("version")) and doc["version"] == 1
-          and isinstance(doc.get("form"), dict) and isinstance(doc["form"].get("id"), str)
-          and is_int(doc["form"].get("version"))
-          and isinstance(doc.get("lang"), str) and isinstance(doc.get("received_day"), str)
-          and isinstance(doc.get("fields"), dict)
-          and all(isinstance(v, str) or (isinstance(v, list) and all(isinstance(c, str) for c in v))
-                  for v in doc["fields"].values())
-          and isinstance(doc.get("attachments"), list)
-          and all(isinstance(a, dict) and is_hex(a.get("id"), 32) and isinstance(a.get("name"), str)
-                  and is_int(a.get("size")) and is_hex(a.get("envelope_sha256"), 64)
-                  for a in doc["attachments"]))
-    if not ok:
-        raise errors.VerificationError("report plaintext breaks SPEC 3.4")
-    return doc
-
-
-def _check_bytes(env: bytes, entry: dict[str, Any]) -> None:
-    if len(env) != entry["size"]:
-        raise errors.DamagedError("batch truncated")
-    if hashlib.sha256(env).hexdigest() != entry["sha256"]:
-        raise errors.VerificationError("envelope altered")
-
-
-def _open(env: bytes, key: PrivateKey) -> tuple[int, bytes, bytes, bytes]:
-    try:
-        return spec_open_envelope(env, key)
-    except (errors.FormatError, errors.DamagedError) as exc:
-        raise errors.VerificationError(f"envelope damaged: {exc}") from None
-
-
-def spec_continuity(names: list[str]) -> None:
-    """SPEC 3.2: VerificationError if the batches, in order, show a gap or a fork."""
-    links: dict[int, str] = {}
-    last = (0, bytes(32).hex())
+def spec_continuity(names: list[str]) -> tuple[str, list[str]]:
+    """SPEC 3.2 and 3.3: the batches, in order, as one run and as one run each, into one
+    output; (the class of the together run, the ids kept); both ways must agree."""
+    together = spec_run(_blobs(names), KEYS["a"])
+    apart, verdicts = SpecRun(), []
     for name in names:
-        manifest, _ = spec_read_batch((VECTORS / name).read_bytes(), KEYS["a"])
-        prev = (manifest["prev"]["seq"], manifest["prev"]["chain"])
-        if prev[0] > last[0]:
-            raise errors.VerificationError("gap")
-        if links.get(prev[0], prev[1]) != prev[1] or (prev[0] == last[0] and prev != last):
-            raise errors.VerificationError("fork at prev")
-        for rep in manifest["reports"]:
-            if links.setdefault(rep["seq"], rep["chain"]) != rep["chain"]:
-                raise errors.VerificationError("fork")
-            if rep["seq"] > last[0]:
-                last = (rep["seq"], rep["chain"])
+        verdicts.append(spec_run(_blobs([name]), KEYS["a"], apart).verdict())
+    kept = [r["id"] for r in together.delivered]
+    assert sorted(kept) == sorted(r["id"] for r in apart.delivered)
+    assert (together.verdict() == "ok") == all(v == "ok" for v in verdicts)
+    return together.verdict(), kept
 
 
 @pytest.mark.parametrize("entry", INDEX["batches"], ids=_id)
@@ -391,7 +205,7 @@ def test_batch_vector_against_spec(entry: dict[str, Any]) -> None:
     if entry["expect"] != "ok":
         with pytest.raises(errors.KeysError) as caught:
             spec_read_batch(blob, KEYS[entry["key"]])
-        assert type(caught.value) is _error(entry["expect"]), caught.value
+        assert _spec_class(caught.value) is _error(entry["expect"]), caught.value
         return
     manifest, reports = spec_read_batch(blob, KEYS[entry["key"]])
     assert manifest["chain_id"] == entry["chain_id"] and manifest["prev"] == entry["prev"]
@@ -402,11 +216,20 @@ def test_batch_vector_against_spec(entry: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", INDEX["continuity"], ids=lambda c: "+".join(c["batches"]))
 def test_continuity_vector_against_spec(case: dict[str, Any]) -> None:
-    if case["expect"] == "ok":
-        spec_continuity(case["batches"])
-    else:
-        with pytest.raises(errors.VerificationError):
-            spec_continuity(case["batches"])
+    verdict, kept = spec_continuity(case["batches"])
+    assert verdict == case["expect"]
+    assert sorted(set(kept)) == sorted(case["kept"])
+
+
+@pytest.mark.parametrize("case", INDEX["runs"], ids=lambda c: "+".join(c["batches"]) + c["key"])
+def test_run_vector_against_spec(case: dict[str, Any]) -> None:
+    try:
+        run = spec_run(_blobs(case["batches"]), KEYS[case["key"]])
+    except errors.KeysError as exc:  # a bad header aborts the run
+        assert type(exc) is _error(case["expect"]) and case["kept"] == []
+        return
+    assert run.verdict() == case["expect"], run.findings
+    assert sorted(r["id"] for r in run.delivered) == sorted(case["kept"])
 
 
 # -- the same batch vectors through the analyst's decryptor (keys.decrypt) ----------------------
@@ -441,7 +264,7 @@ def test_batch_vector_through_decryptor(entry: dict[str, Any], tmp_path: Path,
         return
     with pytest.raises(errors.KeysError) as caught:
         _decrypt([entry["file"]], entry["key"], out, entry.get("signer"))
-    assert isinstance(caught.value, _error(entry["expect"])), caught.value
+    assert _spec_class(caught.value) is _error(entry["expect"]), caught.value
 
 
 @pytest.mark.parametrize("case", INDEX["continuity"], ids=lambda c: "+".join(c["batches"]))
@@ -456,3 +279,21 @@ def test_continuity_vector_through_decryptor(case: dict[str, Any], tmp_path: Pat
             except errors.VerificationError as exc:
                 failures.append(exc)
         assert bool(failures) == (case["expect"] != "ok"), (runs, failures)
+        assert sorted(_kept(out)) == sorted(case["kept"])
+        if case["expect"] != "ok" and "withholds nothing" in case.get("why", ""):
+            assert "not kept" not in failures[0].message, failures[0].message
+
+
+def _kept(out: Path) -> list[str]:
+    """The report folders (32 hex; not quarantine/, which holds other versions, SPEC 6.4)."""
+    return [p.name for p in out.iterdir()
+            if p.is_dir() and re.fullmatch(r"[0-9a-f]{32}", p.name)] if out.is_dir() else []
+
+
+@pytest.mark.parametrize("case", INDEX["runs"], ids=lambda c: "+".join(c["batches"]) + c["key"])
+def test_run_vector_through_decryptor(case: dict[str, Any], tmp_path: Path) -> None:
+    """SPEC 3.3, "A run": which class wins, and which reports are kept."""
+    with pytest.raises(errors.KeysError) as caught:
+        _decrypt(case["batches"], case["key"], tmp_path / "out")
+    assert _spec_class(caught.value) is _error(case["expect"]), caught.value
+    assert sorted(_kept(tmp_path / "out")) == sorted(case["kept"])

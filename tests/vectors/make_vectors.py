@@ -197,7 +197,8 @@ class Rep:
     """One report of a vector batch: its envelope, attachments' envelopes and expectations."""
 
     def __init__(self, seq: int, label: str, n_att: int = 0, size_delta: int = 0,
-                 second: Callable[[bytes, bytes, bytes], bytes] | None = None) -> None:
+                 second: Callable[[bytes, bytes, bytes], bytes] | None = None,
+                 names: str = "ab") -> None:
         """``second(data, attachment id, report id)``, if given, seals the second
         attachment (a damaged one the report's plaintext nevertheless lists)."""
         self.seq, self.id = seq, ident(label)
@@ -208,7 +209,7 @@ class Rep:
                          for i, (aid, _, body) in enumerate(self.atts)]
         self.plain = report_plain(self.id, [(a, n, b, e) for (a, n, b), e
                                             in zip(self.atts, self.att_envs)], size_delta)
-        self.env = seal(self.plain, rid=self.id)
+        self.env = seal(self.plain, rid=self.id, names=names)
 
 
 def entries(reps: list[Rep], prev_chain: bytes) -> tuple[list[batch.ReportEntry], bytes]:
@@ -260,7 +261,8 @@ def expect_reports(reps: list[Rep]) -> list[dict[str, Any]]:
             for r in reps]
 
 
-def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[str, Any]]]:
+def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[str, Any]],
+                             list[dict[str, Any]]]:
     files: dict[str, bytes] = {}
     index: list[dict[str, Any]] = []
     r1, r2, r3 = Rep(1, "r1", 2), Rep(2, "r2"), Rep(3, "r3", 1)
@@ -304,6 +306,9 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
         "an unknown manifest key")
     bad("batch-manifest-version.skb", raw_batch(dump({**m, "version": 2}), body),
         "UnsupportedVersion", "manifest version 2 in a version 1 prefix")
+    for name, value in (("string", "1"), ("true", True), ("float", 1.0)):
+        bad(f"batch-manifest-version-{name}.skb", raw_batch(dump({**m, "version": value}), body),
+            "FormatError", f"manifest version {json.dumps(value)}: mistyped, not a version")
     bad("batch-bool-seq.skb", raw_batch(dump({**m, "prev": {**m["prev"], "seq": False}}), body),
         "FormatError", "prev.seq is a boolean")
     gap = [Rep(2, "r1", 2), Rep(3, "r2")]
@@ -364,6 +369,9 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
         ("batch-att-kind.skb",
          lambda b, a, r: seal(b, envelope.KIND_REPORT, a, a),
          "an attachment sealed as a report envelope, kind 1 (hashes right)"),
+        ("batch-att-not-recipient.skb",
+         lambda b, a, r: seal(b, envelope.KIND_ATTACHMENT, a, r, names="c"),
+         "an attachment not sealed to the key, in a report that is (3.3, a run: rule 1)"),
     ]
     for name, second, why in header_cases:
         rep = Rep(1, "r1", 2, second=second)
@@ -386,6 +394,17 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
          json.dumps({k: v for k, v in r2_doc.items() if k != "received_day"},
                     ensure_ascii=False).encode(),
          "report 2's plaintext has no received_day"),
+        ("batch-report-surrogate.skb",
+         r2.plain.replace(b'"ballot-stuffing"', b'"ballot-stuffing\\ud800"'),
+         "report 2's plaintext holds a lone surrogate escape, \\ud800 (3.4)"),
+        ("batch-report-deep.skb",
+         json.dumps({**r2_doc, "extra": json.loads("[" * 16 + "]" * 16)},
+                    ensure_ascii=False).encode(),
+         "report 2's plaintext nests arrays 17 deep (an ignored key, still bounded: 3.4)"),
+        ("batch-report-no-fields.skb",
+         json.dumps({k: v for k, v in r2_doc.items() if k != "fields"},
+                    ensure_ascii=False).encode(),
+         "report 2's plaintext has no fields"),
     ]
     for name, plain, why in plain_cases:
         odd = Rep(2, "r2")
@@ -403,20 +422,77 @@ def batch_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[s
     rooted, _ = write_ok([Rep(1, "r1-elsewhere")], 0, hashlib.sha256(b"not genesis").digest())
     bad("batch-genesis-prev.skb", rooted, "VerificationError",
         "prev.seq 0 with a prev.chain other than GENESIS (links consistent with it)")
+    # An empty batch whose prev.seq is beyond every seq seen: its prev.seq raises hi (3.2).
+    files["batch-empty-ahead.skb"], _ = write_ok([], 4, hashlib.sha256(b"ahead").digest())
+    # prev.seq 1, then report 3: skips seq 2 (alone a gap; after batch-2, nothing missing).
+    _, link1 = entries([r1], batch.GENESIS)
+    r3_again = Rep(3, "r3", 1)
+    r3_again.env, r3_again.att_envs, r3_again.plain = r3.env, r3.att_envs, r3.plain
+    skip_m = manifest_of([r3_again], 1, link1)
+    skip_m["reports"][0]["chain"] = link3.hex()  # its true link (after seq 2)
+    bad("batch-skip.skb", raw_batch(dump(skip_m), bodies_of([r3_again])), "VerificationError",
+        "prev.seq 1, then report 3: seq 2 is missing (3.2, alone into a fresh directory)")
+    not_mine = Rep(3, "r3-not-mine", names="c")
+    files["batch-not-mine.skb"], _ = write_ok([not_mine], 2, link2)
+    index.append({"file": "batch-not-mine.skb", "key": "a", "expect": "NotRecipient",
+                  "why": "report 3 sealed to c only (3.3, a run: rule 1)"})
+    index.append({"file": "batch-1.skb", "key": "c", "expect": "NotRecipient",
+                  "why": "key c is in no report envelope's stanzas"})
+    rehashed = json.loads(json.dumps(m))
+    rehashed.update(created_day="2020-01-01", batch_id=ident("other batch").hex(),
+                    chain_id=ident("other chain").hex())
+    for rep in rehashed["reports"]:
+        rep["day"] = "2020-01-01"
+    files["batch-rehashed.skb"] = raw_batch(dump(rehashed), body)
+    ids = {n: ident(n).hex() for n in ("r1", "r2", "r3", "r4", "r3-not-mine")}
     continuity = [
-        {"batches": ["batch-1.skb", "batch-2.skb"], "expect": "ok"},
+        {"batches": ["batch-1.skb", "batch-2.skb"], "expect": "ok",
+         "kept": [ids["r1"], ids["r2"], ids["r3"]]},
         {"batches": ["batch-1.skb", "batch-1.skb"], "expect": "ok",
-         "why": "the same batch again: repeated reports with identical links"},
+         "why": "the same batch again: repeated reports with identical links",
+         "kept": [ids["r1"], ids["r2"]]},
         {"batches": ["batch-1.skb", "batch-gap.skb"], "expect": "VerificationError",
-         "why": "report 3 missing"},
+         "why": "report 3 missing", "kept": [ids["r1"], ids["r2"], ids["r4"]]},
         {"batches": ["batch-1.skb", "batch-2.skb", "batch-fork.skb"],
-         "expect": "VerificationError", "why": "report 3 again with a different link"},
+         "expect": "VerificationError", "why": "report 3 again with a different link",
+         "kept": [ids["r1"], ids["r2"], ids["r3"]]},
         {"batches": ["batch-1.skb", "batch-fork-prev.skb"], "expect": "VerificationError",
-         "why": "prev.seq 2 with a different prev.chain"},
+         "why": "prev.seq 2 with a different prev.chain: a fork withholds nothing (3.2)",
+         "kept": [ids["r1"], ids["r2"], ids["r3"]]},
+        {"batches": ["batch-1.skb", "batch-empty-ahead.skb"], "expect": "VerificationError",
+         "why": "an empty batch with prev.seq 4 after report 2: seqs 3-4 missing (3.2)",
+         "kept": [ids["r1"], ids["r2"]]},
+        {"batches": ["batch-1.skb", "batch-2.skb", "batch-skip.skb"], "expect": "ok",
+         "why": "a batch skipping seq 2, which is recorded: nothing missing (3.2)",
+         "kept": [ids["r1"], ids["r2"], ids["r3"]]},
     ]
-    for name in ("batch-gap.skb", "batch-fork.skb", "batch-fork-prev.skb"):
+    runs = [
+        {"batches": ["batch-1.skb", "batch-hash.skb"], "key": "a", "expect": "DamagedError",
+         "why": "a bad header aborts the run before anything is written (3.3)", "kept": []},
+        {"batches": ["batch-2.skb", "batch-truncated.skb"], "key": "a",
+         "expect": "DamagedError", "why": "a truncated batch; the other is still decrypted",
+         "kept": [ids["r1"], ids["r3"]]},
+        {"batches": ["batch-truncated.skb", "batch-gap.skb"], "key": "a",
+         "expect": "DamagedError", "why": "DamagedError wins over a gap (VerificationError)",
+         "kept": [ids["r1"], ids["r4"]]},
+        {"batches": ["batch-1.skb", "batch-not-mine.skb"], "key": "a",
+         "expect": "VerificationError",
+         "why": "one report envelope not sealed to the key, others that are",
+         "kept": [ids["r1"], ids["r2"]]},
+        {"batches": ["batch-not-mine.skb", "batch-truncated.skb"], "key": "c",
+         "expect": "DamagedError",
+         "why": "key c opens report 3, so not NotRecipient; the truncated batch makes it "
+                "DamagedError", "kept": [ids["r3-not-mine"]]},
+        {"batches": ["batch-1.skb", "batch-truncated.skb"], "key": "c",
+         "expect": "NotRecipient", "why": "NotRecipient wins over DamagedError", "kept": []},
+    ]
+    for name in ("batch-gap.skb", "batch-fork.skb", "batch-fork-prev.skb",
+                 "batch-empty-ahead.skb"):
         index.append({"file": name, "key": "a", "expect": "ok-alone"})
-    return files, index, continuity
+    index.append({"file": "batch-rehashed.skb", "key": "a", "expect": "ok-alone",
+                  "why": "batch-1 with every day, batch_id and chain_id changed and the manifest "
+                         "hash recomputed: undetected in version 1 (3.3)"})
+    return files, index, continuity, runs
 
 
 def keyfile_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -447,6 +523,8 @@ def keyfile_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict
     bad("key-time-zero.key", with_field(3, "t=0"), "KeyFileError", "t = 0")
     bad("key-time-huge.key", with_field(3, "t=65"), "KeyFileError", "t = 65")
     bad("key-lanes.key", with_field(4, "p=17"), "KeyFileError", "p = 17")
+    bad("key-lanes-2.key", with_field(4, "p=2"), "KeyFileError",
+        "p = 2: only p = 1 is allowed (libsodium's crypto_pwhash computes p = 1 only)")
     bad("key-leading-zero.key", with_field(3, "t=01"), "KeyFileError", "t=01")
     bad("key-salt-b64.key", with_field(5, fields[5][:-3] + "*=="), "KeyFileError", "bad base64")
     bad("key-salt-short.key", with_field(5, "AAAAAAAAAAAAAAAAAAAA"), "KeyFileError",
@@ -468,6 +546,13 @@ def keyfile_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict
     bad("key-salt-flipped.key", with_field(5, keyfile.base64.b64encode(bytes(salt)).decode()),
         "WrongPassphrase", "salt altered")
     bad("key-two-lines.key", text + line + "\n", "KeyFileError", "two key lines")
+    nfc, nfd = "пароль caf\u00e9", "пароль cafe\u0301"  # "é" composed, then decomposed
+    files["key-nfc.key"] = keyfile.render(PrivateKey(KEYS["a"]), nfc.encode(), CHEAP,
+                                          DAY).encode()
+    index.append({"file": "key-nfc.key", "passphrase": nfc, "expect": "ok", "public": pa,
+                  "why": "a passphrase with a composed \u00e9 (NFC)"})
+    index.append({"file": "key-nfc.key", "passphrase": nfd, "expect": "WrongPassphrase",
+                  "why": "the same passphrase decomposed (NFD): no Unicode normalization (4)"})
 
     texts = [{"text": pa, "expect": "ok", "raw": pub("a").hex()},
              {"text": encode_public(pub("b")), "expect": "ok", "raw": pub("b").hex()},
@@ -503,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out_dir = Path(args[0]) if args else HERE
     env_files, env_index = envelope_vectors()
-    batch_files, batch_index, continuity = batch_vectors()
+    batch_files, batch_index, continuity, runs = batch_vectors()
     from tests.vectors import make_signed
 
     signed_files, signed_index, origin, signers = make_signed.signed_vectors()
@@ -522,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": "env-<n>.bin holds shake_256(b'skrynka-vector').digest(n)",
         "keys": {k: {"private": v.hex(), "public": encode_public(pub(k))} for k, v in KEYS.items()},
         "signers": signers, "origin": origin,
-        "envelopes": env_index, "batches": batch_index, "continuity": continuity,
+        "envelopes": env_index, "batches": batch_index, "continuity": continuity, "runs": runs,
         "keyfiles": key_index, "public_keys": texts,
     }
     (out_dir / "index.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n",
