@@ -112,6 +112,25 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def read_json(path: Path, hint: str) -> Any:
+    """The JSON value of one of the output directory's own files (ASCII JSON), or None
+    if there is none; OutputError if it cannot be read or is not JSON. The caller's
+    ``parse`` errors (ValueError, KeyError, TypeError, IndexError) are its own."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise OutputError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        value = json.loads(raw.decode("ascii"))
+    except ValueError:
+        value = None
+    if value is None:  # not JSON, or a bare null: neither is a file of ours
+        raise OutputError(f"{path} is damaged", hint=hint)
+    return value
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` atomically: temp file beside it, fsync, rename, fsync the folder."""
     tmp = path.with_name(f".{path.name}.tmp-{random(8).hex()}")

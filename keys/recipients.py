@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from keys.errors import KeyFileError, OutputError, UsageError
-from keys.output import write_atomic
+from keys.output import read_json, write_atomic
 from keys.pubkey import decode_public, encode_public, fingerprint
 
 PIN_FILE = ".skrynka-recipients.json"
@@ -91,14 +91,11 @@ def describe(keys: Sequence[bytes]) -> str:
 def load_recipients(out_dir: Path) -> Recipients:
     """The directory's pin and record; an empty one if there is none yet."""
     path = out_dir / PIN_FILE
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    data = read_json(path, _HINT)
+    if data is None:
         return Recipients()
-    except OSError as exc:
-        raise OutputError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return _parse(json.loads(raw.decode("ascii")))
+        return _parse(data)
     except (ValueError, KeyError, TypeError, IndexError, KeyFileError):
         raise OutputError(f"{path} is damaged", hint=_HINT) from None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from keys.errors import OutputError
-from keys.output import write_atomic
+from keys.output import read_json, write_atomic
 
 STATE_FILE = ".skrynka-state.json"
 _FORMAT = "skrynka-analyst-state"
@@ -78,14 +78,11 @@ class State:
 def load_state(out_dir: Path) -> State:
     """The directory's state; an empty one if there is none yet."""
     path = out_dir / STATE_FILE
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    data = read_json(path, _HINT)
+    if data is None:
         return State()
-    except OSError as exc:
-        raise OutputError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return _parse(json.loads(raw.decode("ascii")))
+        return _parse(data)
     except (ValueError, KeyError, TypeError, IndexError):
         raise OutputError(f"{path} is damaged", hint=_HINT) from None
 
