@@ -22,13 +22,15 @@ FIELD_TYPES = ("multi", "choice", "text", "textarea", "date", "time", "file", "r
 #: Default and greatest allowed max_length per type (characters, after normalising).
 DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 10_000, "receipts": 1_000}
 HARD_MAX_LENGTH = {"text": 1_000, "textarea": 50_000, "receipts": 2_000}
+#: Named formats a text field can require (checked and normalised by app/intake).
+TEXT_FORMATS = ("station_number",)
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _CHOICE_RE = re.compile(r"[a-z0-9_]{1,40}")
 _FORM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _FIELD_KEYS = frozenset(
     {"name", "type", "required", "max_length", "label", "help", "warning", "choices",
-     "widget", "multiple"}
+     "widget", "multiple", "format"}
 )
 _FORM_KEYS = frozenset({"id", "version", "fields"})
 
@@ -53,6 +55,7 @@ class FieldDef:
     warning: Texts = field(default_factory=dict)
     widget: str = ""  # "choice": "radio" (default) or "select"
     multiple: bool = False  # "file": several files in one input
+    format: str = ""  # "text": one of TEXT_FORMATS, or "" for any text
 
     def label(self, lang: str) -> str:
         return self.labels.get(lang) or self.labels["en"]
@@ -190,6 +193,12 @@ def _field(raw: Any, index: int) -> FieldDef:
         ftype != "choice" and widget
     ):
         raise FormDefError(f"{where}: widget must be 'radio' or 'select' (choice fields only)")
+    fmt = raw.get("format", "")
+    if fmt and (ftype != "text" or fmt not in TEXT_FORMATS):
+        raise FormDefError(
+            f"{where}: format {fmt!r} is not valid",
+            f"format applies only to text fields: one of {', '.join(TEXT_FORMATS)}",
+        )
     has_choices = ftype in ("multi", "choice")
     if not has_choices and "choices" in raw:
         raise FormDefError(f"{where}: choices apply only to multi and choice fields")
@@ -204,6 +213,7 @@ def _field(raw: Any, index: int) -> FieldDef:
         warning=_texts(raw.get("warning"), where, "warning", False),
         widget=widget,
         multiple=raw.get("multiple", False),
+        format=fmt,
     )
 
 
