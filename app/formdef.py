@@ -162,6 +162,17 @@ def _max_length(raw: Any, ftype: str, where: str) -> int | None:
     return raw
 
 
+def _format(raw: Any, ftype: str, where: str) -> str:
+    if raw is None:
+        return ""
+    if ftype != "text" or raw not in TEXT_FORMATS:
+        raise FormDefError(
+            f"{where}: format {raw!r} is not valid",
+            f"format applies only to text fields: one of {', '.join(TEXT_FORMATS)}",
+        )
+    return str(raw)
+
+
 def _field(raw: Any, index: int) -> FieldDef:
     where = f"field {index + 1}"
     if not isinstance(raw, dict):
@@ -193,12 +204,6 @@ def _field(raw: Any, index: int) -> FieldDef:
         ftype != "choice" and widget
     ):
         raise FormDefError(f"{where}: widget must be 'radio' or 'select' (choice fields only)")
-    fmt = raw.get("format", "")
-    if fmt and (ftype != "text" or fmt not in TEXT_FORMATS):
-        raise FormDefError(
-            f"{where}: format {fmt!r} is not valid",
-            f"format applies only to text fields: one of {', '.join(TEXT_FORMATS)}",
-        )
     has_choices = ftype in ("multi", "choice")
     if not has_choices and "choices" in raw:
         raise FormDefError(f"{where}: choices apply only to multi and choice fields")
@@ -213,7 +218,7 @@ def _field(raw: Any, index: int) -> FieldDef:
         warning=_texts(raw.get("warning"), where, "warning", False),
         widget=widget,
         multiple=raw.get("multiple", False),
-        format=fmt,
+        format=_format(raw.get("format"), ftype, where),
     )
 
 
