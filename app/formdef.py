@@ -22,13 +22,15 @@ FIELD_TYPES = ("multi", "choice", "text", "textarea", "date", "time", "file", "r
 #: Default and greatest allowed max_length per type (characters, after normalising).
 DEFAULT_MAX_LENGTH = {"text": 200, "textarea": 10_000, "receipts": 1_000}
 HARD_MAX_LENGTH = {"text": 1_000, "textarea": 50_000, "receipts": 2_000}
+#: Named formats a text field can require (checked and normalised by app/intake).
+TEXT_FORMATS = ("station_number",)
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _CHOICE_RE = re.compile(r"[a-z0-9_]{1,40}")
 _FORM_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _FIELD_KEYS = frozenset(
     {"name", "type", "required", "max_length", "label", "help", "warning", "choices",
-     "widget", "multiple"}
+     "widget", "multiple", "format"}
 )
 _FORM_KEYS = frozenset({"id", "version", "fields"})
 
@@ -53,6 +55,7 @@ class FieldDef:
     warning: Texts = field(default_factory=dict)
     widget: str = ""  # "choice": "radio" (default) or "select"
     multiple: bool = False  # "file": several files in one input
+    format: str = ""  # "text": one of TEXT_FORMATS, or "" for any text
 
     def label(self, lang: str) -> str:
         return self.labels.get(lang) or self.labels["en"]
@@ -159,6 +162,17 @@ def _max_length(raw: Any, ftype: str, where: str) -> int | None:
     return raw
 
 
+def _format(raw: Any, ftype: str, where: str) -> str:
+    if raw is None:
+        return ""
+    if ftype != "text" or raw not in TEXT_FORMATS:
+        raise FormDefError(
+            f"{where}: format {raw!r} is not valid",
+            f"format applies only to text fields: one of {', '.join(TEXT_FORMATS)}",
+        )
+    return str(raw)
+
+
 def _field(raw: Any, index: int) -> FieldDef:
     where = f"field {index + 1}"
     if not isinstance(raw, dict):
@@ -204,6 +218,7 @@ def _field(raw: Any, index: int) -> FieldDef:
         warning=_texts(raw.get("warning"), where, "warning", False),
         widget=widget,
         multiple=raw.get("multiple", False),
+        format=_format(raw.get("format"), ftype, where),
     )
 
 

@@ -24,6 +24,7 @@ class Field:
     value: str = ""
     required: bool = False
     max_length: int = 0
+    numeric: bool = False  # inputmode="numeric": a polling station number
 
 
 @dataclass
@@ -45,6 +46,7 @@ class _Parser(HTMLParser):
         f = form.fields.setdefault(name, Field(name, kind))
         f.required = f.required or "required" in attrs
         f.max_length = int(attrs.get("maxlength") or 0)
+        f.numeric = f.numeric or attrs.get("inputmode") == "numeric"
         return f
 
     def handle_starttag(self, tag: str, attr_list: list[tuple[str, str | None]]) -> None:
@@ -64,7 +66,9 @@ class _Parser(HTMLParser):
                 return
             f = self._add(name, kind, attrs)
             if kind in ("checkbox", "radio"):
-                f.choices.append(attrs.get("value") or "on")
+                value = attrs.get("value")
+                if value is None or value:  # value="": an optional group's "No answer"
+                    f.choices.append(value or "on")
             else:
                 f.value = attrs.get("value") or ""
         elif tag == "textarea":  # class "codes": the receipt codes of earlier reports
@@ -103,8 +107,9 @@ def tiny_jpeg(comment: bytes) -> bytes:
 
 
 def answers(form: Form, text: str) -> dict[str, str | list[str]]:
-    """A value for every non-file field: first choices, yesterday, fixed text, a
-    well-formed receipt code for the follow-up field."""
+    """A value for every non-file field: first choices (never "No answer"), yesterday,
+    fixed text (17 for a numeric one), a well-formed receipt code for the follow-up
+    field."""
     yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     out: dict[str, str | list[str]] = {}
     for f in form.fields.values():
@@ -122,6 +127,8 @@ def answers(form: Form, text: str) -> dict[str, str | list[str]]:
             out[f.name] = text
         elif f.kind == "codes":  # cites a code no report has: sealed, linked to nothing
             out[f.name] = new_code()
+        elif f.kind == "text" and f.numeric:
+            out[f.name] = "17"
         elif f.kind == "text":
             out[f.name] = text[: min(40, f.max_length or 40)].strip()
     return out

@@ -24,6 +24,7 @@ FUTURE_SLACK_DAYS = 1
 EARLIEST_DATE = dt.date(2000, 1, 1)
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,3})?)?")
+_STATION_RE = re.compile(r"[№#]?\s*0*([0-9]{1,4})")
 _ECHO_MAX = 40  # a bad date/time is echoed back to the form at most this long
 
 
@@ -122,6 +123,8 @@ def _check_field(
         return _check_time(value[:_ECHO_MAX])
     if f.type == "receipts":
         return _check_receipts(value)
+    if f.format == "station_number":
+        return _check_station(value)
     return value, None
 
 
@@ -134,6 +137,14 @@ def _check_receipts(value: str) -> tuple[str | list[str], str | None]:
     if len(codes) > MAX_CITES:
         return value, "error.too_many_receipts"
     return codes, None
+
+
+def _check_station(value: str) -> tuple[str, str | None]:
+    """A polling station number: 1-4 digits, stored without a "№" or leading zeros."""
+    m = _STATION_RE.fullmatch(value)
+    if not m or m.group(1) == "0" * len(m.group(1)):
+        return value, "error.station.bad"
+    return m.group(1), None
 
 
 def _check_multi(f: FieldDef, raw: list[str]) -> tuple[list[str] | None, str | None]:

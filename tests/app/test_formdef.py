@@ -40,16 +40,17 @@ def raw() -> dict[str, Any]:
 
 
 def test_election_form_loads(form: FormDef) -> None:
-    assert (form.id, form.version) == ("election-violation", 2)
+    assert (form.id, form.version) == ("election-violation", 3)
     assert [f.name for f in form.fields] == [
-        "what", "region", "town", "station", "incident_date", "incident_time",
-        "description", "attachments", "follows_up", "contact",
+        "what", "stage", "early_voting_day", "region", "town", "station", "incident_date",
+        "incident_time", "description", "attachments", "follows_up", "role", "contact",
     ]
     types = {f.name: f.type for f in form.fields}
     assert types == {
-        "what": "multi", "region": "choice", "town": "text", "station": "text",
-        "incident_date": "date", "incident_time": "time", "description": "textarea",
-        "attachments": "file", "follows_up": "receipts", "contact": "text",
+        "what": "multi", "stage": "choice", "early_voting_day": "date", "region": "choice",
+        "town": "text", "station": "text", "incident_date": "date", "incident_time": "time",
+        "description": "textarea", "attachments": "file", "follows_up": "receipts",
+        "role": "choice", "contact": "text",
     }
     required = {f.name for f in form.fields if f.required}
     assert required == {"what", "region", "incident_date", "description"}
@@ -85,7 +86,9 @@ def test_contact_warning_and_metadata_hint(form: FormDef) -> None:
     for lang in LANGS:
         assert len(contact.warning_text(lang)) > 80
     assert "identify" in contact.warning_text("en")
-    for lang, word in (("be", "метаданыя"), ("ru", "метаданные"), ("en", "metadata")):
+    # the metadata advice is the catalog's form.photo.* block next to the file input
+    # (tests/app/test_monitors_form.py); the field's help points to it
+    for lang, word in (("be", "фота"), ("ru", "фото"), ("en", "photo")):
         assert word in form.field("attachments").help_text(lang)
 
 
@@ -103,28 +106,33 @@ def test_shipped_raw_definition_parses(raw: dict[str, Any]) -> None:
     assert parse_form(raw).id == "election-violation"
 
 
+def _f(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """The [[fields]] table named ``name`` (not its position: questions get added)."""
+    return next(f for f in doc["fields"] if f["name"] == name)
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d["fields"][2].update(type="slider"), "unknown field type 'slider'"),
-        (lambda d: d["fields"][3].update(name="town"), "duplicate field name"),
-        (lambda d: d["fields"][2]["label"].pop("be"), "label is missing in language 'be'"),
-        (lambda d: d["fields"][0]["choices"][1]["label"].update(ru=" "),
+        (lambda d: _f(d, "town").update(type="slider"), "unknown field type 'slider'"),
+        (lambda d: _f(d, "station").update(name="town"), "duplicate field name"),
+        (lambda d: _f(d, "town")["label"].pop("be"), "label is missing in language 'be'"),
+        (lambda d: _f(d, "what")["choices"][1]["label"].update(ru=" "),
          "missing in language 'ru'"),
-        (lambda d: d["fields"][1]["choices"][0].update(id="Minsk City"), "choice id"),
-        (lambda d: d["fields"][1]["choices"][2].update(id="brest"), "duplicate choice id"),
-        (lambda d: d["fields"][0].update(choices=[]), "non-empty list"),
-        (lambda d: d["fields"][2].update(choices=d["fields"][1]["choices"]),
+        (lambda d: _f(d, "region")["choices"][0].update(id="Minsk City"), "choice id"),
+        (lambda d: _f(d, "region")["choices"][2].update(id="brest"), "duplicate choice id"),
+        (lambda d: _f(d, "what").update(choices=[]), "non-empty list"),
+        (lambda d: _f(d, "town").update(choices=_f(d, "region")["choices"]),
          "choices apply only"),
-        (lambda d: d["fields"][2].update(lable={"en": "x"}), "unknown key"),
-        (lambda d: d["fields"][2].update(max_length=0), "max_length"),
-        (lambda d: d["fields"][4].update(max_length=10), "does not apply"),
-        (lambda d: d["fields"][2].update(required="yes"), "required must be true or false"),
-        (lambda d: d["fields"][7].update(required=True), "cannot be required"),
-        (lambda d: d["fields"][2].update(name="Town"), "name 'Town' is not valid"),
-        (lambda d: d["fields"][1].update(widget="slider"), "widget"),
-        (lambda d: d["fields"][2]["help"].update({"de": "Hilfe"}) if "help" in d["fields"][2]
-         else d["fields"][2].update(help={"de": "Hilfe"}), "unknown language"),
+        (lambda d: _f(d, "town").update(lable={"en": "x"}), "unknown key"),
+        (lambda d: _f(d, "town").update(max_length=0), "max_length"),
+        (lambda d: _f(d, "incident_date").update(max_length=10), "does not apply"),
+        (lambda d: _f(d, "town").update(required="yes"), "required must be true or false"),
+        (lambda d: _f(d, "attachments").update(required=True), "cannot be required"),
+        (lambda d: _f(d, "town").update(name="Town"), "name 'Town' is not valid"),
+        (lambda d: _f(d, "region").update(widget="slider"), "widget"),
+        (lambda d: _f(d, "town")["help"].update({"de": "Hilfe"}) if "help" in _f(d, "town")
+         else _f(d, "town").update(help={"de": "Hilfe"}), "unknown language"),
         (lambda d: d.update(version=0), "version"),
         (lambda d: d.update(id="Bad Id"), "id 'Bad Id'"),
         (lambda d: d.update(fields=[]), "at least one"),

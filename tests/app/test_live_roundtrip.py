@@ -106,7 +106,7 @@ def test_text_in_each_language_decrypts_to_what_was_sent(
         "what": ["forced_early_voting", "opaque_counting", "other"],
         "region": "gomel",
         "town": text["town"],
-        "station": "0712",
+        "station": "712",  # a polling station number is stored without leading zeros
         "incident_date": "2026-11-20",
         "incident_time": "09:05",
         "description": description.replace("\r\n", "\n"),

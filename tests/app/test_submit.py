@@ -67,7 +67,7 @@ def test_report_round_trip(app: Flask, client: FlaskClient, analyst_key: Private
     assert report["format"] == "skrynka-report" and report["version"] == 1
     assert report["lang"] == lang
     assert report["receipt"] == code.group(1) and report["cites"] == []
-    assert report["form"] == {"id": "election-violation", "version": 2}
+    assert report["form"] == {"id": "election-violation", "version": 3}
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", report["received_day"])
     assert stored.day == report["received_day"]
     assert report["fields"]["description"] == TEXTS[lang]

@@ -199,12 +199,13 @@ def test_form_structure(
     for fs in page.all("fieldset"):
         for ref in fs.get("aria-describedby", "").split():
             assert ref in ids, ref
-    assert len(page.all("legend")) == len(page.all("fieldset")) == 2
+    assert len(page.all("legend")) == len(page.all("fieldset")) == 4  # what stage region role
 
     files = [c for c in page.all("input") if c.get("type") == "file"]
     assert len(files) == 1 and files[0]["name"] == "attachments" and "multiple" in files[0]
     assert len([c for c in page.all("input") if c.get("type") == "checkbox"]) == 10
-    assert len([c for c in page.all("input") if c.get("type") == "radio"]) == 7
+    # region 7; stage 4 and role 5, each + "No answer" (optional groups)
+    assert len([c for c in page.all("input") if c.get("type") == "radio"]) == 7 + 5 + 6
     names = {c["name"] for c in controls}
     assert names == {f.name for f in form_def.fields} | {"_nonce"}
     assert [b for b in page.all("button") if b.get("type") == "submit"]
@@ -215,7 +216,7 @@ def test_form_structure(
         assert t(key) in text
     assert t("form.file_limits", max_file_mb=20, max_report_mb=60) in text
     warning = [p for p in page.all("p") if p.get("class") == "warning"]
-    assert warning and warning[0]["id"] == "w-contact"
+    assert [w["id"] for w in warning] == ["w-role", "w-contact"]
     assert form_def.field("contact").warning_text(lang) in text
     assert any(a.get("href", "").endswith("/safety") for a in page.all("a"))
     assert "error-summary" not in html
@@ -260,7 +261,9 @@ def test_form_errors_and_refill(
 
     # typed values come back, escaped
     checked = {c["value"] for c in page.all("input") if "checked" in c}
-    assert checked == {"other", "employer_pressure"}
+    assert checked == {"other", "employer_pressure", ""}  # "": unanswered optional groups
+    no_answer = {c["id"] for c in page.all("input") if "checked" in c and not c["value"]}
+    assert no_answer == {"f-stage--none", "f-role--none"}
     escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;/textarea&gt;&lt;b&gt;"
     assert escaped in html
     assert "<script>" not in html and "</textarea><b>" not in html

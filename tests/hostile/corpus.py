@@ -113,7 +113,7 @@ def valid_fields(token: str) -> list[tuple[str, str]]:
     today = dt.datetime.now(dt.timezone.utc).date()
     return [
         ("what", "observers_barred"), ("what", "opaque_counting"), ("region", "vitebsk"),
-        ("town", "Полацк"), ("station", "17"),
+        ("stage", "counting"), ("town", "Полацк"), ("station", "17"), ("role", "voter"),
         ("incident_date", (today - dt.timedelta(days=3)).isoformat()),
         ("incident_time", "20:15"),
         ("description", f"{token} Назіральнікаў выгналі перад падлікам."),

@@ -32,8 +32,8 @@ from tests.hostile.corpus import valid_fields
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261124"))
 EXAMPLES = int(os.environ.get("HOSTILE_FUZZ_EXAMPLES", "1500"))
-NAMES = ["what", "region", "town", "station", "incident_date", "incident_time", "description",
-         "attachments", "contact"]
+NAMES = ["what", "stage", "early_voting_day", "region", "town", "station", "incident_date",
+         "incident_time", "description", "attachments", "role", "contact"]
 BOUNDARY_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'()+_,-./:=? "
 CONTENT_TYPES = [
     "multipart/form-data; boundary={b}", "multipart/form-data; boundary={b}",
@@ -51,7 +51,8 @@ values = st.one_of(
     st.lists(st.one_of(texts, nasty), max_size=6).map(lambda xs: "".join(xs).encode()),
     st.characters(categories=["Cs"]).map(lambda c: ("a" + c).encode("utf-8", "surrogatepass")),
     st.binary(max_size=200),
-    st.sampled_from(["other", "brest", "2026-11-01", "12:30", "ok"]).map(str.encode),
+    st.sampled_from(["other", "brest", "2026-11-01", "12:30", "ok", "early_voting", "observer",
+                     "№ 017", "0", "12345"]).map(str.encode),
     st.integers(0, 1_300_000).map(lambda n: b"x" * n),
     st.sampled_from([65535, 65536, 65537, 262145, 1 << 20, (1 << 20) + 1, 3 << 20])
     .map(lambda n: (bytes(range(256)) * (n // 256 + 1))[:n]),
