@@ -24,6 +24,7 @@ from app.headers import CSP
 from app.i18n import LANGS, load_catalogs
 from onion import announce, sshsig, state
 from onion.onionkey import OnionKey
+from tests.app.test_templates import assert_safe_page
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGS = load_catalogs(ROOT / "app" / "translations")
@@ -254,3 +255,19 @@ def test_the_page_s_command_verifies_the_downloaded_files(
         res = subprocess.run([keygen, *args[1:]], cwd=work, stdin=stdin, capture_output=True,
                              text=True, timeout=60)
     assert res.returncode == 0 and "Good" in res.stdout + res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_new_pages_pass_the_template_rules_with_notice_and_announcement(
+    client: FlaskClient, data_dir: Path, lang: str,
+) -> None:
+    """The rules of test_templates (no script, no inline style, nothing from another origin,
+    unique ids), on the fullest pages: the notice and an announcement shown."""
+    old, new, _day = rotated(data_dir)
+    publish(data_dir, old, new, serial=1)
+    for path in (f"/{lang}/connect", f"/{lang}/address", f"/{lang}/safety"):
+        resp = client.get(path, base_url=f"http://{old}")
+        assert resp.status_code == 200
+        page = assert_safe_page(resp.get_data(as_text=True), lang)
+        switch = {a["hreflang"]: a["href"] for a in page.all("a") if "hreflang" in a}
+        assert switch == {code: f"/{code}{path[len(lang) + 1:]}" for code in LANGS}
