@@ -26,7 +26,7 @@ RETIRING_RE = re.compile(
     r"^\s*(?P<old>[a-z2-7]{56}\.onion)\s*#\s*until (?P<day>\d{4}-\d{2}-\d{2}), "
     r"then (?P<new>[a-z2-7]{56}\.onion)\s*$"
 )
-MAX_ANNOUNCEMENT_BYTES = 4096  # a v2 announcement is about 400 bytes
+MAX_ANNOUNCEMENT_BYTES = 4096  # a v2 announcement or its .sig is about 400 bytes
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def _read_signed(path: Path) -> tuple[Statement, str, str] | None:
     """(statement, text, signature) of a signed statement file, else None."""
     sig = path.with_name(path.name + ".sig")
     try:
-        if path.stat().st_size > MAX_ANNOUNCEMENT_BYTES:
+        if max(path.stat().st_size, sig.stat().st_size) > MAX_ANNOUNCEMENT_BYTES:
             return None
         text = path.read_bytes().decode("ascii")
         signature = sig.read_bytes().decode("ascii")

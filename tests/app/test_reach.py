@@ -204,6 +204,8 @@ def test_the_latest_signed_announcement_is_shown(client: FlaskClient, data_dir: 
     (folder / "2026-12-30-unsigned.txt").write_text(unsigned)  # as rotate leaves it
     page = text_of(client.get("/en/address"))
     assert latest in page and f"{a} -> {b}" not in page and f"{c} -> {a}" not in page
+    (folder / "2026-12-30-unsigned.txt.sig").write_text("x" * 5000)  # not a signature
+    assert latest in text_of(client.get("/en/address"))
 
 
 def test_an_expired_or_revoked_announcement_is_not_shown(
