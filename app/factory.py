@@ -12,6 +12,8 @@ from typing import Any
 
 from flask import Flask
 
+from app.addresses import parse_retiring
+from app.advice import load_reviewed
 from app.analystkeys import watched_keys
 from app.config import PACKAGE_DIR, Config
 from app.errors import ConfigError, StorageError
@@ -48,7 +50,7 @@ def _check_database(store: Store) -> None:
 
 def create_app(config: Config, **flask_config: Any) -> Flask:
     """The WSGI application for ``config`` (see app.config for every setting)."""
-    from app import views
+    from app import advice, views
 
     form_def = load_form(config.form_path)
     catalogs = load_catalogs(PACKAGE_DIR / "translations")
@@ -73,6 +75,8 @@ def create_app(config: Config, **flask_config: Any) -> Flask:
         config=config, form_def=form_def, catalogs=catalogs, store=store,
         keys=watched_keys(config.analyst_keys, config.data),
         hostnames=WatchedFile(config.hostnames_path, parse_hostnames),
+        retiring=WatchedFile(config.hostnames_path, parse_retiring),
+        reviewed=load_reviewed(advice.ADVICE_FILE),
     )
     views.register(app)
     app.wsgi_app = CountingMiddleware(app.wsgi_app)  # type: ignore[method-assign]

@@ -1,4 +1,5 @@
-"""The voter-facing pages: language chooser, form, submit, receipt, safety, errors."""
+"""The voter-facing pages: language chooser, form, submit, receipt, safety, getting
+through blocks, checking the address, errors."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from flask import Blueprint, Flask, Response, current_app, render_template, requ
 from nacl.utils import random as random_bytes
 from werkzeug.exceptions import ClientDisconnected, HTTPException, NotFound
 
+from app.addresses import Moving, Published, latest_announcement
 from app.config import Config
 from app.errors import StorageFull
 from app.formdef import FormDef
 from app.headers import StaticFiles, set_headers
-from app.hosts import host_allowed
+from app.hosts import host_allowed, split_host
 from app.httperrors import (
     BUSY_ENVIRON,
     Busy,
@@ -58,6 +60,8 @@ class Runtime:
     store: Store
     keys: WatchedFile  # -> tuple of analyst public keys (raises if unusable)
     hostnames: WatchedFile  # -> frozenset of onion names
+    retiring: WatchedFile  # -> {old onion name: Moving} (app/addresses.py)
+    reviewed: str = ""  # the day the censorship advice was last checked (app/advice.py)
     reported: str = ""
     receipts: dict[str, str] = field(default_factory=dict)  # see receipt_page
 
@@ -98,9 +102,18 @@ def page(
     lang_urls = {code: f"/{code}{suffix}" for code in LANGS}
     html = render_template(
         template, lang=lang, t=t, lang_urls=lang_urls, page_title=t(title), status=status,
-        **ctx,
+        moving=moving(), **ctx,
     )
     return Response(html, status=status, mimetype="text/html")
+
+
+def moving() -> Moving | None:
+    """Where to go instead, if this request came to an address in its grace period."""
+    try:
+        retiring: dict[str, Moving] = rt().retiring.get()
+    except Exception:
+        return None
+    return retiring.get(split_host(request.host)[0])
 
 
 def check_lang(lang: str) -> None:
@@ -117,6 +130,40 @@ def index() -> Response:
 def safety(lang: str) -> Response:
     check_lang(lang)
     return page("safety.html", lang, "title.safety")
+
+
+@bp.get("/<lang>/connect")
+def connect(lang: str) -> Response:
+    """Getting through censorship: the advice is in the catalogs, its day in advice.toml."""
+    check_lang(lang)
+    return page("connect.html", lang, "connect.title", reviewed=rt().reviewed)
+
+
+def announcement() -> Published | None:
+    return latest_announcement(rt().config.paths.onion / "announcements", today())
+
+
+@bp.get("/<lang>/address")
+def address(lang: str) -> Response:
+    """How to check the address, and the latest signed announcement as signed."""
+    check_lang(lang)
+    return page("address.html", lang, "address.title", published=announcement(),
+                host=split_host(request.host)[0])
+
+
+@bp.get("/address/announcement.txt")
+@bp.get("/address/announcement.txt.sig")
+def announcement_file() -> Response:
+    """The announcement and its signature byte for byte, for ``ssh-keygen -Y verify``."""
+    published = announcement()
+    if published is None:
+        raise NotFound()
+    sig = request.path.endswith(".sig")
+    body = published.signature if sig else published.text
+    response = Response(body, mimetype="text/plain")
+    name = "announcement.txt" + (".sig" if sig else "")
+    response.headers["Content-Disposition"] = f"attachment; filename={name}"
+    return response
 
 
 def form_page(lang: str, status: int = 200, values: Any = None, errors: Any = None) -> Response:
@@ -205,11 +252,13 @@ def receipt_page(lang: str, code: str) -> Response:
     saved about a fifth of the app's server CPU per report; the page is now the GET
     after the 303, which the bench's load does not request (bench/app_bench.py)."""
     cache = rt().receipts
-    html = cache.get(lang)
+    notice = moving()  # the page on an old address carries the notice: cached apart
+    slot = f"{lang} {notice.new} {notice.day}" if notice else lang
+    html = cache.get(slot)
     if html is None:
         html = page("receipt.html", lang, "title.receipt", receipt=RECEIPT_MARK,
                     suffix=receipt_path("", RECEIPT_MARK)[1:]).get_data(as_text=True)
-        cache[lang] = html
+        cache[slot] = html
     return Response(html.replace(RECEIPT_MARK, code), mimetype="text/html")
 
 

@@ -98,7 +98,7 @@ class Server:
         self.services_mtime = mtime
         before = [s.address for s in self.services]
         self.services = state.load_services(self.cfg.data)
-        state.write_hostnames(self.cfg.data, [s.address for s in self.services])
+        state.write_hostnames(self.cfg.data, self.services, self.cfg.grace_seconds)
         return before != [s.address for s in self.services]
 
     def run(self) -> None:

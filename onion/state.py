@@ -2,7 +2,8 @@
 
     keys/<service id>.key   onion secret keys (mode 0600, made with O_EXCL)
     services.json           which keys are served; when an old one was superseded
-    hostnames               one ``xxx.onion`` per line, for the app's Host check
+    hostnames               one ``xxx.onion`` per line, for the app's Host check (and,
+                            in a grace period, the new address and the day: app/addresses.py)
     status.json             written by ``serve`` for ``onion status``
     announcements/          rotation announcements (to sign offline)
 
@@ -146,8 +147,25 @@ def retire_due(data: Path, default_grace: float, now: float | None = None) -> li
         return due
 
 
-def write_hostnames(data: Path, addresses: list[str]) -> None:
-    write_atomic(hostnames_path(data), "".join(a + "\n" for a in addresses))
+def hostnames_text(services: list[Service], default_grace: float) -> str:
+    """One address a line; one in its grace period carries ``# until DAY, then NEW`` (the
+    UTC day it is retired, the current address), which app/addresses.py shows to voters
+    on the old address and the Host check ignores as a comment."""
+    live = [s.address for s in services if s.superseded_at is None]
+    new = live[0] if len(live) == 1 else None
+    lines = []
+    for s in services:
+        until = s.retire_at(default_grace)
+        if until is not None and new is not None:
+            day = time.strftime("%Y-%m-%d", time.gmtime(until))
+            lines.append(f"{s.address} # until {day}, then {new}\n")
+        else:
+            lines.append(s.address + "\n")
+    return "".join(lines)
+
+
+def write_hostnames(data: Path, services: list[Service], default_grace: float) -> None:
+    write_atomic(hostnames_path(data), hostnames_text(services, default_grace))
 
 
 def write_status(data: Path, status: dict[str, Any]) -> None:

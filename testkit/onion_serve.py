@@ -113,7 +113,10 @@ class Served:
         return dict(json.loads((self.data / "onion" / "status.json").read_text()))
 
     def hostnames(self) -> list[str]:
-        return (self.data / "onion" / "hostnames").read_text().split()
+        """The served names in file order (an old one carries a ``# until …`` comment)."""
+        text = (self.data / "onion" / "hostnames").read_text()
+        return [line.split("#", 1)[0].strip() for line in text.splitlines()
+                if line.split("#", 1)[0].strip()]
 
     def curl(self, url: str, extra: list[str] | None = None, max_time: float = 30) -> Curl:
         body = self.root / "curl.body"

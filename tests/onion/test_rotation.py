@@ -80,3 +80,24 @@ def test_client_auth_file(tmp_path: Path) -> None:
     path.write_text("# nobody\n")
     with pytest.raises(UsageError, match="holds no client keys"):
         read_client_auth(str(path))
+
+
+def test_hostnames_file_marks_the_old_address_with_the_new_one_and_its_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the app shows on the old address during the grace period (app/addresses.py);
+    the Host check (app/hosts.py) still reads both names."""
+    from app.addresses import Moving, parse_retiring
+    from app.hosts import parse_hostnames
+
+    monkeypatch.delenv("SKRYNKA_HOSTNAMES_FILE", raising=False)
+    old = state.ensure_services(tmp_path)[0]
+    path, new = rotation.rotate(tmp_path, 3 * state.DAY, now=1_000_000.0)
+    state.write_hostnames(tmp_path, state.load_services(tmp_path), 14 * state.DAY)
+    text = state.hostnames_path(tmp_path).read_text()
+    until = announce.parse(path.read_text()).old_until  # type: ignore[union-attr]
+    assert text == f"{old.address} # until {until}, then {new}\n{new}\n"
+    assert parse_hostnames(text) == {old.address, new}
+    assert parse_retiring(text) == {old.address: Moving(new, until)}
+    state.write_hostnames(tmp_path, [state.current(state.load_services(tmp_path))], 1.0)
+    assert state.hostnames_path(tmp_path).read_text() == f"{new}\n"
