@@ -98,7 +98,7 @@ def page(
     lang_urls = {code: f"/{code}{suffix}" for code in LANGS}
     html = render_template(
         template, lang=lang, t=t, lang_urls=lang_urls, page_title=t(title), status=status,
-        **ctx,
+        title_error=status >= 400, **ctx,
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -110,7 +110,8 @@ def check_lang(lang: str) -> None:
 
 @bp.get("/")
 def index() -> Response:
-    return page("index.html", DEFAULT_LANG, "title.index")
+    # Each language's button carries that language's tagline (tr), not the page's.
+    return page("index.html", DEFAULT_LANG, "title.index", tr=rt().catalogs.gettext)
 
 
 @bp.get("/<lang>/safety")
@@ -235,7 +236,8 @@ def error_page(exc: HTTPException) -> Response:
     title = ERROR_TITLES.get(code, "500")
     try:
         resp = page("error.html", path_lang(), f"error.title.{title}", status=code,
-                    title_key=f"error.title.{title}", message_key=key, message_params=params)
+                    title_key=f"error.title.{title}", message_key=key, message_params=params,
+                    form_closed=isinstance(exc, NoKeys))
     except Exception as render_exc:  # a broken template must not hide the status
         log.error("error page failed: %s", type(render_exc).__name__)
         resp = Response(f"Error {code}\n", status=code, mimetype="text/plain")
