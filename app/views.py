@@ -120,11 +120,14 @@ def safety(lang: str) -> Response:
     return page("safety.html", lang, "title.safety")
 
 
-def form_page(lang: str, status: int = 200, values: Any = None, errors: Any = None) -> Response:
+def form_page(
+    lang: str, status: int = 200, values: Any = None, errors: Any = None, files_dropped: int = 0,
+) -> Response:
     config = rt().config
     return page(
         "form.html", lang, "title.form", status=status, form_def=rt().form_def,
-        values=values or {}, errors=errors or {}, action=f"/{lang}/",
+        values=values or {}, errors=errors or {}, files_dropped=files_dropped,
+        action=f"/{lang}/",
         max_file_mb=config.max_file_mb, max_report_mb=config.max_report_mb,
         max_files=config.max_files, nonce_field=NONCE_FIELD, nonce=random_bytes(16).hex(),
     )
@@ -163,7 +166,8 @@ def submit(lang: str) -> Response:
         outcome = receive(request.environ, rx, runtime.form_def, lang, day)
         if isinstance(outcome, Invalid):  # plaintext's one way out: back to the voter
             v = outcome.validated
-            return form_page(lang, 400, values=v.values, errors=v.errors)
+            return form_page(lang, 400, values=v.values, errors=v.errors,
+                             files_dropped=outcome.files_dropped)
         runtime.store.store_report(outcome.pending, day)
         rx.release()  # the attachments' pieces are the stored report's now
     except StorageFull:

@@ -142,8 +142,8 @@ def _check_multi(f: FieldDef, raw: list[str]) -> tuple[list[str] | None, str | N
     chosen = [cid for cid in ids if cid in given]
     if given - set(ids):
         return chosen or None, "error.unknown_choice"
-    if not chosen:
-        return None, "error.required" if f.required else None
+    if not chosen:  # its own message: the browser cannot check a group before sending
+        return None, "group.required" if f.required else None
     return chosen, None
 
 

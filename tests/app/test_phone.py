@@ -3,6 +3,7 @@ JavaScript, locale spoofed to en-US). Each test names the point it shows."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 
 from app.i18n import LANGS
-from tests.app.helpers import post, valid_fields
+from tests.app.helpers import FilePart, orphan_pieces, post, valid_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 CSS = re.sub(r"/\*.*?\*/", "", (ROOT / "app" / "static" / "style.css").read_text("utf-8"),
@@ -123,3 +124,47 @@ def test_language_links_do_not_wrap() -> None:
 def test_error_page_links_use_the_sized_class(client: FlaskClient) -> None:
     html = client.get("/en/no-such-page").get_data(as_text=True)
     assert '<p class="links"><a href="/en/">' in html
+
+
+# --- "choose them again" only when files were dropped --------------------------------
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_reselect_files_only_when_files_were_chosen(
+    app: Flask, client: FlaskClient, lang: str
+) -> None:
+    fields = valid_fields(lang, description=None)
+    empty_input = [FilePart("attachments", "", b"")]  # a file input left empty
+    for files in ([], empty_input):
+        resp = post(client, f"/{lang}/", fields, files)
+        assert resp.status_code == 400
+        assert t(app, lang, "form.reselect_files") not in resp.get_data(as_text=True)
+    resp = post(client, f"/{lang}/", fields, [FilePart("attachments", "a.jpg", b"x" * 1000)])
+    assert resp.status_code == 400
+    assert t(app, lang, "form.reselect_files") in resp.get_data(as_text=True)
+    assert orphan_pieces(app) == 0
+
+
+# --- the checkbox group's missing answer comes first ----------------------------------
+
+
+def summary_items(html: str) -> list[str]:
+    summary = html.split('class="error-summary"')[1].split("</ul>")[0]
+    return re.findall(r'<li><a href="#f-([a-z_]+?)(?:-[a-z0-9_]+)?">', summary)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_missing_what_happened_is_first_with_its_own_message(
+    app: Flask, client: FlaskClient, lang: str
+) -> None:
+    # Another form where the group comes after required fields: still listed first.
+    runtime = app.extensions["skrynka"]
+    fields = runtime.form_def.fields
+    runtime.form_def = dataclasses.replace(
+        runtime.form_def, fields=tuple(f for f in fields if f.name != "what")
+        + tuple(f for f in fields if f.name == "what"))
+    resp = post(client, f"/{lang}/", valid_fields(lang, what=None, description=None))
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert summary_items(html) == ["what", "description"]
+    assert t(app, lang, "group.required") in html.split('class="error-summary"')[1]

@@ -237,10 +237,12 @@ def test_form_errors_and_refill(
     ])
     v = validate(form_def, posted, today=TODAY)
     assert set(v.errors) == {"region", "incident_date", "station"}
-    html = render("form.html", lang, values=v.values, errors=v.errors)
+    html = render("form.html", lang, values=v.values, errors=v.errors, files_dropped=2)
     page = assert_safe_page(html, lang)
     ids = set(page.ids())
     t = catalogs.translator(lang)
+    no_files = render("form.html", lang, values=v.values, errors=v.errors, files_dropped=0)
+    assert t("form.reselect_files") not in no_files
 
     summary = html.split('class="error-summary"')[1].split("</div>")[0]
     anchors = [a["href"] for a in Page(summary).all("a")]
