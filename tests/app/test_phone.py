@@ -4,6 +4,7 @@ JavaScript, locale spoofed to en-US). Each test names the point it shows."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
+from nacl.public import PrivateKey
 
 from app.i18n import LANGS
-from tests.app.helpers import FilePart, orphan_pieces, post, valid_fields
+from tests.app.helpers import FilePart, orphan_pieces, post, stored_reports, valid_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 CSS = re.sub(r"/\*.*?\*/", "", (ROOT / "app" / "static" / "style.css").read_text("utf-8"),
@@ -168,3 +170,93 @@ def test_missing_what_happened_is_first_with_its_own_message(
     html = resp.get_data(as_text=True)
     assert summary_items(html) == ["what", "description"]
     assert t(app, lang, "group.required") in html.split('class="error-summary"')[1]
+
+
+# --- the date: day, month (named) and year selects, sealed as YYYY-MM-DD ---------------
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_date_is_three_selects_with_month_names(app: Flask, client: FlaskClient,
+                                                lang: str) -> None:
+    html = client.get(f"/{lang}/").get_data(as_text=True)
+    assert 'type="date"' not in html  # would show mm/dd/yyyy under en-US spoofing
+    assert "2025-01-26" not in html and "year-month-day" not in html
+    for part in ("day", "month", "year"):
+        assert re.search(rf'<label for="f-incident_date-{part}">{t(app, lang, "date." + part)}'
+                         rf'</label>\s*<select id="f-incident_date-{part}" '
+                         rf'name="incident_date-{part}" data-part="{part}" required>', html)
+    month = html.split('name="incident_date-month"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="(\d+)">([^<]+)</option>', month) == [
+        (str(n), t(app, lang, f"date.month_{n}")) for n in range(1, 13)]
+    year = html.split('name="incident_date-year"')[1].split("</select>")[0]
+    years = [int(y) for y in re.findall(r'<option value="(\d+)">', year)]
+    assert years[-1] == 2000 and years == sorted(years, reverse=True)
+    assert years[0] >= dt.datetime.now(dt.timezone.utc).year
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_day_month_year_are_sealed_as_an_iso_date(
+    app: Flask, client: FlaskClient, analyst_key: PrivateKey, lang: str
+) -> None:
+    fields = valid_fields(lang, incident_date=None) + [
+        ("incident_date-year", "2024"), ("incident_date-month", "2"), ("incident_date-day", "9")]
+    assert post(client, f"/{lang}/", fields).status_code == 303
+    [stored] = stored_reports(app, analyst_key)
+    assert stored.report["fields"]["incident_date"] == "2024-02-09"
+
+
+def test_a_single_iso_date_is_still_read(app: Flask, client: FlaskClient,
+                                         analyst_key: PrivateKey) -> None:
+    """A form page opened before the change posts one YYYY-MM-DD field."""
+    assert post(client, "/en/", valid_fields(incident_date="2024-02-25")).status_code == 303
+    [stored] = stored_reports(app, analyst_key)
+    assert stored.report["fields"]["incident_date"] == "2024-02-25"
+
+
+@pytest.mark.parametrize(("parts", "key", "selected"), [
+    ({"year": "2024", "month": "4", "day": "31"}, "error.bad_date", ("31", "4", "2024")),
+    ({"year": "2023", "month": "2", "day": "29"}, "error.bad_date", ("29", "2", "2023")),
+    ({"year": "2024", "day": "3"}, "date.incomplete", ("3", "", "2024")),
+    ({"month": "x", "day": "3", "year": "2024"}, "error.bad_date", ("3", "", "2024")),
+    ({"year": "1999", "month": "12", "day": "31"}, "error.bad_date", ("31", "12", "")),
+])
+def test_impossible_or_partial_dates_come_back_to_correct(
+    app: Flask, client: FlaskClient, analyst_key: PrivateKey,
+    parts: dict[str, str], key: str, selected: tuple[str, str, str],
+) -> None:
+    fields = valid_fields("ru", incident_date=None) + [
+        (f"incident_date-{p}", v) for p, v in parts.items()]
+    resp = post(client, "/ru/", fields)
+    assert resp.status_code == 400
+    html = resp.get_data(as_text=True)
+    assert summary_items(html) == ["incident_date"]
+    assert 'href="#f-incident_date-day"' in html
+    assert t(app, "ru", key) in html
+    for part, value in zip(("day", "month", "year"), selected, strict=True):
+        select = html.split(f'name="incident_date-{part}"')[1].split("</select>")[0]
+        assert re.findall(r'<option value="(\d*)" selected>', select) == ([value] if value else [])
+    assert stored_reports(app, analyst_key) == []
+
+
+def test_date_parts_posted_twice_are_a_duplicate(app: Flask, client: FlaskClient) -> None:
+    resp = post(client, "/en/", valid_fields() + [("incident_date-day", "3")])
+    assert resp.status_code == 400
+    assert t(app, "en", "error.duplicate") in resp.get_data(as_text=True)
+
+
+def test_the_e2e_form_filler_fills_the_date_selects(
+    app: Flask, client: FlaskClient, analyst_key: PrivateKey
+) -> None:
+    """testkit.formfill (the browser and Tor tests' filler) picks yesterday in the three
+    selects, and sealed_fields predicts the report's fields."""
+    from testkit.formfill import answers, parse_form, sealed_fields
+
+    form = parse_form(client.get("/be/").get_data(as_text=True))
+    assert form.fields["incident_date-month"].kind == "date-month"
+    values = answers(form, "праверка")
+    fields = [(k, v) for k, vs in values.items() for v in ([vs] if isinstance(vs, str) else vs)]
+    assert post(client, "/be/", fields).status_code == 303
+    [stored] = stored_reports(app, analyst_key)
+    yesterday = dt.date.today() - dt.timedelta(days=1)
+    assert stored.report["fields"]["incident_date"] == yesterday.isoformat()
+    assert {k: v for k, v in stored.report["fields"].items() if v} == sealed_fields(form, values)
