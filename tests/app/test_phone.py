@@ -260,3 +260,22 @@ def test_the_e2e_form_filler_fills_the_date_selects(
     yesterday = dt.date.today() - dt.timedelta(days=1)
     assert stored.report["fields"]["incident_date"] == yesterday.isoformat()
     assert {k: v for k, v in stored.report["fields"].items() if v} == sealed_fields(form, values)
+
+
+# --- Russian and Belarusian wording --------------------------------------------------
+
+
+def test_reviewed_russian_and_belarusian_wording(app: Flask) -> None:
+    cat = app.extensions["skrynka"].catalogs
+    assert cat.gettext("ru", "form.safety_link") == "как обезопасить себя"
+    assert "правильную дату" in cat.gettext("ru", "error.bad_date")
+    assert "правільную дату" in cat.gettext("be", "error.bad_date")
+    assert cat.gettext("be", "form.safety_link") == "як засцерагчыся"
+    ru = " ".join(cat.messages["ru"].values())
+    be = " ".join(cat.messages["be"].values())
+    for calque in ("соблюдать безопасность", "Слишком длинно:", "таким образом",
+                   "затрудняют связь", "год-месяц-день"):
+        assert calque not in ru, calque
+    for calque in ("захаваць бяспеку", "Занадта доўга:", "такім чынам",
+                   "ўскладняюць сувязь", "год-месяц-дзень"):
+        assert calque not in be, calque
