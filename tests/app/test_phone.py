@@ -143,7 +143,12 @@ def test_reselect_files_only_when_files_were_chosen(
         assert t(app, lang, "form.reselect_files") not in resp.get_data(as_text=True)
     resp = post(client, f"/{lang}/", fields, [FilePart("attachments", "a.jpg", b"x" * 1000)])
     assert resp.status_code == 400
-    assert t(app, lang, "form.reselect_files") in resp.get_data(as_text=True)
+    html = resp.get_data(as_text=True)
+    assert t(app, lang, "form.reselect_files") in html.split('class="error-summary"')[1]
+    # ... and again at the file input, which names it among its descriptions
+    assert f'<p class="error" id="r-attachments">{t(app, lang, "form.reselect_files")}</p>' in html
+    file_input = re.search(r'<input type="file" [^>]*>', html)
+    assert file_input and re.search(r'aria-describedby="[^"]*\br-attachments\b', file_input[0])
     assert orphan_pieces(app) == 0
 
 
