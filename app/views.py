@@ -31,6 +31,7 @@ from app.httperrors import (
 )
 from app.i18n import DEFAULT_LANG, LANGS, Catalogs
 from app.intake import MAX_TEXT_BODY, NONCE_FIELD, Invalid, Receiving, drain, receive
+from app.intake.validate import date_years
 from app.storage import Store
 from app.watched import WatchedFile
 from contract import MIB, in_mib, today
@@ -102,7 +103,7 @@ def page(
     lang_urls = {code: f"/{code}{suffix}" for code in LANGS}
     html = render_template(
         template, lang=lang, t=t, lang_urls=lang_urls, page_title=t(title), status=status,
-        moving=moving(), **ctx,
+        moving=moving(), title_error=status >= 400, **ctx,
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -123,7 +124,8 @@ def check_lang(lang: str) -> None:
 
 @bp.get("/")
 def index() -> Response:
-    return page("index.html", DEFAULT_LANG, "title.index")
+    # Each language's button carries that language's tagline (tr), not the page's.
+    return page("index.html", DEFAULT_LANG, "title.index", tr=rt().catalogs.gettext)
 
 
 @bp.get("/<lang>/safety")
@@ -166,11 +168,14 @@ def announcement_file() -> Response:
     return response
 
 
-def form_page(lang: str, status: int = 200, values: Any = None, errors: Any = None) -> Response:
+def form_page(
+    lang: str, status: int = 200, values: Any = None, errors: Any = None, files_dropped: int = 0,
+) -> Response:
     config = rt().config
     return page(
         "form.html", lang, "title.form", status=status, form_def=rt().form_def,
-        values=values or {}, errors=errors or {}, action=f"/{lang}/",
+        values=values or {}, errors=errors or {}, files_dropped=files_dropped,
+        date_years=date_years(), action=f"/{lang}/",
         max_file_mb=config.max_file_mb, max_report_mb=config.max_report_mb,
         max_files=config.max_files, nonce_field=NONCE_FIELD, nonce=random_bytes(16).hex(),
     )
@@ -209,7 +214,8 @@ def submit(lang: str) -> Response:
         outcome = receive(request.environ, rx, runtime.form_def, lang, day)
         if isinstance(outcome, Invalid):  # plaintext's one way out: back to the voter
             v = outcome.validated
-            return form_page(lang, 400, values=v.values, errors=v.errors)
+            return form_page(lang, 400, values=v.values, errors=v.errors,
+                             files_dropped=outcome.files_dropped)
         runtime.store.store_report(outcome.pending, day)
         rx.release()  # the attachments' pieces are the stored report's now
     except StorageFull:
@@ -284,7 +290,8 @@ def error_page(exc: HTTPException) -> Response:
     title = ERROR_TITLES.get(code, "500")
     try:
         resp = page("error.html", path_lang(), f"error.title.{title}", status=code,
-                    title_key=f"error.title.{title}", message_key=key, message_params=params)
+                    title_key=f"error.title.{title}", message_key=key, message_params=params,
+                    form_closed=isinstance(exc, NoKeys))
     except Exception as render_exc:  # a broken template must not hide the status
         log.error("error page failed: %s", type(render_exc).__name__)
         resp = Response(f"Error {code}\n", status=code, mimetype="text/plain")

@@ -19,7 +19,9 @@ from keys.receipt import new_code
 @dataclass
 class Field:
     name: str
-    kind: str  # checkbox radio select date time text textarea codes file hidden
+    # checkbox radio select date-day date-month date-year time text textarea codes file
+    # hidden (a date question is three selects, <name>-day/-month/-year, data-part)
+    kind: str
     choices: list[str] = field(default_factory=list)
     value: str = ""
     required: bool = False
@@ -75,7 +77,8 @@ class _Parser(HTMLParser):
             codes = "codes" in (attrs.get("class") or "").split()
             self._add(name, "codes" if codes else "textarea", attrs)
         elif tag == "select":
-            self.select = self._add(name, "select", attrs)
+            part = attrs.get("data-part")
+            self.select = self._add(name, f"date-{part}" if part else "select", attrs)
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "select":
@@ -110,15 +113,19 @@ def answers(form: Form, text: str) -> dict[str, str | list[str]]:
     """A value for every non-file field: first choices (never "No answer"), yesterday,
     fixed text (17 for a numeric one), a well-formed receipt code for the follow-up
     field."""
-    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    yesterday = dt.date.today() - dt.timedelta(days=1)
     out: dict[str, str | list[str]] = {}
     for f in form.fields.values():
         if f.kind == "checkbox":
             out[f.name] = f.choices[:2]
         elif f.kind in ("radio", "select"):
             out[f.name] = f.choices[0]
-        elif f.kind == "date":
-            out[f.name] = yesterday
+        elif f.kind == "date-day":
+            out[f.name] = str(yesterday.day)
+        elif f.kind == "date-month":
+            out[f.name] = str(yesterday.month)
+        elif f.kind == "date-year":
+            out[f.name] = str(yesterday.year)
         elif f.kind == "time":
             out[f.name] = "14:30"
         elif f.kind == "hidden":
@@ -131,6 +138,22 @@ def answers(form: Form, text: str) -> dict[str, str | list[str]]:
             out[f.name] = "17"
         elif f.kind == "text":
             out[f.name] = text[: min(40, f.max_length or 40)].strip()
+    return out
+
+
+def sealed_fields(form: Form, values: dict[str, str | list[str]]) -> dict[str, object]:
+    """What the report's "fields" should hold for ``values`` (the non-empty typed answers):
+    a date's three selects become one YYYY-MM-DD under the question's name."""
+    out: dict[str, object] = {}
+    dates: dict[str, dict[str, int]] = {}
+    for name, value in values.items():
+        kind = form.fields[name].kind
+        if kind.startswith("date-"):
+            dates.setdefault(name.rsplit("-", 1)[0], {})[kind[5:]] = int(str(value))
+        elif kind not in ("hidden", "codes") and value:
+            out[name] = value
+    for name, p in dates.items():
+        out[name] = dt.date(p["year"], p["month"], p["day"]).isoformat()
     return out
 
 

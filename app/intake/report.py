@@ -23,9 +23,11 @@ _NONCE = re.compile(r"[0-9a-f]{32}")
 
 @dataclass(frozen=True)
 class Invalid:
-    """Validation failed: what to show again (never stored)."""
+    """Validation failed: what to show again (never stored), and how many chosen files
+    were received and dropped (the voter must choose them again)."""
 
     validated: Validated
+    files_dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,9 @@ def receive(
     fields = parse_body(environ, rx)
     validated = validate(form_def, fields)
     if not validated.ok:
+        dropped = sum(1 for s in rx.sinks if not s.skipped)
         rx.discard()
-        return Invalid(validated)
+        return Invalid(validated, dropped)
     sinks = [s for s in rx.sinks if not s.skipped]
     values = dict(validated.values)
     cited = values.pop(form_def.receipts_field() or "", [])

@@ -23,6 +23,11 @@ from keys.receipt import MAX_CITES, parse_many
 FUTURE_SLACK_DAYS = 1
 EARLIEST_DATE = dt.date(2000, 1, 1)
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: A date field is posted as three selects, ``<name>-year``, ``<name>-month``, ``<name>-day``
+#: (app/templates/_fields.html); a single ``<name>`` of ``YYYY-MM-DD`` (a page from before,
+#: other clients) is still read when none of the three is posted.
+DATE_PARTS = ("year", "month", "day")
+_PART_RE = re.compile(r"[0-9]{1,4}")
 _TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,3})?)?")
 _STATION_RE = re.compile(r"[№#]?\s*0*([0-9]{1,4})")
 _ECHO_MAX = 40  # a bad date/time is echoed back to the form at most this long
@@ -54,7 +59,12 @@ def validate(
     for f in form_def.fields:
         if f.type == "file":
             continue
-        value, error = _check_field(f, _getlist(posted, f.name), day)
+        value: str | list[str] | None
+        parts = [_getlist(posted, f"{f.name}-{p}") for p in DATE_PARTS] if f.type == "date" else []
+        if any(parts):
+            value, error = _check_date_parts(f, parts, day)
+        else:
+            value, error = _check_field(f, _getlist(posted, f.name), day)
         if value:
             values[f.name] = value
         if error:
@@ -153,9 +163,37 @@ def _check_multi(f: FieldDef, raw: list[str]) -> tuple[list[str] | None, str | N
     chosen = [cid for cid in ids if cid in given]
     if given - set(ids):
         return chosen or None, "error.unknown_choice"
-    if not chosen:
-        return None, "error.required" if f.required else None
+    if not chosen:  # its own message: the browser cannot check a group before sending
+        return None, "group.required" if f.required else None
     return chosen, None
+
+
+def date_years(today: dt.date | None = None) -> list[int]:
+    """The year select's choices, newest first: every year a date is accepted in."""
+    last = (today or today_date()) + dt.timedelta(days=FUTURE_SLACK_DAYS)
+    return list(range(last.year, EARLIEST_DATE.year - 1, -1))
+
+
+def _check_date_parts(
+    f: FieldDef, parts: list[list[str]], today: dt.date
+) -> tuple[str | None, str | None]:
+    """The ISO date of the year, month and day selects. Echoed back to correct:
+    "Y-M-D" with any part that is not a number left empty."""
+    if any(len(p) > 1 for p in parts):
+        return None, "error.duplicate"
+    y, m, d = (normalise(p[0], False) if p else "" for p in parts)
+    if not (y or m or d):
+        return None, "error.required" if f.required else None
+    shown = "-".join(x if _PART_RE.fullmatch(x) else "" for x in (y, m, d))
+    if not (y and m and d):
+        return shown, "date.incomplete"
+    if not all(_PART_RE.fullmatch(x) for x in (y, m, d)):
+        return shown, "error.bad_date"
+    try:
+        value = dt.date(int(y), int(m), int(d)).isoformat()
+    except ValueError:  # 31 April, 29 February of a common year, year 0
+        return shown, "error.bad_date"
+    return value, _check_date(value, today)
 
 
 def _check_date(value: str, today: dt.date) -> str | None:

@@ -34,12 +34,14 @@ def valid_fields(lang: str = "en", **extra: Any) -> list[tuple[str, str]]:
         ("what", "opaque_counting"),
         ("region", "minsk_city"),
         ("town", {"be": "Мінск", "ru": "Минск", "en": "Minsk"}[lang]),
-        ("incident_date", "2024-02-25"),
+        ("incident_date-day", "25"),  # the date's three selects (app/templates/_fields.html)
+        ("incident_date-month", "2"),
+        ("incident_date-year", "2024"),
         ("incident_time", "19:40"),
         ("description", TEXTS[lang]),
     ]
-    for name, value in extra.items():
-        fields = [f for f in fields if f[0] != name]
+    for name, value in extra.items():  # a date's name replaces its three parts too
+        fields = [f for f in fields if f[0] != name and not f[0].startswith(f"{name}-")]
         if value is not None:
             fields += [(name, v) for v in (value if isinstance(value, list) else [value])]
     return fields

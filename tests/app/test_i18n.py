@@ -23,6 +23,8 @@ TEMPLATES = ROOT / "app" / "templates"
 #: Keys other modules (the views, error handlers and the form) rely on.
 CONTRACT_KEYS = {
     "error.required": set(),
+    "group.required": set(),
+    "page.error_prefix": set(),
     "error.too_long": {"max"},
     "error.unknown_choice": set(),
     "error.duplicate": set(),

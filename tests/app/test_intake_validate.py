@@ -58,7 +58,7 @@ def test_required_fields(form: FormDef) -> None:
     v = validate(form, MultiDict(), today=TODAY)
     assert not v.ok
     assert v.errors == {
-        "what": "error.required", "region": "error.required",
+        "what": "group.required", "region": "error.required",
         "incident_date": "error.required", "description": "error.required",
     }
     assert v.values == {}

@@ -151,8 +151,9 @@ def test_new_fields_render(app: Flask, client: FlaskClient, form: FormDef, lang:
         for cid in ids:
             assert form.field(name).choice_label(cid, lang) in text
     assert app.extensions["skrynka"].catalogs.gettext(lang, "form.radio.no_answer") in text
-    [day] = [a for a in page.all("input") if a.get("name") == "early_voting_day"]
-    assert day["type"] == "date" and "required" not in day
+    parts = [s for s in page.all("select") if s.get("name", "").startswith("early_voting_day-")]
+    assert [s["name"] for s in parts] == [f"early_voting_day-{p}" for p in ("day", "month", "year")]
+    assert all("required" not in s for s in parts)  # an optional date
     [station] = [a for a in page.all("input") if a.get("name") == "station"]
     assert station["inputmode"] == "numeric" and station["type"] == "text"
     assert html.index('id="field-stage"') < html.index('id="field-region"')
@@ -234,7 +235,7 @@ def test_the_e2e_form_filler_answers_the_new_questions_validly(
         app: Flask, client: FlaskClient, analyst_key: PrivateKey) -> None:
     """testkit.formfill (browser and Tor tests) never picks "No answer", and gives the
     numeric station field a number."""
-    from testkit.formfill import answers, parse_form
+    from testkit.formfill import answers, parse_form, sealed_fields
 
     form = parse_form(client.get("/be/").get_data(as_text=True))
     assert form.fields["station"].numeric and "" not in form.fields["role"].choices
@@ -244,4 +245,4 @@ def test_the_e2e_form_filler_answers_the_new_questions_validly(
     [stored] = stored_reports(app, analyst_key)
     got = stored.report["fields"]
     assert (got["stage"], got["role"], got["station"]) == ("campaign", "voter", "17")
-    assert got["early_voting_day"] == values["early_voting_day"]
+    assert got["early_voting_day"] == sealed_fields(form, values)["early_voting_day"]

@@ -101,6 +101,7 @@ def render(
             "max_file_mb": 20,
             "max_report_mb": 60,
             "max_files": 10,
+            "date_years": list(range(2026, 1999, -1)),
             "receipt": "K7QF2-9ZT2M-4XDPA",
             "nonce_field": "_nonce",
             "nonce": "0123456789abcdef0123456789abcdef",
@@ -199,7 +200,8 @@ def test_form_structure(
     for fs in page.all("fieldset"):
         for ref in fs.get("aria-describedby", "").split():
             assert ref in ids, ref
-    assert len(page.all("legend")) == len(page.all("fieldset")) == 4  # what stage region role
+    # what, stage, region, role, and each date (day, month, year)
+    assert len(page.all("legend")) == len(page.all("fieldset")) == 6
 
     files = [c for c in page.all("input") if c.get("type") == "file"]
     assert len(files) == 1 and files[0]["name"] == "attachments" and "multiple" in files[0]
@@ -207,7 +209,9 @@ def test_form_structure(
     # region 7; stage 4 and role 5, each + "No answer" (optional groups)
     assert len([c for c in page.all("input") if c.get("type") == "radio"]) == 7 + 5 + 6
     names = {c["name"] for c in controls}
-    assert names == {f.name for f in form_def.fields} | {"_nonce"}
+    dates = {f.name for f in form_def.fields if f.type == "date"}
+    parts = {f"{d}-{p}" for d in dates for p in ("day", "month", "year")}
+    assert names == {f.name for f in form_def.fields} - dates | parts | {"_nonce"}
     assert [b for b in page.all("button") if b.get("type") == "submit"]
 
     t = catalogs.translator(lang)
@@ -232,16 +236,19 @@ def test_form_errors_and_refill(
 ) -> None:
     posted = MultiDict([
         ("what", "other"), ("what", "employer_pressure"), ("region", "atlantis"),
-        ("incident_date", "2099-01-01"), ("station", "9" * 30),
+        ("incident_date-year", "2026"), ("incident_date-month", "1"),
+        ("incident_date-day", "1"), ("station", "9" * 30),
         ("town", 'Пінск" autofocus onfocus="x'),
         ("description", "<script>alert('x')</script> & </textarea><b>"),
     ])
     v = validate(form_def, posted, today=TODAY)
     assert set(v.errors) == {"region", "incident_date", "station"}
-    html = render("form.html", lang, values=v.values, errors=v.errors)
+    html = render("form.html", lang, values=v.values, errors=v.errors, files_dropped=2)
     page = assert_safe_page(html, lang)
     ids = set(page.ids())
     t = catalogs.translator(lang)
+    no_files = render("form.html", lang, values=v.values, errors=v.errors, files_dropped=0)
+    assert t("form.reselect_files") not in no_files
 
     summary = html.split('class="error-summary"')[1].split("</div>")[0]
     anchors = [a["href"] for a in Page(summary).all("a")]
@@ -270,8 +277,10 @@ def test_form_errors_and_refill(
     town = next(c for c in page.all("input") if c.get("name") == "town")
     assert town["value"] == 'Пінск" autofocus onfocus="x'
     assert "autofocus" not in town and "onfocus" not in town
-    date = next(c for c in page.all("input") if c.get("name") == "incident_date")
-    assert date["value"] == "2099-01-01"
+    assert not [c for c in page.all("input") if c.get("type") == "date"]
+    for part, value in (("year", "2026"), ("month", "1"), ("day", "1")):
+        select = html.split(f'name="incident_date-{part}"')[1].split("</select>")[0]
+        assert [o["value"] for o in Page(select).all("option") if "selected" in o] == [value]
 
 
 def test_select_widget(env: jinja2.Environment, catalogs: Catalogs, form_def: FormDef,
@@ -284,10 +293,11 @@ def test_select_widget(env: jinja2.Environment, catalogs: Catalogs, form_def: Fo
     html = render("form.html", "ru", form_def=fd, values={"region": "grodno"},
                   errors={"region": "error.unknown_choice"})
     page = assert_safe_page(html, "ru")
-    select = page.all("select")[0]
+    [select] = [s for s in page.all("select") if s.get("name") == "region"]
     assert select["id"] == "f-region" and select["name"] == "region"
-    assert [o["value"] for o in page.all("option")] == ["", *region.choice_ids()]
-    assert [o["value"] for o in page.all("option") if "selected" in o] == ["grodno"]
+    options = Page(html.split('name="region"')[1].split("</select>")[0]).all("option")
+    assert [o["value"] for o in options] == ["", *region.choice_ids()]
+    assert [o["value"] for o in options if "selected" in o] == ["grodno"]
     assert 'href="#f-region"' in html
 
 

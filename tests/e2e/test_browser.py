@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from testkit.formfill import answers, parse_form, tiny_jpeg
+from testkit.formfill import answers, parse_form, sealed_fields, tiny_jpeg
 from testkit.onion_serve import Served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor, pytest.mark.browser]
@@ -39,7 +39,7 @@ def fill(page: Any, form: Any, values: dict[str, Any], photo: bytes) -> None:
         if f.kind in ("checkbox", "radio"):
             for v in [value] if isinstance(value, str) else value:
                 page.check(f'input[name="{name}"][value="{v}"]')
-        elif f.kind == "select":
+        elif f.kind == "select" or f.kind.startswith("date-"):
             page.select_option(f'select[name="{name}"]', value)
         elif f.kind != "hidden":
             page.fill(f'[name="{name}"]', value)
@@ -92,9 +92,7 @@ def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path)
     assert report["form_nonce"] == values["_nonce"]  # the page's own, for double clicks
     codes = [k for k, f in form.fields.items() if f.kind == "codes"]
     assert report["cites"] == [values[k] for k in codes]
-    typed = {k: v for k, v in values.items() if form.fields[k].kind not in ("hidden", "codes")}
-    assert {k: v for k, v in report["fields"].items() if v} == {
-        k: v for k, v in typed.items() if v}
+    assert {k: v for k, v in report["fields"].items() if v} == sealed_fields(form, values)
     assert [a["name"] for a in report["attachments"]] == ["фота.jpg"]
     assert report["attachments"][0]["size"] == len(photo)
     files = [p for p in folder.iterdir() if p.name != "report.json"]

@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 
 import pytest
 
-from testkit.formfill import answers, curl_form_args, parse_form, tiny_jpeg
+from testkit.formfill import answers, curl_form_args, parse_form, sealed_fields, tiny_jpeg
 from testkit.onion_serve import Served, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor]
@@ -44,9 +44,8 @@ def test_form_fetched_and_report_posted_over_tor(served: Served, tmp_path: Path)
     mine = [r for r, _ in reports if marker in str(r.get("fields"))]
     assert len(mine) == 1, reports
     assert mine[0]["lang"] == "en"
-    sealed = {"_nonce": "form_nonce", "follows_up": "cites"}  # sealed beside the fields
-    assert {k: v for k, v in mine[0]["fields"].items() if v} == {
-        k: v for k, v in values.items() if v and k not in sealed}
+    # the nonce and the cited codes are sealed beside the fields; the date as YYYY-MM-DD
+    assert {k: v for k, v in mine[0]["fields"].items() if v} == sealed_fields(form, values)
     assert mine[0]["form_nonce"] == values["_nonce"]
     assert mine[0]["cites"] == [values["follows_up"]]
     assert mine[0]["receipt"] in receipt.body
