@@ -51,15 +51,20 @@ def _convert(data: bytes | list[int], frm: int, to: int, pad: bool) -> list[int]
     return out
 
 
+def bech32_encode(hrp: str, raw: bytes) -> str:
+    """``<hrp>1…``: ``raw`` in Bech32 (BIP 173) with its 6-symbol checksum."""
+    data = _convert(raw, 8, 5, True)
+    assert data is not None
+    check = _polymod(_hrp_expand(hrp) + data + [0] * 6) ^ 1
+    data += [(check >> 5 * (5 - i)) & 31 for i in range(6)]
+    return hrp + "1" + "".join(_CHARSET[d] for d in data)
+
+
 def encode_public(raw: bytes) -> str:
     """``skrynka1…`` text for a 32-byte X25519 public key."""
     if len(raw) != 32:
         raise ValueError("public keys are 32 bytes")
-    data = _convert(raw, 8, 5, True)
-    assert data is not None
-    check = _polymod(_hrp_expand(HRP) + data + [0] * 6) ^ 1
-    data += [(check >> 5 * (5 - i)) & 31 for i in range(6)]
-    return HRP + "1" + "".join(_CHARSET[d] for d in data)
+    return bech32_encode(HRP, raw)
 
 
 def decode_public(text: str) -> bytes:

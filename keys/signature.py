@@ -18,7 +18,7 @@ from nacl.exceptions import ValueError as NaclValueError
 from nacl.signing import SigningKey, VerifyKey
 
 from keys.errors import KeyFileError
-from keys.pubkey import _CHARSET, _convert, _hrp_expand, _polymod
+from keys.pubkey import _CHARSET, _convert, _hrp_expand, _polymod, bech32_encode
 
 HRP = "skrynka-export"
 LABEL = b"skrynka-batch-v2"  # 16 ASCII bytes, no terminator
@@ -35,11 +35,7 @@ def encode_signer(raw: bytes) -> str:
     """``skrynka-export1…`` text (Bech32, BIP 173, as SPEC 1 but this prefix) of a signer key."""
     if len(raw) != SIGNER_LEN:
         raise ValueError("export public keys are 32 bytes")
-    data = _convert(raw, 8, 5, True)
-    assert data is not None
-    check = _polymod(_hrp_expand(HRP) + data + [0] * 6) ^ 1
-    data += [(check >> 5 * (5 - i)) & 31 for i in range(6)]
-    return HRP + "1" + "".join(_CHARSET[d] for d in data)
+    return bech32_encode(HRP, raw)
 
 
 def decode_signer(text: str) -> bytes:
