@@ -1,6 +1,7 @@
 """Headless Chromium (Debian's, JavaScript off) through the private network's Tor client:
-open the onion address, switch to Russian, fill every field, attach a photo, submit, see
-the receipt; then the operator's export and the analyst's decrypt give back exactly what
+open the onion address, switch to Russian, fill every field of the extended form (stage,
+early-voting day, region, town, station number, role among them), attach a photo, submit,
+see the receipt; then the operator's export and the analyst's decrypt give back exactly what
 was typed and attached."""
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from testkit.onion_serve import Served
 pytestmark = [pytest.mark.e2e, pytest.mark.tor, pytest.mark.browser]
 
 CHROMIUM = "/usr/bin/chromium"
+# The questions form version 3 added (a date is three selects: day, month, year).
+EXTENDED = {"stage", "early_voting_day-day", "early_voting_day-month", "early_voting_day-year",
+            "region", "town", "station", "role"}
 
 
 def goto(page: Any, url: str, timeout: float = 90) -> None:
@@ -71,7 +75,12 @@ def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path)
             assert page.locator("html").get_attribute("lang") == "ru"
             assert page.url.endswith("/ru/")
             form = parse_form(page.content())
+            # The monitors' questions of form version 3 are on the page (issue 15)...
+            assert set(form.fields) >= EXTENDED, sorted(form.fields)
             values = answers(form, text)
+            # ...and answered with something else than each first choice.
+            values.update(stage="early_voting", role="observer", station="№ 0417",
+                          **{"early_voting_day-day": "3"})
             fill(page, form, values, photo)
             with page.expect_navigation(timeout=60_000):
                 page.click('form[method="post"] [type="submit"]')
@@ -88,11 +97,19 @@ def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path)
     assert len(mine) == 1, reports
     report, folder = mine[0]
     assert report["lang"] == "ru"
+    assert report["form"]["version"] == 3
     assert report["receipt"] == receipt  # the code on the page is the one sealed inside
     assert report["form_nonce"] == values["_nonce"]  # the page's own, for double clicks
     codes = [k for k, f in form.fields.items() if f.kind == "codes"]
     assert report["cites"] == [values[k] for k in codes]
-    assert {k: v for k, v in report["fields"].items() if v} == sealed_fields(form, values)
+    typed = sealed_fields(form, values)
+    assert typed.pop("station") == "№ 0417"
+    fields = report["fields"]
+    assert {k: v for k, v in fields.items() if v and k != "station"} == typed
+    # The station number is sealed as the number alone, as the monitors count it.
+    assert (fields["stage"], fields["role"], fields["station"]) == ("early_voting", "observer",
+                                                                     "417")
+    assert fields["early_voting_day"].endswith("-03")
     assert [a["name"] for a in report["attachments"]] == ["фота.jpg"]
     assert report["attachments"][0]["size"] == len(photo)
     files = [p for p in folder.iterdir() if p.name != "report.json"]
