@@ -31,7 +31,7 @@ from app.httperrors import (
 )
 from app.i18n import DEFAULT_LANG, LANGS, Catalogs
 from app.intake import MAX_TEXT_BODY, NONCE_FIELD, Invalid, Receiving, drain, receive
-from app.intake.validate import date_years
+from app.intake.validate import HTML_PATTERNS, date_years
 from app.storage import Store
 from app.watched import WatchedFile
 from contract import MIB, in_mib, today
@@ -178,6 +178,7 @@ def form_page(
         date_years=date_years(), action=f"/{lang}/",
         max_file_mb=config.max_file_mb, max_report_mb=config.max_report_mb,
         max_files=config.max_files, nonce_field=NONCE_FIELD, nonce=random_bytes(16).hex(),
+        html_patterns=HTML_PATTERNS,
     )
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from typing import Any
 
 from keys.receipt import new_code
 
@@ -155,6 +157,25 @@ def sealed_fields(form: Form, values: dict[str, str | list[str]]) -> dict[str, o
     for name, p in dates.items():
         out[name] = dt.date(p["year"], p["month"], p["day"]).isoformat()
     return out
+
+
+def fill_page(page: Any, form: Form, values: dict[str, str | list[str]],
+              photos: Sequence[tuple[str, bytes]] = ()) -> None:
+    """Type ``values`` into a Playwright page's form, as a voter would, and attach
+    ``photos`` (name, JPEG bytes) to its file input."""
+    for name, value in values.items():
+        f = form.fields[name]
+        if f.kind in ("checkbox", "radio"):
+            for v in [value] if isinstance(value, str) else value:
+                page.check(f'input[name="{name}"][value="{v}"]')
+        elif f.kind == "select" or f.kind.startswith("date-"):
+            page.select_option(f'select[name="{name}"]', value)
+        elif f.kind != "hidden":
+            page.fill(f'[name="{name}"]', value)
+    if photos:
+        file_field = next(f.name for f in form.fields.values() if f.kind == "file")
+        page.set_input_files(f'input[name="{file_field}"]', files=[
+            {"name": n, "mimeType": "image/jpeg", "buffer": data} for n, data in photos])
 
 
 def curl_form_args(values: dict[str, str | list[str]], files: dict[str, str]) -> list[str]:

@@ -30,6 +30,10 @@ DATE_PARTS = ("year", "month", "day")
 _PART_RE = re.compile(r"[0-9]{1,4}")
 _TIME_RE = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]{1,3})?)?")
 _STATION_RE = re.compile(r"[№#]?\s*0*([0-9]{1,4})")
+#: The same rule as an HTML ``pattern``, so the browser (JavaScript off) refuses a bad
+#: station number before the upload starts. Leading/trailing spaces: the server strips
+#: them. tests/app/test_monitors_form.py checks that both rules agree.
+HTML_PATTERNS = {"station_number": r"\s*[№#]?\s*0*[1-9][0-9]{0,3}\s*"}
 _ECHO_MAX = 40  # a bad date/time is echoed back to the form at most this long
 
 

@@ -14,12 +14,14 @@ import pytest
 import tomllib
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nacl.public import PrivateKey
 from werkzeug.datastructures import MultiDict
 
 from app.formdef import FormDef, FormDefError, load_form, parse_form
 from app.i18n import LANGS
-from app.intake.validate import validate
+from app.intake.validate import HTML_PATTERNS, validate
 from tests.app.helpers import has_message, post, stored_reports, valid_fields
 from tests.app.test_templates import Page
 
@@ -36,6 +38,9 @@ PHOTO_KEYS = ("heading", "evidence", "risk", "android", "screenshot", "scrambled
 @pytest.fixture(scope="module")
 def form() -> FormDef:
     return load_form(ELECTION)
+
+
+FORM_DEF = load_form(ELECTION)
 
 
 def _answers(**changes: list[str]) -> MultiDict[str, str]:
@@ -93,6 +98,23 @@ def test_station_number_is_normalised(form: FormDef, typed: str, stored: str) ->
     v = validate(form, _answers(station=[typed]), today=TODAY)
     assert v.ok, v.errors
     assert v.values["station"] == stored
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789№# \u00a0a", max_size=9))
+def test_the_browser_s_pattern_is_the_server_s_rule(typed: str) -> None:
+    """The station input's HTML ``pattern`` (checked by the browser, JavaScript off, before
+    the upload starts) accepts exactly what the server accepts."""
+    if not typed.strip():
+        return  # an empty optional field: the browser checks no pattern
+    v = validate(FORM_DEF, _answers(station=[typed]), today=TODAY)
+    assert bool(re.fullmatch(HTML_PATTERNS["station_number"], typed)) == v.ok, typed
+
+
+def test_the_station_input_carries_the_pattern(client: FlaskClient) -> None:
+    page = client.get("/en/").get_data(as_text=True)
+    pattern = HTML_PATTERNS["station_number"]
+    assert 'name="station"' in page and f'pattern="{pattern}"' in page
 
 
 @pytest.mark.parametrize("typed", [

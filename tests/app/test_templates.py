@@ -19,7 +19,7 @@ from werkzeug.datastructures import MultiDict
 
 from app.formdef import FormDef, load_form
 from app.i18n import LANG_NAMES, LANGS, Catalogs, load_catalogs
-from app.intake.validate import validate
+from app.intake.validate import HTML_PATTERNS, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ("index.html", "form.html", "receipt.html", "safety.html", "error.html")
@@ -105,6 +105,7 @@ def render(
             "receipt": "K7QF2-9ZT2M-4XDPA",
             "nonce_field": "_nonce",
             "nonce": "0123456789abcdef0123456789abcdef",
+            "html_patterns": HTML_PATTERNS,
             "status": 404,
             "title_key": "error.title.404",
             "message_key": "error.404",

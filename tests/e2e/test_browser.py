@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from testkit.formfill import answers, parse_form, sealed_fields, tiny_jpeg
+from testkit.formfill import answers, fill_page, parse_form, sealed_fields, tiny_jpeg
 from testkit.onion_serve import Served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor, pytest.mark.browser]
@@ -35,21 +35,6 @@ def goto(page: Any, url: str, timeout: float = 90) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
-
-
-def fill(page: Any, form: Any, values: dict[str, Any], photo: bytes) -> None:
-    for name, value in values.items():
-        f = form.fields[name]
-        if f.kind in ("checkbox", "radio"):
-            for v in [value] if isinstance(value, str) else value:
-                page.check(f'input[name="{name}"][value="{v}"]')
-        elif f.kind == "select" or f.kind.startswith("date-"):
-            page.select_option(f'select[name="{name}"]', value)
-        elif f.kind != "hidden":
-            page.fill(f'[name="{name}"]', value)
-    file_field = next(f.name for f in form.fields.values() if f.kind == "file")
-    page.set_input_files(f'input[name="{file_field}"]', files=[
-        {"name": "фота.jpg", "mimeType": "image/jpeg", "buffer": photo}])
 
 
 def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path) -> None:
@@ -81,7 +66,7 @@ def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path)
             # ...and answered with something else than each first choice.
             values.update(stage="early_voting", role="observer", station="№ 0417",
                           **{"early_voting_day-day": "3"})
-            fill(page, form, values, photo)
+            fill_page(page, form, values, [("фота.jpg", photo)])
             with page.expect_navigation(timeout=60_000):
                 page.click('form[method="post"] [type="submit"]')
             receipt = page.locator("section.receipt code").inner_text().strip()

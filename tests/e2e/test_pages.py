@@ -24,6 +24,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import sync_playwright
 
+from testkit.formfill import answers, fill_page, parse_form, tiny_jpeg
 from testkit.pages import PagesServer, Visit, uncovered, visits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -166,3 +167,29 @@ def test_page_is_accessible_and_fits_a_phone(
         served = fetch_as_voter(browser, server, visit)
     problems = check_with_axe(browser, axe, server, visit, served)
     assert problems == [], "\n".join(problems)
+
+
+def test_a_bad_station_number_is_stopped_before_the_upload(
+    browser: Any, server: PagesServer,
+) -> None:
+    """JavaScript off: the browser itself refuses "12345" (the input's pattern) and sends
+    nothing, photo and all; corrected to "№ 17", the report goes through."""
+    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    try:
+        page = context.new_page()
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        page.goto(server.url(Visit("form", "en", "/en/", 200)))
+        form = parse_form(page.content())
+        values = answers(form, "Observers were sent away.")
+        values["station"] = "12345"
+        fill_page(page, form, values, [("p.jpg", tiny_jpeg(b"pattern check"))])
+        page.click('form[method="post"] [type="submit"]')
+        page.wait_for_timeout(500)
+        assert posts == [] and page.locator("#f-station:invalid").count() == 1
+        page.fill("#f-station", "№ 17")
+        with page.expect_navigation():
+            page.click('form[method="post"] [type="submit"]')
+        assert len(posts) == 1 and "/en/receipt/" in page.url
+    finally:
+        context.close()
