@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -102,6 +103,8 @@ def inspect(data: bytes) -> ImageFacts:
             facts.error = "not a JPEG, PNG or WebP image"
     except c.ImageError as exc:
         facts.error = str(exc)
+    if facts.format and not facts.error and facts.width is None:
+        facts.error = "no image size (no frame header)"
     return facts
 
 
@@ -199,6 +202,12 @@ def _inspect_webp(data: bytes, facts: ImageFacts) -> None:
         elif chunk.kind == b"VP8X" and len(chunk.data) >= 10:
             facts.width = 1 + int.from_bytes(chunk.data[4:7], "little")
             facts.height = 1 + int.from_bytes(chunk.data[7:10], "little")
+        elif chunk.kind == b"VP8 " and len(chunk.data) >= 10 and facts.width is None:
+            facts.width = int.from_bytes(chunk.data[6:8], "little") & 0x3FFF
+            facts.height = int.from_bytes(chunk.data[8:10], "little") & 0x3FFF
+        elif chunk.kind == b"VP8L" and len(chunk.data) >= 5 and facts.width is None:
+            bits = int.from_bytes(chunk.data[1:5], "little")
+            facts.width, facts.height = (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
 
 
 def _read_xmp(payload: bytes, facts: ImageFacts) -> None:
@@ -214,11 +223,13 @@ def _read_exif(payload: bytes, facts: ImageFacts) -> None:
     """The EXIF fields we report, from a TIFF block (with or without ``Exif\\0\\0``)."""
     facts.has_exif = True
     try:
-        exif = Image.Exif()
-        exif.load(payload)
-        ifd0 = dict(exif)
-        sub = dict(exif.get_ifd(IFD_EXIF))
-        gps = dict(exif.get_ifd(IFD_GPS))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about damaged tags: not ours to print
+            exif = Image.Exif()
+            exif.load(payload)
+            ifd0 = dict(exif)
+            sub = dict(exif.get_ifd(IFD_EXIF))
+            gps = dict(exif.get_ifd(IFD_GPS))
     except Exception:  # noqa: BLE001  Pillow's TIFF reader on hostile bytes: any error
         facts.error = "EXIF block is damaged (not read)"
         if b"GPS" in payload:
