@@ -19,13 +19,19 @@ category``). Union-find joins linked groups, strong links first, with two guards
 against chaining distinct incidents together:
 
 * a veto: no link joins two groups whose reports give different incident days or
-  regions, or station numbers more than one typo apart (one digit changed, added,
-  dropped, or two neighbours swapped: "71" for "17"); a strong link may join a
-  typo'd station, a weak one never;
-* a weak link joins two groups only if they have a category in common; a group's
-  categories are the union over strong links (one incident, described by several
-  people) and the intersection over weak links. So a report ticking both "x" and "y"
-  does not pull an "x" incident and a "y" incident at its station into one group.
+  regions, or station numbers that are not all within one typo (one digit changed,
+  added, dropped, or two neighbours swapped: "71" for "17") of one of them; a strong
+  link may join a typo'd station, a weak one never;
+* a weak link joins two groups only if their core categories meet: a group's core is
+  the categories ticked by the most of its reports. So a report ticking both "x" and
+  "y" does not pull an "x" incident and a "y" incident at its station into one group,
+  nor does an extra box ticked in a few reports of each.
+
+Any link, strong or weak, also needs the two reports' categories to overlap (when both
+give some): the same photo of the polling station's door in two reports about
+different things that day is no evidence they are one incident. Weak links are tried
+most alike first (Jaccard similarity of the categories), so a report ticking "x" and
+"y" joins the reports ticking exactly what it ticks before a neighbour's.
 
 A vetoed link is kept as ``Group.related`` (the other group's id): worth a look.
 
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,8 +173,14 @@ class _Part:
     days: set[str]
     regions: set[str]
     stations: set[str]
-    cats: frozenset[str]
+    counts: Counter[str]  # how many members tick each category
     reasons: set[str] = field(default_factory=set)
+
+    @property
+    def core(self) -> set[str]:
+        """The categories ticked by the most members: what the group is about."""
+        top = max(self.counts.values(), default=0)
+        return {cat for cat, n in self.counts.items() if n == top and n}
 
 
 def _set(value: Optional[str]) -> set[str]:
@@ -176,9 +189,10 @@ def _set(value: Optional[str]) -> set[str]:
 
 class _Groups:
     def __init__(self, reports: Sequence[ReportInfo]) -> None:
+        self.reports = reports
         self.parent = list(range(len(reports)))
         self.parts = [
-            _Part([i], _set(r.day), _set(r.region), _set(r.station), r.categories)
+            _Part([i], _set(r.day), _set(r.region), _set(r.station), Counter(r.categories))
             for i, r in enumerate(reports)]
         self.vetoed: list[tuple[int, int]] = []
 
@@ -191,7 +205,8 @@ class _Groups:
     def conflict(self, a: _Part, b: _Part) -> bool:
         if len(a.days | b.days) > 1 or len(a.regions | b.regions) > 1:
             return True
-        return not all(station_typo(x, y) for x in a.stations for y in b.stations)
+        stations = a.stations | b.stations
+        return not any(all(station_typo(s, t) for t in stations) for s in stations)
 
     def link(self, i: int, j: int, reason: str) -> None:
         ri, rj = self.find(i), self.find(j)
@@ -200,7 +215,9 @@ class _Groups:
             return
         a, b = self.parts[ri], self.parts[rj]
         weak = reason == SAME_PLACE
-        if self.conflict(a, b) or (weak and not a.cats & b.cats):
+        ci, cj = self.reports[i].categories, self.reports[j].categories
+        if (self.conflict(a, b) or (weak and not a.core & b.core)
+                or (ci and cj and not ci & cj)):
             self.vetoed.append((i, j))
             return
         if len(a.members) < len(b.members):
@@ -210,7 +227,7 @@ class _Groups:
         a.days |= b.days
         a.regions |= b.regions
         a.stations |= b.stations
-        a.cats = (a.cats & b.cats) if weak else (a.cats | b.cats)
+        a.counts += b.counts
         a.reasons |= b.reasons | {reason}
 
 
@@ -252,6 +269,10 @@ def _weak_links(reports: Sequence[ReportInfo]) -> list[tuple[int, int, str]]:
     return _pairs_by_key(items, SAME_PLACE)
 
 
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
 def independent_count(reports: Sequence[ReportInfo]) -> int:
     """How many of ``reports`` are not re-sends of another (see the module docstring)."""
     keys: dict[Any, int] = {}
@@ -275,7 +296,9 @@ def group_reports(reports: Sequence[ReportInfo],
                   threshold: int = phash.THRESHOLD) -> list[Group]:
     """Groups of ``reports`` (see the module docstring)."""
     groups = _Groups(reports)
-    for i, j, reason in _strong_links(reports, threshold) + _weak_links(reports):
+    weak = sorted(_weak_links(reports), key=lambda link: -_jaccard(
+        reports[link[0]].categories, reports[link[1]].categories))
+    for i, j, reason in _strong_links(reports, threshold) + weak:
         groups.link(i, j, reason)
     roots = sorted({groups.find(i) for i in range(len(reports))},
                    key=lambda r: (-len(groups.parts[r].members),
