@@ -15,6 +15,7 @@ is bounded (:data:`MAX_PARTS`), a length that runs past the end is an
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Optional
@@ -26,6 +27,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # JPEG markers that stand alone (no length field).
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 SOS, EOI, SOI = 0xDA, 0xD9, 0xD8
+# 0xFF then a byte that ends a scan: not 0x00 (stuffing), not RST0-7, not 0xFF (fill:
+# the match starts at the last 0xFF of a run).
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 
 class ImageError(ValueError):
@@ -129,16 +133,12 @@ def _next_marker(data: bytes, pos: int) -> int:
 
 def _entropy_end(data: bytes, pos: int) -> int:
     """Where the entropy-coded data starting at ``pos`` ends: the next marker that is
-    neither a stuffed 0xFF00 nor a restart marker (those belong to the scan)."""
-    while True:
-        pos = data.find(b"\xff", pos)
-        if pos < 0 or pos + 1 >= len(data):
-            raise ImageError("JPEG cut inside image data (no EOI)")
-        nxt = data[pos + 1]
-        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
-            pos += 1 if nxt == 0xFF else 2
-            continue
-        return pos
+    neither a stuffed 0xFF00 nor a restart marker (those belong to the scan); one
+    regular-expression scan, however many stuffed bytes a hostile file holds."""
+    found = _SCAN_END.search(data, pos)
+    if found is None:
+        raise ImageError("JPEG cut inside image data (no EOI)")
+    return found.start()
 
 
 def png_chunks(data: bytes) -> PngFile:

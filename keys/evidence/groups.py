@@ -10,7 +10,8 @@ API:
 * :func:`export_groups` ``(groups, path)``: a CSV (group_id, report_id, reasons,
   independent_count), one row per report, written atomically (0600).
 
-Links. Strong: a report cites another's receipt code (``citation``); the two share
+Links. Strong: two reports come from one form page (``same form page``: the same
+``form_nonce``); a report cites another's receipt code (``citation``); the two share
 an attachment with the same SHA-256 (``identical attachment``); two photos' pHashes
 are within :data:`keys.evidence.phash.THRESHOLD` bits (``near-identical photo``).
 Weak: the same region, polling station (digits, leading zeros dropped: "№ 0017" is
@@ -19,9 +20,14 @@ category``). Union-find joins linked groups, strong links first, with two guards
 against chaining distinct incidents together:
 
 * a veto: no link joins two groups whose reports give different incident days or
-  regions, or station numbers that are not all within one typo (one digit changed,
-  added, dropped, or two neighbours swapped: "71" for "17") of one of them; a strong
-  link may join a typo'd station, a weak one never;
+  regions, or different stations: their most given station numbers must agree, or
+  one group gives a single number one typo (one digit changed, added, dropped, or two
+  neighbours swapped: "71" for "17") from the other's and has no more reports than it
+  (:func:`stations_clash`; strong links only: a weak link needs the main numbers to
+  agree). So a typo'd report joins its incident through a photo or a citation, but
+  typo'd reports cannot bridge two incidents at neighbouring numbers (17 and 67 are
+  one typo apart, as are any two one-digit stations). Vetoed links are tried again
+  once the others have joined what they join;
 * a weak link joins two groups only if their core categories meet: a group's core is
   the categories ticked by the most of its reports. So a report ticking both "x" and
   "y" does not pull an "x" incident and a "y" incident at its station into one group,
@@ -56,10 +62,12 @@ from keys.evidence.scrub import read_report
 from keys.output import REPORT_FILE, attachment_names, render_csv, write_atomic
 
 CITATION = "citation"
+SAME_PAGE = "same form page"
 SAME_FILE = "identical attachment"
 SAME_PHOTO = "near-identical photo"
 SAME_PLACE = "same station, day and category"
 _ALL_PAIRS = 30
+_PASSES = 8
 GROUP_COLUMNS = ["group_id", "report_id", "reasons", "independent_count"]
 
 
@@ -172,15 +180,41 @@ class _Part:
     members: list[int]
     days: set[str]
     regions: set[str]
-    stations: set[str]
+    stations: Counter[str]  # how many members give each station number
     counts: Counter[str]  # how many members tick each category
     reasons: set[str] = field(default_factory=set)
 
     @property
     def core(self) -> set[str]:
         """The categories ticked by the most members: what the group is about."""
-        top = max(self.counts.values(), default=0)
-        return {cat for cat, n in self.counts.items() if n == top and n}
+        return _top(self.counts)
+
+
+def _top(counts: Counter[str]) -> set[str]:
+    """The most frequent values (all of them on a tie)."""
+    top = max(counts.values(), default=0)
+    return {value for value, n in counts.items() if n == top and n}
+
+
+def stations_clash(a: Counter[str], b: Counter[str], typos: bool = True) -> bool:
+    """Whether two groups' station numbers (with their counts) say different stations.
+
+    Their main stations (the most given) must meet, every station then being within one
+    typo of a shared main one; or (if ``typos``: a strong link) one group gives a single
+    station, one typo from the other's main one, by no more reports than the other has
+    (a typo joins the majority).
+    """
+    if not a or not b:
+        return False
+    shared = _top(a) & _top(b)
+    if shared:
+        return not all(any(station_typo(m, s) for m in shared) for s in set(a) | set(b))
+    for lone, other in ((a, b), (b, a)) if typos else ():
+        if len(lone) == 1 and sum(lone.values()) <= sum(other.values()):
+            station = next(iter(lone))
+            if any(station_typo(station, m) for m in _top(other)):
+                return False
+    return True
 
 
 def _set(value: Optional[str]) -> set[str]:
@@ -191,10 +225,13 @@ class _Groups:
     def __init__(self, reports: Sequence[ReportInfo]) -> None:
         self.reports = reports
         self.parent = list(range(len(reports)))
+        firsts = resend_classes(reports)
+        # a re-send is no second witness of the station number: it does not count
         self.parts = [
-            _Part([i], _set(r.day), _set(r.region), _set(r.station), Counter(r.categories))
+            _Part([i], _set(r.day), _set(r.region),
+                  Counter(_set(r.station) if firsts[i] == i else ()), Counter(r.categories))
             for i, r in enumerate(reports)]
-        self.vetoed: list[tuple[int, int]] = []
+        self.vetoed: list[tuple[int, int, str]] = []
 
     def find(self, i: int) -> int:
         while self.parent[i] != i:
@@ -202,48 +239,60 @@ class _Groups:
             i = self.parent[i]
         return i
 
-    def conflict(self, a: _Part, b: _Part) -> bool:
+    def conflict(self, a: _Part, b: _Part, weak: bool) -> bool:
         if len(a.days | b.days) > 1 or len(a.regions | b.regions) > 1:
             return True
-        stations = a.stations | b.stations
-        return not any(all(station_typo(s, t) for t in stations) for s in stations)
+        return stations_clash(a.stations, b.stations, typos=not weak)
 
-    def link(self, i: int, j: int, reason: str) -> None:
+    def link(self, i: int, j: int, reason: str) -> bool:
+        """Join the groups of reports i and j unless vetoed; whether they were joined."""
         ri, rj = self.find(i), self.find(j)
         if ri == rj:
             self.parts[ri].reasons.add(reason)
-            return
+            return False
         a, b = self.parts[ri], self.parts[rj]
         weak = reason == SAME_PLACE
         ci, cj = self.reports[i].categories, self.reports[j].categories
-        if (self.conflict(a, b) or (weak and not a.core & b.core)
+        if (self.conflict(a, b, weak) or (weak and not a.core & b.core)
                 or (ci and cj and not ci & cj)):
-            self.vetoed.append((i, j))
-            return
+            self.vetoed.append((i, j, reason))
+            return False
         if len(a.members) < len(b.members):
             ri, rj, a, b = rj, ri, b, a
         self.parent[rj] = ri
         a.members += b.members
         a.days |= b.days
         a.regions |= b.regions
-        a.stations |= b.stations
+        a.stations += b.stations
         a.counts += b.counts
         a.reasons |= b.reasons | {reason}
+        return True
+
+    def link_all(self, links: list[tuple[int, int, str]]) -> None:
+        """Every link in order; then the vetoed ones again while that joins more (a typo'd
+        report citing another typo'd one joins once that one has joined its incident)."""
+        for _ in range(_PASSES):
+            self.vetoed = []
+            joined = [self.link(i, j, reason) for i, j, reason in links]
+            if not any(joined) or not self.vetoed:
+                return
+            links = self.vetoed
 
 
 def _strong_links(reports: Sequence[ReportInfo], threshold: int) -> list[tuple[int, int, str]]:
-    links: list[tuple[int, int, str]] = []
+    links = _pairs_by_key(((i, r.form_nonce) for i, r in enumerate(reports) if r.form_nonce),
+                          SAME_PAGE)
     by_code = {r.receipt: i for i, r in enumerate(reports) if r.receipt}
     for i, r in enumerate(reports):
         links += [(i, by_code[code], CITATION) for code in r.cites
                   if code in by_code and by_code[code] != i]
-    links += _pairs_by_key(((i, f) for i, r in enumerate(reports) for f in set(r.files)),
-                           SAME_FILE)
+    files = _pairs_by_key(((i, f) for i, r in enumerate(reports) for f in set(r.files)),
+                          SAME_FILE)
     images = [(i, h) for i, r in enumerate(reports) for h in set(r.hashes)]
     for n, (i, hi) in enumerate(images):
         links += [(i, j, SAME_PHOTO) for j, hj in images[n + 1:]
                   if j != i and phash.hamming(hi, hj) <= threshold]
-    return links
+    return files + links  # re-sends (same files) join first
 
 
 def _pairs_by_key(items: Iterable[tuple[int, Any]], reason: str) -> list[tuple[int, int, str]]:
@@ -275,6 +324,11 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 def independent_count(reports: Sequence[ReportInfo]) -> int:
     """How many of ``reports`` are not re-sends of another (see the module docstring)."""
+    return len(set(resend_classes(reports)))
+
+
+def resend_classes(reports: Sequence[ReportInfo]) -> list[int]:
+    """For each report, the index of one report standing for it and its re-sends."""
     keys: dict[Any, int] = {}
     parent = list(range(len(reports)))
 
@@ -289,7 +343,7 @@ def independent_count(reports: Sequence[ReportInfo]) -> int:
             if key in keys:
                 parent[find(i)] = find(keys[key])
             keys.setdefault(key, i)
-    return len({find(i) for i in range(len(reports))})
+    return [find(i) for i in range(len(reports))]
 
 
 def group_reports(reports: Sequence[ReportInfo],
@@ -298,8 +352,7 @@ def group_reports(reports: Sequence[ReportInfo],
     groups = _Groups(reports)
     weak = sorted(_weak_links(reports), key=lambda link: -_jaccard(
         reports[link[0]].categories, reports[link[1]].categories))
-    for i, j, reason in _strong_links(reports, threshold) + weak:
-        groups.link(i, j, reason)
+    groups.link_all(_strong_links(reports, threshold) + weak)
     roots = sorted({groups.find(i) for i in range(len(reports))},
                    key=lambda r: (-len(groups.parts[r].members),
                                   min(reports[m].report_id for m in groups.parts[r].members)))
@@ -310,7 +363,7 @@ def group_reports(reports: Sequence[ReportInfo],
         members = sorted(part.members, key=lambda m: reports[m].report_id)
         out[root] = Group(names[root], [reports[m].report_id for m in members],
                           sorted(part.reasons), independent_count([reports[m] for m in members]))
-    for i, j in groups.vetoed:
+    for i, j, _ in groups.vetoed:
         a, b = groups.find(i), groups.find(j)
         if a != b:
             _add(out[a].related, names[b])

@@ -215,6 +215,8 @@ def _read_xmp(payload: bytes, facts: ImageFacts) -> None:
     lowered = payload[:_XMP_LIMIT].lower()
     if b"proofmode" in lowered:
         facts.proofmode = True
+    if b"gpslatitude" in lowered or b"gpslongitude" in lowered:
+        facts.has_gps = True  # exif:GPSLatitude in XMP (lat/lon left unparsed)
     if b"c2pa" in lowered and b"manifest" in lowered:
         facts.has_c2pa = True
 

@@ -64,9 +64,9 @@ def _incidents(rnd: random.Random, count: int) -> list[Incident]:
     for n in range(count):
         if out and rnd.random() < 0.35:  # a sibling of an earlier incident
             base = rnd.choice(out)
-            same_day = rnd.random() < 0.4
             taken = {i.category for i in out if (i.region, i.station, i.day) ==
                      (base.region, base.station, base.day)}
+            same_day = rnd.random() < 0.4 and len(taken) < len(CATEGORIES)
             day = base.day if same_day else rnd.choice([d for d in DAYS if d != base.day])
             cat = rnd.choice([c for c in CATEGORIES if c not in taken]) if same_day else (
                 rnd.choice(CATEGORIES))
@@ -131,8 +131,9 @@ class _Maker:
         what = [inc.category]
         same_place = {i.category for i in incidents if (i.region, i.station, i.day) ==
                       (inc.region, inc.station, inc.day)}
-        if rnd.random() < 0.2:
-            what.append(rnd.choice([c for c in CATEGORIES if c not in same_place]))
+        free = [c for c in CATEGORIES if c not in same_place]
+        if free and rnd.random() < 0.2:
+            what.append(rnd.choice(free))
         self.add(rid, inc, station, what, cites, files)
         if rnd.random() < 0.7:
             words = rnd.sample(WORDS, rnd.randint(3, 8))

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,30 @@ def test_export_groups(tmp_path: Path) -> None:
     assert rows[1:] == [["G0001", "a", g.SAME_PLACE, "2"], ["G0001", "b", g.SAME_PLACE, "2"],
                         ["G0002", "c", "", "1"]]
     assert (tmp_path / "groups.csv").stat().st_mode & 0o777 == 0o600
+
+
+def test_typos_do_not_bridge_neighbouring_stations() -> None:
+    """Incident A at 17 (one report typed 67, joined by A's photo); incident B at 67,
+    same day and category: the typo'd report's weak link to B is vetoed."""
+    photo_a, photo_b = jpeg_bytes(picture(11)), jpeg_bytes(picture(12))
+    reports = [info("a1", files=[photo_a]),
+               info("a2", files=[photo_a], fields={"description": "my own words"}),
+               info("a3", "67", files=[photo_a]),
+               info("b1", "67", files=[photo_b]), info("b2", "67")]
+    assert grouped(reports) == {frozenset({"a1", "a2", "a3"}), frozenset({"b1", "b2"})}
+    assert g.stations_clash(Counter({"17": 2, "67": 1}), Counter({"67": 2}), typos=False)
+    assert not g.stations_clash(Counter({"17": 2}), Counter({"71": 1}))
+    assert g.stations_clash(Counter({"17": 2}), Counter({"71": 3}))  # not a minority typo
+
+
+def test_a_typo_citing_a_typo_joins_once_that_one_has_joined() -> None:
+    photo = jpeg_bytes(picture(13))
+    reports = [info("a", "34", files=[photo]), info("b", "38", files=[photo]),
+               info("c", "34"), info("d", "43", cites=["R-b"])]
+    assert grouped(reports) == {frozenset("abcd")}
+
+
+def test_same_form_page_links_and_counts_once() -> None:
+    reports = [info("a", "17", nonce="n"), info("b", "71", nonce="n"), info("c", "17")]
+    [group] = g.group_reports(reports)
+    assert g.SAME_PAGE in group.reasons and group.independent == 2
