@@ -168,7 +168,8 @@ def test_typos_do_not_bridge_neighbouring_stations() -> None:
     assert grouped(reports) == {frozenset({"a1", "a2", "a3"}), frozenset({"b1", "b2"})}
     assert g.stations_clash(Counter({"17": 2, "67": 1}), Counter({"67": 2}), typos=False)
     assert not g.stations_clash(Counter({"17": 2}), Counter({"71": 1}))
-    assert g.stations_clash(Counter({"17": 2}), Counter({"71": 3}))  # not a minority typo
+    assert g.stations_clash(Counter({"17": 3, "16": 1}), Counter({"71": 5}))  # not a minority
+    assert g.stations_clash(Counter({"17": 2}), Counter({"42": 1}))  # not a typo
 
 
 def test_a_typo_citing_a_typo_joins_once_that_one_has_joined() -> None:
