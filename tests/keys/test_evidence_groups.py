@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keys.evidence import groups as g
 from keys.evidence import phash
@@ -183,3 +185,27 @@ def test_same_form_page_links_and_counts_once() -> None:
     reports = [info("a", "17", nonce="n"), info("b", "71", nonce="n"), info("c", "17")]
     [group] = g.group_reports(reports)
     assert g.SAME_PAGE in group.reasons and group.independent == 2
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["receipt", "cites", "form_nonce", "fields",
+                                        "attachments"]), JSON),
+       st.dictionaries(st.sampled_from(["what", "region", "station", "incident_date"]), JSON))
+def test_any_report_json_groups_without_error(report: dict[str, Any],
+                                              fields: dict[str, Any]) -> None:
+    if fields:
+        report = {**report, "fields": fields}
+    infos = [g.report_info("a", report), g.report_info("b", report), info("c")]
+    groups = g.group_reports(infos)
+    assert sorted(rid for x in groups for rid in x.report_ids) == ["a", "b", "c"]
+
+
+def test_no_reports_no_groups(tmp_path: Path) -> None:
+    assert g.group_reports([]) == [] and g.load_reports(tmp_path) == []
+    g.export_groups([], tmp_path / "groups.csv")
+    assert (tmp_path / "groups.csv").read_bytes().decode("utf-8-sig").startswith("group_id")
