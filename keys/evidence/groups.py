@@ -58,8 +58,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from keys.evidence import containers, phash
-from keys.evidence.scrub import read_report
-from keys.output import REPORT_FILE, attachment_names, render_csv, write_atomic
+from keys.evidence.scrub import attachment_files, read_original, read_report
+from keys.output import REPORT_FILE, render_csv, write_atomic
 
 CITATION = "citation"
 SAME_PAGE = "same form page"
@@ -139,14 +139,16 @@ def _str(value: Any) -> Optional[str]:
 def load_report(folder: Path) -> ReportInfo:
     """One report folder (report.json and its attachment files; a missing file is skipped)."""
     report = read_report(folder)
-    metas = [a if isinstance(a, dict) else {} for a in report.get("attachments", [])]
-    datas = []
-    for name in attachment_names({**report, "attachments": metas}):
+    info = report_info(folder.name, report)
+    for name, _ in attachment_files(report):
         try:
-            datas.append((folder / name).read_bytes())
+            data, sha, _size = read_original(folder / name)
         except OSError:
             continue
-    return report_info(folder.name, report, datas)
+        info.files.append(sha)
+        if data is not None and (h := phash.image_hash(data)) is not None:
+            info.hashes.append(h)
+    return info
 
 
 def load_reports(directory: Path) -> list[ReportInfo]:

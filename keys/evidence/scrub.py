@@ -32,6 +32,7 @@ sensor's noise pattern, which can match a photo to the camera that took it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -198,27 +199,47 @@ def read_report(folder: Path) -> dict[str, Any]:
     return report
 
 
+def attachment_files(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(file name in the report folder, attachment entry) for each attachment, in order."""
+    listed = report.get("attachments")
+    metas = [a if isinstance(a, dict) else {} for a in listed] if isinstance(listed, list) else []
+    return list(zip(attachment_names({**report, "attachments": metas}), metas))
+
+
+def read_original(path: Path) -> tuple[Optional[bytes], str, int]:
+    """(the bytes if it looks like an image we handle, else None; SHA-256; size) of an
+    attachment, read without following a symlink; other files are hashed in pieces."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        head = fh.read(16)
+        if c.sniff(head) is not None:
+            data = head + fh.read()
+            return data, metadata.sha256(data), len(data)
+        digest, size = hashlib.sha256(head), len(head)
+        while piece := fh.read(1 << 20):
+            digest.update(piece)
+            size += len(piece)
+        return None, digest.hexdigest(), size
+
+
 def process_report_folder(folder: Path, out: Path) -> list[AttachmentEvidence]:
     """Evidence for each attachment of ``folder``; scrubbed image copies into ``out``
-    (created 0700 if missing). The originals are only read."""
-    report = read_report(folder)
-    metas = [a if isinstance(a, dict) else {} for a in report.get("attachments", [])]
-    report = {**report, "attachments": metas}
+    (created 0700 if missing; give each report a folder of its own, the copies keep the
+    attachments' file names). The originals are only read."""
+    files = attachment_files(read_report(folder))
     os.makedirs(out, mode=0o700, exist_ok=True)
-    return [_one(folder / name, out / name, meta)
-            for name, meta in zip(attachment_names(report), metas)]
+    return [_one(folder / name, out / name, meta) for name, meta in files]
 
 
 def _one(path: Path, target: Path, meta: dict[str, Any]) -> AttachmentEvidence:
     item = AttachmentEvidence(name=path.name, attachment_id=str(meta.get("id", "")),
                               media_type=str(meta.get("media_type", "")), kind="missing")
     try:
-        data = path.read_bytes()
+        data, item.sha256, item.size = read_original(path)
     except OSError as exc:
         item.problems.append(f"cannot read: {exc.strerror}")
         return item
-    item.sha256, item.size = metadata.sha256(data), len(data)
-    if c.sniff(data) is None:
+    if data is None:
         item.kind = "other"
         return item
     item.kind, item.facts = "image", metadata.inspect(data)

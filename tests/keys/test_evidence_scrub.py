@@ -224,3 +224,20 @@ def test_process_report_folder_refuses_a_damaged_image(tmp_path: Path) -> None:
     [item] = scrub.process_report_folder(folder, tmp_path / "out")
     assert item.kind == "damaged" and item.problems and item.scrubbed_name is None
     assert not (tmp_path / "out" / "a.jpg").exists()
+
+
+def test_symlinks_are_not_followed_and_other_files_are_hashed_in_pieces(tmp_path: Path) -> None:
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (tmp_path / "secret.jpg").write_bytes(dirty_jpeg())
+    (folder / "link.jpg").symlink_to(tmp_path / "secret.jpg")
+    big = os.urandom(3 << 20)
+    (folder / "video.mp4").write_bytes(big)
+    (folder / "report.json").write_text(json.dumps(
+        {"attachments": [{"name": "link.jpg"}, {"name": "video.mp4"}, "junk"]}))
+    link, video, junk = scrub.process_report_folder(folder, tmp_path / "out")
+    assert link.kind == "missing" and link.problems and link.sha256 is None
+    assert video.kind == "other" and video.size == len(big)
+    assert video.sha256 == hashlib.sha256(big).hexdigest()
+    assert junk.kind == "missing" and junk.name == "attachment"
+    assert not any((tmp_path / "out").iterdir())
