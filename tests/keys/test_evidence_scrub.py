@@ -241,3 +241,35 @@ def test_symlinks_are_not_followed_and_other_files_are_hashed_in_pieces(tmp_path
     assert video.sha256 == hashlib.sha256(big).hexdigest()
     assert junk.kind == "missing" and junk.name == "attachment"
     assert not any((tmp_path / "out").iterdir())
+
+
+def _saved(img: Image.Image, fmt: str, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("variant", ["progressive", "restart", "cmyk", "grey", "palette",
+                                     "apng", "webp-lossless"])
+def test_scrub_keeps_other_kinds_of_image_intact(variant: str) -> None:
+    img = picture(21)
+    data = {
+        "progressive": lambda: _saved(img, "JPEG", progressive=True, comment=b"c"),
+        "restart": lambda: _saved(img, "JPEG", restart_marker_blocks=2, comment=b"c"),
+        "cmyk": lambda: _saved(img.convert("CMYK"), "JPEG", comment=b"c"),
+        "grey": lambda: _saved(img.convert("L"), "JPEG", comment=b"c"),
+        "palette": lambda: _saved(img.convert("P"), "PNG", transparency=0),
+        "apng": lambda: _saved(img, "PNG", save_all=True, append_images=[picture(22)],
+                               duration=100),
+        "webp-lossless": lambda: _saved(img, "WEBP", lossless=True, exif=b"Exif\x00\x00MM"),
+    }[variant]()
+    clean = scrub.scrub(data)
+    assert scrub.verify_clean(clean) == []
+    with Image.open(io.BytesIO(clean)) as got, Image.open(io.BytesIO(data)) as want:
+        assert got.mode == want.mode and got.info.get("transparency") == want.info.get(
+            "transparency")
+        assert getattr(got, "n_frames", 1) == getattr(want, "n_frames", 1)
+        for frame in range(getattr(want, "n_frames", 1)):
+            got.seek(frame)
+            want.seek(frame)
+            assert got.tobytes() == want.tobytes()
