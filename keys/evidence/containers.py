@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 MAX_PARTS = 20_000
+MAX_GARBAGE = 1 << 16
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -56,6 +57,7 @@ class JpegFile:
     segments: list[Segment] = field(default_factory=list)
     end: int = 0  # offset just past EOI
     trailing: int = 0  # bytes after EOI (motion photos, second images, junk)
+    garbage: int = 0  # stray bytes between segments (skipped, as decoders do)
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,9 @@ def jpeg_segments(data: bytes) -> JpegFile:
     out = JpegFile(segments=[Segment(SOI, 0, 2, b"")])
     pos = 2
     while len(out.segments) < MAX_PARTS:
-        pos = _next_marker(data, pos)
+        before, pos = pos, _next_marker(data, pos)
+        if data[before] != 0xFF:
+            out.garbage += pos - before
         marker = data[pos + 1]
         if marker == EOI:
             out.segments.append(Segment(EOI, pos, pos + 2, b""))
@@ -121,8 +125,12 @@ def jpeg_segments(data: bytes) -> JpegFile:
 
 
 def _next_marker(data: bytes, pos: int) -> int:
-    """The offset of the next marker at ``pos`` (0xFF fill bytes skipped)."""
-    if pos >= len(data) or data[pos] != 0xFF:
+    """The offset of the next marker at ``pos`` (0xFF fill bytes skipped; like libjpeg,
+    up to :data:`MAX_GARBAGE` stray bytes before it too: a scrubbed copy drops them)."""
+    if pos < len(data) and data[pos] != 0xFF:
+        found = data.find(b"\xff", pos, pos + MAX_GARBAGE)
+        pos = found if found >= 0 else len(data)
+    if pos >= len(data):
         raise ImageError(f"JPEG has no marker at {pos} (truncated or damaged)")
     while pos + 1 < len(data) and data[pos + 1] == 0xFF:
         pos += 1

@@ -126,6 +126,8 @@ def _telltales(where: str, payload: bytes) -> list[str]:
 
 def _jpeg_problems(jpeg: c.JpegFile) -> list[str]:
     problems = [f"{jpeg.trailing} bytes after EOI"] if jpeg.trailing else []
+    if jpeg.garbage:
+        problems.append(f"{jpeg.garbage} stray bytes between segments")
     for seg in jpeg.segments:
         where = f"segment 0x{seg.marker:02X} at {seg.start}"
         if seg.marker == 0xE2 and seg.startswith(ICC_JPEG):
