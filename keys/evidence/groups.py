@@ -41,6 +41,9 @@ most alike first (Jaccard similarity of the categories), so a report ticking "x"
 
 A vetoed link is kept as ``Group.related`` (the other group's id): worth a look.
 
+Cost: photos are compared pairwise (2,000 photos, 2,350 reports: about 1-2 s; grows
+with the square of the number of photos).
+
 Independent reports: a group's reports, counting as one a re-send: reports with the
 same ``form_nonce`` (one form page sent twice), or with the same fields and the same
 non-empty set of attachments (byte-identical). Two people ticking the same boxes
