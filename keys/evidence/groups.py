@@ -20,7 +20,8 @@ category``). Union-find joins linked groups, strong links first, with two guards
 against chaining distinct incidents together:
 
 * a veto: no link joins two groups whose reports give different incident days or
-  regions, or different stations: their most given station numbers must agree, or
+  regions, or different stations: their most given station numbers (a re-send not
+  counted again) must agree, or
   one group gives a single number one typo (one digit changed, added, dropped, or two
   neighbours swapped: "71" for "17") from the other's and has no more reports than it
   (:func:`stations_clash`; strong links only: a weak link needs the main numbers to
