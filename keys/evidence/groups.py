@@ -21,9 +21,9 @@ against chaining distinct incidents together:
 
 * a veto: no link joins two groups whose reports give different incident days or
   regions, or different stations: their most given station numbers (a re-send not
-  counted again) must agree, or
-  one group gives a single number one typo (one digit changed, added, dropped, or two
-  neighbours swapped: "71" for "17") from the other's and has no more reports than it
+  counted again) must agree, or one group gives a single number one typo (one digit
+  changed, added, dropped, or two neighbours swapped: "71" for "17") from the other's
+  and has no more reports than it
   (:func:`stations_clash`; strong links only: a weak link needs the main numbers to
   agree). So a typo'd report joins its incident through a photo or a citation, but
   typo'd reports cannot bridge two incidents at neighbouring numbers (17 and 67 are
