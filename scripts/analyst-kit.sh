@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the analyst's offline kit in DIR (default: analyst-kit):
-#   DIR/wheels/                    PyNaCl, argon2-cffi and their dependencies, as wheels
-#   DIR/keys/                      the keys package (with SPEC.md)
+#   DIR/wheels/                    PyNaCl, argon2-cffi, Pillow and their dependencies, as wheels
+#   DIR/keys/                      the keys package (with SPEC.md and its subpackages)
 #   DIR/requirements-analyst.txt   the pinned versions
 #   DIR/INSTALL.txt                offline install and use, step by step
 # Wheels are fetched for this machine's Python and for CPython 3.9-3.13 on
@@ -78,6 +78,12 @@ done
 rm -rf "$DIR/keys"
 mkdir -p "$DIR/keys"
 cp "$ROOT"/keys/*.py "$ROOT/keys/SPEC.md" "$DIR/keys/"
+for sub in "$ROOT"/keys/*/; do  # subpackages (keys/evidence, ...), their .py files only
+    [ -f "$sub/__init__.py" ] || continue
+    name=$(basename "$sub")
+    mkdir -p "$DIR/keys/$name"
+    cp "$sub"*.py "$DIR/keys/$name/"
+done
 cp "$REQ" "$DIR/requirements-analyst.txt"
 
 cat > "$DIR/INSTALL.txt" <<TXT

@@ -1,9 +1,10 @@
 """The analyst kit installs and works offline: a fresh venv, only the kit's wheels.
 
 Builds the kit with scripts/analyst-kit.sh (this needs the package registry),
-installs PyNaCl + argon2-cffi from its wheels with ``--no-index`` into a new
+installs PyNaCl + argon2-cffi + Pillow from its wheels with ``--no-index`` into a new
 virtualenv on the oldest supported Python when available, then runs the kit's
-own copy of keys/ there: ``--help``, keygen, pubkey, passwd and a full decrypt.
+own copy of keys/ there: ``--help``, keygen, pubkey, passwd, a full decrypt, and
+keys/evidence on a photo (metadata, scrub, perceptual hash, grouping).
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def test_only_the_analyst_packages_are_installed(kit: tuple[Path, Path]) -> None
     laptop, python = kit
     listed = _run([str(python), "-m", "pip", "list", "--format=json"], laptop).stdout
     names = {p["name"].lower() for p in json.loads(listed)} - {"pip", "setuptools", "wheel"}
-    assert names == {"pynacl", "argon2-cffi", "argon2-cffi-bindings", "cffi", "pycparser"}
+    assert names == {"pynacl", "argon2-cffi", "argon2-cffi-bindings", "cffi", "pycparser",
+                     "pillow"}
     for module in ("flask", "sqlalchemy", "werkzeug", "stem"):
         failed = _run([str(python), "-c", f"import {module}"], laptop, code=1)
         assert "ModuleNotFoundError" in failed.stderr
@@ -159,3 +161,35 @@ def test_spec_vectors_decrypt_on_the_laptop(kit: tuple[Path, Path]) -> None:
                 "--out", "vbad", "--passphrase-file", "vpw", str(vectors / "batch-hash.skb")],
                laptop, code=4)
     assert "hint:" in bad.stderr
+
+
+EVIDENCE = """
+import io, json, pathlib, sys
+from PIL import Image
+from keys.evidence import groups, metadata, phash, scrub
+exif = Image.Exif()
+exif[0x010F] = "Canon"
+exif.get_ifd(0x8825)[1] = "N"
+buf = io.BytesIO()
+Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, "JPEG", exif=exif.tobytes(), comment=b"x")
+photo = buf.getvalue()
+facts = metadata.inspect(photo)
+clean = scrub.scrub(photo)
+folder = pathlib.Path("ev") / "r1"
+folder.mkdir(parents=True)
+(folder / "report.json").write_text(json.dumps({"attachments": [{"name": "p.jpg"}]}))
+(folder / "p.jpg").write_bytes(photo)
+[item] = scrub.process_report_folder(folder, pathlib.Path("ev-shared"))
+[group] = groups.group_reports(groups.load_reports(pathlib.Path("ev")))
+print(json.dumps([sys.version_info[:2], facts.make, facts.has_gps, scrub.verify_clean(clean),
+                  phash.image_hash(photo) is not None, item.scrubbed_name, group.report_ids]))
+"""
+
+
+def test_evidence_on_the_laptop(kit: tuple[Path, Path]) -> None:
+    """keys/evidence runs on the oldest Python with the kit's own Pillow, offline."""
+    laptop, python = kit
+    out = json.loads(_run([str(python), "-c", EVIDENCE], laptop).stdout)
+    assert out[1:] == ["Canon", True, [], True, "p.jpg", ["r1"]]
+    if PY39.exists():
+        assert out[0] == [3, 9]
