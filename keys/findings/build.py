@@ -1,0 +1,143 @@
+"""``python -m keys summary DIR``: the summary folder of a decrypt output directory.
+
+Reads every report folder of DIR (through the cache, keys.findings.records),
+counts (keys.findings.counts) and writes OUTDIR: index.html, style.css,
+lists/*.html, reports/*.html and tables/*.csv. Every run renders everything from
+the records, writes only files whose bytes changed and removes pages no report
+needs any more, so a run after more batches were decrypted gives exactly what a
+fresh run gives. The folder can always be made again: files are written
+atomically (a temp file renamed into place, 0600) but not fsynced one by one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from keys import output
+from keys.errors import SummaryError
+from keys.findings import csvs
+from keys.findings.counts import tally
+from keys.findings.form import default_form_path, load_form
+from keys.findings.index import index_page
+from keys.findings.labels import Labels
+from keys.findings.page import STYLE, STYLE_FILE
+from keys.findings.pages import find_links, list_pages, report_page, up_to
+from keys.findings.records import CACHE_FILE, scan
+from keys.state import STATE_FILE
+
+SUBDIRS = ("lists", "reports", "tables")
+_OURS = re.compile(r"[A-Za-z0-9_.-]+\.(html|csv)|\..+\.tmp-[0-9a-f]{16}")
+_NOT_DECRYPT_HINT = ("give the folder `python -m keys decrypt --out` wrote: it holds "
+                     f"{STATE_FILE} and one folder per report")
+
+
+@dataclass
+class Result:
+    out_dir: Path
+    reports: int = 0
+    parsed: int = 0  # report.json files read this run (the others came from the cache)
+    written: int = 0  # files whose bytes changed
+    removed: int = 0
+    left_out: list[str] = field(default_factory=list)
+    form: Path | None = None
+
+    def line(self) -> str:
+        return (f"summary of {self.reports} reports in {self.out_dir} ({self.parsed} read, "
+                f"the rest from its cache; {self.written} files written, {self.removed} "
+                f"removed); {len(self.left_out)} report folders left out")
+
+
+def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
+              form_path: Path | None = None) -> Result:
+    """Write the summary of ``in_dir`` into ``out_dir`` (default ``in_dir/summary``)."""
+    _check_input(in_dir)
+    out_dir = in_dir / "summary" if out_dir is None else out_dir
+    form = load_form(form_path if form_path is not None else default_form_path())
+    _prepare(in_dir, out_dir)
+    found = scan(in_dir, out_dir / CACHE_FILE)
+    labels = Labels(form, lang)
+    counted = tally(found.records)
+    result = Result(out_dir, len(found.records), found.parsed, left_out=found.left_out,
+                    form=form.path)
+    writer = _Writer(out_dir, result)
+    writer.put(STYLE_FILE, STYLE.encode("utf-8"))
+    for name, data in csvs.all_tables(counted, labels).items():
+        writer.put(f"tables/{name}", data)
+    for name, text in list_pages(counted, labels):
+        writer.put(f"lists/{name}", text.encode("utf-8"))
+    links, up = find_links(counted.records), up_to(in_dir, out_dir)
+    for record in counted.records:
+        writer.put(f"reports/{record.id}.html",
+                   report_page(record, labels, links, up).encode("utf-8"))
+    writer.put("index.html", index_page(counted, labels, found.left_out).encode("utf-8"))
+    writer.sweep()
+    return result
+
+
+def _check_input(in_dir: Path) -> None:
+    if not in_dir.is_dir():
+        raise SummaryError(f"{in_dir} is not a directory", hint=_NOT_DECRYPT_HINT)
+    if not (in_dir / STATE_FILE).is_file():
+        raise SummaryError(f"{in_dir} is not a decrypt output directory (no {STATE_FILE})",
+                           hint=_NOT_DECRYPT_HINT)
+
+
+def _prepare(in_dir: Path, out_dir: Path) -> None:
+    """Make OUTDIR and its folders; refuse a symlink or a file where one should be."""
+    if out_dir.resolve() == in_dir.resolve():
+        raise SummaryError("the summary cannot be written into DIR itself",
+                           hint="leave --out out (DIR/summary) or give another folder")
+    for path in [out_dir] + [out_dir / d for d in SUBDIRS]:
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                raise SummaryError(f"{path} is not a folder (a file or a symlink)",
+                                   hint="move it aside, or give --out another folder") from None
+        except OSError as exc:
+            raise SummaryError(f"cannot create {path}: {exc.strerror}",
+                               hint="check the path and its permissions") from None
+
+
+class _Writer:
+    """Writes files whose bytes changed; :meth:`sweep` removes what this run did not write."""
+
+    def __init__(self, out_dir: Path, result: Result) -> None:
+        self.out = out_dir
+        self.result = result
+        self.kept: set[str] = set()
+
+    def put(self, name: str, data: bytes) -> None:
+        self.kept.add(name)
+        path = self.out / name
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as f:
+                if f.read(len(data) + 1) == data:
+                    return
+        except OSError:
+            pass
+        tmp = path.with_name(f".{path.name}.tmp-{os.urandom(8).hex()}")
+        try:
+            output.write_new(tmp, data, sync=False)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise SummaryError(f"cannot write {path}: {exc.strerror}",
+                               hint="check the free disk space and permissions") from None
+        finally:
+            if tmp.exists() or tmp.is_symlink():
+                tmp.unlink()
+        self.result.written += 1
+
+    def sweep(self) -> None:
+        for sub in SUBDIRS:
+            for entry in os.scandir(self.out / sub):
+                name = f"{sub}/{entry.name}"
+                if name not in self.kept and _OURS.fullmatch(entry.name) \
+                        and not entry.is_dir(follow_symlinks=False):
+                    os.unlink(entry.path)
+                    self.result.removed += 1
