@@ -67,17 +67,23 @@ def title(counts: Counts, key: Key, labels: Labels) -> str:
 
 def list_pages(tally: Tally, labels: Labels) -> Iterator[tuple[str, str]]:
     """(file name in lists/, page) of every count's list."""
+    rows = {r.id: _list_row(r, labels) for r in tally.records}  # each report's row, once
+    headers = [labels.word("report"), labels.word("day"), labels.field("what"),
+               labels.field("region"), labels.field("town")]
+    head = table(headers, [], numeric_from=99).split("<tbody>")[0]
     for counts in tally.all_counts():
         for key, records in counts.groups.items():
             heading = title(counts, key, labels)
-            rows = [[link(href("..", "reports", f"{r.id}.html"), r.id), esc(r.day()),
-                     esc(labels.answer(r, "what")), esc(labels.choice("region", r.text("region"))),
-                     esc(r.text("town"))] for r in records]
             body = [_nav(labels), f"<h1>{esc(heading)}: {len(records)}</h1>",
-                    table([labels.word("report"), labels.word("day"), labels.field("what"),
-                           labels.field("region"), labels.field("town")], rows,
-                          numeric_from=99)]
+                    head + "<tbody>\n" + "".join(rows[r.id] for r in records)
+                    + "</tbody>\n</table></div>"]
             yield f"{counts.slug(key)}.html", document(heading, labels.lang, body, "../")
+
+
+def _list_row(r: Record, labels: Labels) -> str:
+    cells = [link(f"../reports/{r.id}.html", r.id), esc(r.day()), esc(labels.answer(r, "what")),
+             esc(labels.choice("region", r.text("region"))), esc(r.text("town"))]
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n"
 
 
 def _nav(labels: Labels) -> str:

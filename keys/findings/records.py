@@ -136,7 +136,8 @@ def scan(in_dir: Path, cache_path: Path) -> Scan:
             record = _read(rid, path, st, left_out)
             if record is None:
                 continue
-        kept[rid] = {"key": key, "record": asdict(record)}
+        kept[rid] = hit if hit is not None and hit.get("key") == key else {
+            "key": key, "record": asdict(record)}
         records.append(record)
     _save_cache(cache_path, kept)
     return Scan(records, left_out, parsed)
