@@ -101,7 +101,7 @@ def _multiples(tally: Tally, labels: Labels) -> str:
             if c]
     series = {c: dict.fromkeys(bars, 0) for c in cats}
     for (cat, day), group in tally.category_day.groups.items():
-        if cat and day:
+        if cat and day and bucket(day) in series[cat]:
             series[cat][bucket(day)] += len(group)
     top = max((v for s in series.values() for v in s.values()), default=0)
     figures = []

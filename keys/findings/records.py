@@ -10,6 +10,7 @@ its output is the same as a fresh run's.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -66,7 +67,13 @@ class Record:
     def day(self) -> str:
         """The incident date if it is a YYYY-MM-DD date, else ""."""
         value = self.text("incident_date").strip()
-        return value if _DAY.fullmatch(value) else ""
+        if not _DAY.fullmatch(value):
+            return ""
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:  # "2025-02-30"
+            return ""
+        return value
 
 
 def normal_station(value: str) -> str:

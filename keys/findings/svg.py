@@ -19,7 +19,7 @@ REGION_SHAPES: dict[str, tuple[str, tuple[int, int]]] = {
     "vitebsk": ("150,10 330,0 420,40 400,130 300,140 230,120 160,110", (290, 70)),
     "grodno": ("10,110 160,110 200,130 190,230 100,240 20,210", (100, 175)),
     "minsk_oblast": ("160,110 230,120 300,140 310,260 220,270 190,230 200,130",
-                     (255, 225)),
+                     (262, 252)),
     "minsk_city": ("230,165 270,165 270,200 230,200", (250, 187)),
     "mogilev": ("300,140 400,130 440,160 440,260 310,260", (370, 200)),
     "brest": ("20,210 100,240 190,230 220,270 230,340 30,340 10,270", (120, 290)),
@@ -93,9 +93,8 @@ def region_map(title: str, regions: dict[str, tuple[str, int, str]], legend: str
                  f"<title>{esc(label)}: {count}</title></polygon>"
                  f'<text x="{x}" y="{y}" text-anchor="middle">{count}</text>')
         parts.append(f'<a href="{esc(url)}">{shape}</a>' if url and count else shape)
-        if rid != "minsk_city":
-            parts.append(f'<text x="{x}" y="{y - 13}" text-anchor="middle">'
-                         f"{esc(label)}</text>")
+        above = 30 if rid == "minsk_city" else 13  # the city's name above its square
+        parts.append(f'<text x="{x}" y="{y - above}" text-anchor="middle">{esc(label)}</text>')
     parts.append(_legend(top, legend))
     parts.append("</svg>")
     return "".join(parts)

@@ -189,11 +189,16 @@ def test_hostile_text_is_escaped(tmp_path: Path, analyst: PrivateKey) -> None:
     evil = '<script>alert(1)</script><a href="https://x">'
     drop.submit({"what": ["<b>x</b>"], "region": evil, "town": evil, "station": evil,
                  "incident_date": "2025-01-01", "description": evil, evil: evil},
+                extra={"form": {"id": "election-violation", "version": 3}})
+    drop.submit({"what": "observers_barred", "incident_date": "2025-02-30", "stage": evil},
                 attachments=[(evil + ".png", b"x")],
                 extra={"form": {"id": "election-violation", "version": 3}})
     drop.export(tmp_path / "b.skb")
     decrypt_batches(analyst, [tmp_path / "b.skb"], tmp_path / "out")
-    summarize(tmp_path / "out")
+    result = summarize(tmp_path / "out")
+    assert result.reports == 2
+    days = (tmp_path / "out" / "summary" / "tables" / "by_day.csv").read_text("utf-8-sig")
+    assert days.splitlines() == ["day,reports", "2025-01-01,1", ",1"]  # 30 February: no day
     check_folder(tmp_path / "out" / "summary", tmp_path / "out")
     for page in (tmp_path / "out" / "summary").rglob("*.html"):
         assert "<script" not in page.read_text("utf-8")
