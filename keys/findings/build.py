@@ -5,8 +5,8 @@ counts (keys.findings.counts) and writes OUTDIR: index.html, style.css,
 lists/*.html, reports/*.html and tables/*.csv. Every run renders everything from
 the records, writes only files whose bytes changed and removes pages no report
 needs any more, so a run after more batches were decrypted gives exactly what a
-fresh run gives. The folder can always be made again: files are written
-atomically (a temp file renamed into place, 0600) but not fsynced one by one.
+fresh run gives. The folder can always be made again, so files (0600) are not
+fsynced one by one; a file that changes is replaced atomically.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keys import output
-from keys.errors import SummaryError
+from keys.errors import OutputError, SummaryError
 from keys.findings import csvs
 from keys.findings.counts import tally
 from keys.findings.form import default_form_path, load_form
@@ -30,6 +30,7 @@ from keys.findings.records import CACHE_FILE, scan
 from keys.state import STATE_FILE
 
 SUBDIRS = ("lists", "reports", "tables")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _OURS = re.compile(r"[A-Za-z0-9_.-]+\.(html|csv)|\..+\.tmp-[0-9a-f]{16}")
 _NOT_DECRYPT_HINT = ("give the folder `python -m keys decrypt --out` wrote: it holds "
                      f"{STATE_FILE} and one folder per report")
@@ -104,34 +105,52 @@ def _prepare(in_dir: Path, out_dir: Path) -> None:
 
 
 class _Writer:
-    """Writes files whose bytes changed; :meth:`sweep` removes what this run did not write."""
+    """Writes files whose bytes changed; :meth:`sweep` removes what this run did not write.
+
+    A file not there yet is created in place (0600, ``O_EXCL``: a file an interrupted
+    run left half-written differs, so the next run replaces it); a file that is there
+    is read, and replaced atomically (temp file, rename) only if its bytes differ."""
 
     def __init__(self, out_dir: Path, result: Result) -> None:
         self.out = out_dir
         self.result = result
         self.kept: set[str] = set()
+        self.present = {f"{sub}/{e.name}" for sub in SUBDIRS for e in os.scandir(out_dir / sub)}
+        self.present |= {e.name for e in os.scandir(out_dir)}
 
     def put(self, name: str, data: bytes) -> None:
         self.kept.add(name)
-        path = self.out / name
-        try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "rb") as f:
-                if f.read(len(data) + 1) == data:
-                    return
-        except OSError:
-            pass
-        tmp = path.with_name(f".{path.name}.tmp-{os.urandom(8).hex()}")
-        try:
-            output.write_new(tmp, data, sync=False)
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise SummaryError(f"cannot write {path}: {exc.strerror}",
-                               hint="check the free disk space and permissions") from None
-        finally:
-            if tmp.exists() or tmp.is_symlink():
-                tmp.unlink()
+        path = os.path.join(self.out, name)
+        if name not in self.present:
+            output.write_new(Path(path), data, sync=False)
+        elif not self._same(path, data):
+            self._replace(path, data)
+        else:
+            return
         self.result.written += 1
+
+    @staticmethod
+    def _same(path: str, data: bytes) -> bool:
+        try:
+            fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+            with os.fdopen(fd, "rb") as f:
+                return f.read(len(data) + 1) == data
+        except OSError:
+            return False
+
+    @staticmethod
+    def _replace(path: str, data: bytes) -> None:
+        head, tail = os.path.split(path)
+        tmp = os.path.join(head, f".{tail}.tmp-{os.urandom(8).hex()}")
+        try:
+            output.write_new(Path(tmp), data, sync=False)
+            os.replace(tmp, path)
+        except (OSError, OutputError) as exc:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            reason = exc.strerror if isinstance(exc, OSError) else exc.message
+            raise SummaryError(f"cannot write {path}: {reason}",
+                               hint="check the free disk space and permissions") from None
 
     def sweep(self) -> None:
         for sub in SUBDIRS:

@@ -17,7 +17,7 @@ import re
 import stat
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,14 @@ class Record:
         if isinstance(value, list):
             return [v for v in value if v]
         return [value] if value else []
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the cache keeps it (dataclasses.asdict, without its deep copies)."""
+        return {"id": self.id, "received_day": self.received_day, "form_id": self.form_id,
+                "form_version": self.form_version, "lang": self.lang, "receipt": self.receipt,
+                "cites": self.cites, "form_nonce": self.form_nonce, "fields": self.fields,
+                "attachments": [{"file": a.file, "media_type": a.media_type, "size": a.size}
+                                for a in self.attachments]}
 
     def day(self) -> str:
         """The incident date if it is a YYYY-MM-DD date, else ""."""
@@ -144,7 +152,7 @@ def scan(in_dir: Path, cache_path: Path) -> Scan:
             if record is None:
                 continue
         kept[rid] = hit if hit is not None and hit.get("key") == key else {
-            "key": key, "record": asdict(record)}
+            "key": key, "record": record.to_json()}
         records.append(record)
     _save_cache(cache_path, kept)
     return Scan(records, left_out, parsed)
@@ -172,7 +180,7 @@ def _read(rid: str, path: Path, st: os.stat_result, left_out: list[str]) -> Reco
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "rb") as f:
-            raw = f.read(MAX_READ + 1)
+            raw = f.read(min(st.st_size, MAX_READ) + 1)  # not a 64 MiB buffer per file
         return to_record(rid, check_report(raw))
     except (OSError, BadReport, KeyError, TypeError, ValueError):
         left_out.append(f"report {rid}: its report.json cannot be read or is not a "
