@@ -14,13 +14,14 @@ from __future__ import annotations
 import os
 import re
 import stat
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from keys import output
 from keys.errors import OutputError, SummaryError
 from keys.findings import csvs
-from keys.findings.counts import tally
+from keys.findings.counts import Tally, tally
 from keys.findings.form import default_form_path, load_form
 from keys.findings.index import index_page
 from keys.findings.labels import Labels
@@ -31,6 +32,8 @@ from keys.state import STATE_FILE
 
 SUBDIRS = ("lists", "reports", "tables")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_THREADS = 4
+_MAX_PENDING = 512
 _OURS = re.compile(r"[A-Za-z0-9_.-]+\.(html|csv)|\..+\.tmp-[0-9a-f]{16}")
 _NOT_DECRYPT_HINT = ("give the folder `python -m keys decrypt --out` wrote: it holds "
                      f"{STATE_FILE} and one folder per report")
@@ -65,18 +68,26 @@ def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
     result = Result(out_dir, len(found.records), found.parsed, left_out=found.left_out,
                     form=form.path)
     writer = _Writer(out_dir, result)
+    try:
+        _render(writer, in_dir, found.left_out, counted, labels)
+        writer.sweep()  # waits for every write first
+    finally:
+        writer.pool.shutdown(wait=True, cancel_futures=True)
+    return result
+
+
+def _render(writer: _Writer, in_dir: Path, left_out: list[str], counted: Tally,
+            labels: Labels) -> None:
     writer.put(STYLE_FILE, STYLE.encode("utf-8"))
     for name, data in csvs.all_tables(counted, labels).items():
         writer.put(f"tables/{name}", data)
     for name, text in list_pages(counted, labels):
         writer.put(f"lists/{name}", text.encode("utf-8"))
-    links, up = find_links(counted.records), up_to(in_dir, out_dir)
+    links, up = find_links(counted.records), up_to(in_dir, writer.out)
     for record in counted.records:
         writer.put(f"reports/{record.id}.html",
                    report_page(record, labels, links, up).encode("utf-8"))
-    writer.put("index.html", index_page(counted, labels, found.left_out).encode("utf-8"))
-    writer.sweep()
-    return result
+    writer.put("index.html", index_page(counted, labels, left_out).encode("utf-8"))
 
 
 def _check_input(in_dir: Path) -> None:
@@ -117,17 +128,37 @@ class _Writer:
         self.kept: set[str] = set()
         self.present = {f"{sub}/{e.name}" for sub in SUBDIRS for e in os.scandir(out_dir / sub)}
         self.present |= {e.name for e in os.scandir(out_dir)}
+        self.pool = ThreadPoolExecutor(_THREADS)
+        self.pending: list[Future[bool]] = []
+
+    def close(self) -> None:
+        """Wait for every write (raising the first error), then stop the threads."""
+        try:
+            self._collect(self.pending)
+        finally:
+            self.pending = []
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def put(self, name: str, data: bytes) -> None:
+        """Write ``name`` (by a thread of the pool: creating files waits on the disk)."""
         self.kept.add(name)
+        if len(self.pending) >= _MAX_PENDING:
+            self._collect(self.pending[: _MAX_PENDING // 2])
+            del self.pending[: _MAX_PENDING // 2]
+        self.pending.append(self.pool.submit(self._put, name, data))
+
+    def _collect(self, futures: list[Future[bool]]) -> None:
+        self.result.written += sum(f.result() for f in futures)  # re-raises a write's error
+
+    def _put(self, name: str, data: bytes) -> bool:
         path = os.path.join(self.out, name)
         if name not in self.present:
             output.write_new(Path(path), data, sync=False)
         elif not self._same(path, data):
             self._replace(path, data)
         else:
-            return
-        self.result.written += 1
+            return False
+        return True
 
     @staticmethod
     def _same(path: str, data: bytes) -> bool:
@@ -153,6 +184,7 @@ class _Writer:
                                hint="check the free disk space and permissions") from None
 
     def sweep(self) -> None:
+        self.close()
         for sub in SUBDIRS:
             for entry in os.scandir(self.out / sub):
                 name = f"{sub}/{entry.name}"

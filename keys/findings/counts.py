@@ -19,6 +19,7 @@ from keys.findings.records import Record, normal_text
 Key = tuple[str, ...]
 _SAFE = re.compile(r"[a-z0-9_]{1,40}")
 _DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+BY_REGION_PAGE = ("station", "town")
 
 
 @dataclass
@@ -35,8 +36,20 @@ class Counts:
         return len(self.groups.get(key, ()))
 
     def slug(self, key: Key) -> str:
-        """The list page's file name stem: ``kind-part-part``, hostile parts hashed."""
+        """The list's name: ``kind-part-part``, hostile parts hashed."""
         return "-".join([self.kind] + [_part(p) for p in key])
+
+    def page(self, key: Key) -> str:
+        """The list page's file name stem: the slug, or for stations and towns the
+        region's page (one per region, a section per key: thousands of stations
+        would otherwise be thousands of files)."""
+        return f"{self.kind}-{_part(key[0])}" if self.kind in BY_REGION_PAGE else self.slug(key)
+
+    def url(self, key: Key) -> str:
+        """The list's URL from the summary folder."""
+        if self.kind in BY_REGION_PAGE:
+            return f"lists/{self.page(key)}.html#{self.slug(key)}"
+        return f"lists/{self.slug(key)}.html"
 
 
 def _part(text: str) -> str:

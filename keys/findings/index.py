@@ -12,8 +12,8 @@ TABLE_FILES = ("reports.csv", "by_category.csv", "by_region.csv", "by_stage.csv"
                "by_station.csv", "by_town.csv", "by_day.csv", "category_by_region.csv")
 
 
-def list_url(counts: Counts, key: Key, root: str = "") -> str:
-    return f"{root}lists/{counts.slug(key)}.html"
+def list_url(counts: Counts, key: Key) -> str:
+    return counts.url(key)
 
 
 def _cell(counts: Counts, key: Key) -> str:

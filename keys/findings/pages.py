@@ -72,12 +72,20 @@ def list_pages(tally: Tally, labels: Labels) -> Iterator[tuple[str, str]]:
                labels.field("region"), labels.field("town")]
     head = table(headers, [], numeric_from=99).split("<tbody>")[0]
     for counts in tally.all_counts():
-        for key, records in counts.groups.items():
-            heading = title(counts, key, labels)
-            body = [_nav(labels), f"<h1>{esc(heading)}: {len(records)}</h1>",
-                    head + "<tbody>\n" + "".join(rows[r.id] for r in records)
-                    + "</tbody>\n</table></div>"]
-            yield f"{counts.slug(key)}.html", document(heading, labels.lang, body, "../")
+        pages: dict[str, list[Key]] = {}
+        for key in counts.groups:
+            pages.setdefault(counts.page(key), []).append(key)
+        for name, keys in pages.items():
+            sections = []
+            for key in keys:
+                records = counts.groups[key]
+                sections.append(f'<h1 id="{esc(counts.slug(key))}">'
+                                f"{esc(title(counts, key, labels))}: {len(records)}</h1>\n"
+                                + head + "<tbody>\n" + "".join(rows[r.id] for r in records)
+                                + "</tbody>\n</table></div>")
+            heading = title(counts, keys[0], labels) if len(keys) == 1 else \
+                f"{labels.field(counts.kind)}: {labels.choice('region', keys[0][0])}"
+            yield f"{name}.html", document(heading, labels.lang, [_nav(labels)] + sections, "../")
 
 
 def _list_row(r: Record, labels: Labels) -> str:

@@ -23,6 +23,7 @@ class Checker(HTMLParser):
         self.urls: list[str] = []
         self.doctype = False
         self.lang: str | None = None
+        self.ids: set[str] = set()
 
     def handle_decl(self, decl: str) -> None:
         self.doctype = decl.lower() == "doctype html"
@@ -40,6 +41,8 @@ class Checker(HTMLParser):
             self.problems.append(f"script: <{tag}>")
         if tag == "html":
             self.lang = dict(attrs).get("lang")
+        if dict(attrs).get("id"):
+            self.ids.add(str(dict(attrs)["id"]))
         for name, value in attrs:
             if name in URL_ATTRS and value is not None:
                 self.urls.append(value)
@@ -82,8 +85,11 @@ def check_folder(out: Path, allowed_outside: Path) -> int:
         assert checker.lang in ("be", "ru", "en"), page
         for url in checker.urls:
             assert not remote(url), (page, url)
-            target = (page.parent / unquote(urlsplit(url).path)).resolve()
+            parts = urlsplit(url)
+            target = (page.parent / unquote(parts.path)).resolve()
             assert target.exists(), (page, url)
+            if parts.fragment:
+                assert parts.fragment in check_page(target).ids, (page, url)
             inside = target.is_relative_to(out.resolve()) or \
                 target.is_relative_to(allowed_outside.resolve())
             assert inside, (page, url)
