@@ -211,3 +211,18 @@ def test_checker_finds_problems() -> None:
     checker = Checker()
     checker.feed("<div><span></div>")
     assert checker.problems and checker.stack
+
+
+def test_without_a_form_file_ids_are_labels(decrypted: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import keys.findings.build as build_module
+
+    monkeypatch.setattr(build_module, "default_form_path", lambda: None)
+    result = summarize(decrypted, tmp_path / "bare")
+    assert result.form is None
+    index = (tmp_path / "bare" / "index.html").read_text("utf-8")
+    assert "No form file was found: ids are shown instead of labels." in index
+    rows = table(tmp_path / "bare", "by_region.csv")
+    assert rows[0] == {"region_id": "brest", "region": "brest", "reports": "5"}  # ids, sorted
+    raw = (tmp_path / "bare" / "tables" / "reports.csv").read_bytes().decode("utf-8-sig")
+    assert raw.splitlines()[0].split(",") == HEADER  # the same header without a form
