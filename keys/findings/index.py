@@ -8,6 +8,7 @@ from keys.findings.counts import Counts, Key, Tally, choice_order, station_order
 from keys.findings.labels import Labels
 from keys.findings.page import count_link, document, esc, href, link, table
 
+INDEX_ROWS = 100  # towns and stations on the index: the busiest; all of them in the CSV
 TABLE_FILES = ("reports.csv", "by_category.csv", "by_region.csv", "by_stage.csv",
                "by_station.csv", "by_town.csv", "by_day.csv", "category_by_region.csv")
 
@@ -73,17 +74,31 @@ def _matrix(tally: Tally, labels: Labels) -> str:
 
 
 def _towns(tally: Tally, labels: Labels) -> str:
+    keys = csvs.town_order(tally, labels)  # most reports first
     rows = [[esc(labels.choice("region", k[0])), esc(k[1]), _cell(tally.town, k)]
-            for k in csvs.town_order(tally, labels)]
+            for k in keys[:INDEX_ROWS]]
     return table([labels.field("region"), labels.field("town"), labels.word("count")], rows,
-                 numeric_from=2)
+                 numeric_from=2) + _more(len(keys), "by_town.csv", labels)
 
 
 def _stations(tally: Tally, labels: Labels) -> str:
+    keys = station_order(labels.form, tally.station.groups)
+    if len(keys) > INDEX_ROWS:  # the busiest, in the table's order
+        top = set(sorted(keys, key=lambda k: -tally.station.count(k))[:INDEX_ROWS])
+        keys = [k for k in keys if k in top]
     rows = [[esc(labels.choice("region", k[0])), esc(k[1]), _cell(tally.station, k)]
-            for k in station_order(labels.form, tally.station.groups)]
+            for k in keys]
     return table([labels.field("region"), labels.field("station"), labels.word("count")],
-                 rows, numeric_from=2)
+                 rows, numeric_from=2) + _more(len(tally.station.groups), "by_station.csv",
+                                               labels)
+
+
+def _more(total: int, csv_name: str, labels: Labels) -> str:
+    """Under a table cut to INDEX_ROWS rows: where the whole of it is."""
+    if total <= INDEX_ROWS:
+        return ""
+    text = labels.word("more").format(shown=INDEX_ROWS, total=total)
+    return f"<p>{esc(text)} {link(href('tables', csv_name), csv_name)}</p>"
 
 
 def _days(tally: Tally, labels: Labels) -> str:

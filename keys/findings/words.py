@@ -52,6 +52,9 @@ _WORDS: dict[str, tuple[str, str, str]] = {  # key: (be, ru, en)
     "day": ("Дзень", "День", "Day"),
     "category": ("Катэгорыя", "Категория", "Category"),
     "stage": ("Этап", "Этап", "Stage"),
+    "more": ("Паказаны {shown} з {total} (больш за ўсё паведамленняў); усе:",
+             "Показаны {shown} из {total} (больше всего сообщений); все:",
+             "The {shown} of {total} with the most reports; all of them:"),
 }
 _INDEX = {"be": 0, "ru": 1, "en": 2}
 

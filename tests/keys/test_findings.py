@@ -226,3 +226,25 @@ def test_without_a_form_file_ids_are_labels(decrypted: Path, tmp_path: Path,
     assert rows[0] == {"region_id": "brest", "region": "brest", "reports": "5"}  # ids, sorted
     raw = (tmp_path / "bare" / "tables" / "reports.csv").read_bytes().decode("utf-8-sig")
     assert raw.splitlines()[0].split(",") == HEADER  # the same header without a form
+
+
+def test_index_shows_the_busiest_stations_and_towns() -> None:
+    from keys.findings.counts import tally
+    from keys.findings.index import INDEX_ROWS, index_page
+    from keys.findings.labels import Labels
+    from keys.findings.records import to_record
+
+    def report(n: int) -> dict[str, object]:
+        return {"form": {"id": "election-violation", "version": 3}, "lang": "en",
+                "received_day": "2026-12-01", "attachments": [],
+                "fields": {"what": ["other"], "region": "gomel", "station": str(n % 150 + 1),
+                           "town": f"T{n % 150 + 1}", "incident_date": "2025-01-26"}}
+    records = [to_record(f"{n:032x}", report(n)) for n in range(300 + 50)]  # 1-50: 3 each
+    page = index_page(tally(records), Labels(load_form(default_form_path()), "en"), [])
+    stations = page.split('id="by_station"')[1].split("<h2")[0]
+    assert stations.count("<tr>") == INDEX_ROWS + 1  # the header row
+    assert ">Gomel Region</td><td>50</td>" in stations  # 3 reports: shown
+    assert ">Gomel Region</td><td>150</td>" not in stations  # 2 reports, beyond the first 100
+    assert "The 100 of 150 with the most reports" in stations and "by_station.csv" in stations
+    towns = page.split('id="by_town"')[1].split("<h2")[0]
+    assert towns.count("<tr>") == INDEX_ROWS + 1 and ">T1</td>" in towns
