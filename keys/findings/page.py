@@ -21,6 +21,8 @@ th, td { border: 1px solid #bbb; padding: 0.2rem 0.5rem; text-align: left;
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 .wide { overflow-x: auto; }
 .note { background: #fff4cc; padding: 0.5rem; border-left: 4px solid #d9a400; }
+dt { font-weight: 600; margin-top: 0.5rem; }
+h1 { overflow-wrap: anywhere; }
 .answer { white-space: pre-wrap; overflow-wrap: anywhere; }
 .multiples { display: flex; flex-wrap: wrap; gap: 1rem; }
 .multiples figure { margin: 0; }
@@ -77,8 +79,9 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]],
     body = "".join(
         "<tr>" + "".join(f"<td{_n(i, numeric_from)}>{c}</td>" for i, c in enumerate(row))
         + "</tr>\n" for row in rows)
-    return (f'<div class="wide"><table>\n<thead><tr>{head}</tr></thead>\n'
-            f"<tbody>\n{body}</tbody>\n</table></div>")
+    thead = f"<thead><tr>{head}</tr></thead>\n" if any(headers) else ""
+    return f'<div class="wide"><table>\n{thead}<tbody>\n{body}</tbody>\n</table></div>'
+
 
 
 def _n(index: int, numeric_from: int) -> str:
