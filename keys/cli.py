@@ -185,7 +185,8 @@ def _origin_notes(summary: Summary, out: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Skrynka analyst keys: make keys, decrypt report batches.",
+        prog=PROG,
+        description="Skrynka analyst keys: make keys, decrypt report batches, count them.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
