@@ -100,3 +100,13 @@ def test_cli_bad_form_file(fixture: Fixture, tmp_path: Path) -> None:
 def test_help_lists_the_summary_exit_code() -> None:
     proc = run("summary", "--help")
     assert proc.returncode == 0 and "   31  summary:" in proc.stdout
+
+
+def test_symlinked_subfolder_is_refused(fixture: Fixture, tmp_path: Path) -> None:
+    out = fixture.decrypt(tmp_path / "reports", batches=1)
+    (tmp_path / "elsewhere").mkdir()
+    (out / "summary").mkdir()
+    (out / "summary" / "lists").symlink_to(tmp_path / "elsewhere")
+    proc = run("summary", out)
+    assert proc.returncode == 31 and "is not a folder (a file or a symlink)" in proc.stderr
+    assert list((tmp_path / "elsewhere").iterdir()) == []
