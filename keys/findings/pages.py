@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from keys.findings import svg
 from keys.findings.counts import Counts, Key, Tally
 from keys.findings.labels import Labels
 from keys.findings.page import document, esc, href, link, table
@@ -66,12 +67,15 @@ def title(counts: Counts, key: Key, labels: Labels) -> str:
 
 
 def list_pages(tally: Tally, labels: Labels) -> Iterator[tuple[str, str]]:
-    """(file name in lists/, page) of every count's list."""
+    """(file name in lists/, page) of every count's list (per category and day only while
+    the charts have a bar per day: nothing links them when they count by month)."""
     rows = {r.id: _list_row(r, labels) for r in tally.records}  # each report's row, once
     headers = [labels.word("report"), labels.word("day"), labels.field("what"),
                labels.field("region"), labels.field("town")]
     head = table(headers, [], numeric_from=99).split("<tbody>")[0]
     for counts in tally.all_counts():
+        if counts is tally.category_day and not per_day(tally):
+            continue
         pages: dict[str, list[Key]] = {}
         for key in counts.groups:
             pages.setdefault(counts.page(key), []).append(key)
@@ -86,6 +90,12 @@ def list_pages(tally: Tally, labels: Labels) -> Iterator[tuple[str, str]]:
             heading = title(counts, keys[0], labels) if len(keys) == 1 else \
                 f"{labels.field(counts.kind)}: {labels.choice('region', keys[0][0])}"
             yield f"{name}.html", document(heading, labels.lang, [_nav(labels)] + sections, "../")
+
+
+def per_day(tally: Tally) -> bool:
+    """Whether the charts over time have a bar per day (else per month)."""
+    bars, _ = svg.buckets(tally.first_day(), tally.last_day())
+    return bool(bars) and len(bars[0]) == 10
 
 
 def _list_row(r: Record, labels: Labels) -> str:

@@ -152,6 +152,7 @@ def test_station_normalised() -> None:
 
 def test_html_is_closed_local_and_linked(summary: Path, decrypted: Path) -> None:
     followed = check_folder(summary, decrypted)
+    assert not list((summary / "lists").glob("category-day-*"))  # charted by month: unlinked
     assert followed > 500
     assert len(list((summary / "reports").glob("*.html"))) == 30
 
@@ -202,6 +203,10 @@ def test_hostile_text_is_escaped(tmp_path: Path, analyst: PrivateKey) -> None:
     assert result.reports == 2
     days = (tmp_path / "out" / "summary" / "tables" / "by_day.csv").read_text("utf-8-sig")
     assert days.splitlines() == ["day,reports", "2025-01-01,1", ",1"]  # 30 February: no day
+    index = (tmp_path / "out" / "summary" / "index.html").read_text("utf-8")
+    assert 'href="lists/category-day-observers_barred-none.html"' not in index  # no bar
+    # "<b>x</b>" (an id no form has: its name hashed) on 2025-01-01: one bar, linked
+    assert re.search(r'href="lists/category-day-h[0-9a-f]{16}-20250101\.html"', index)
     check_folder(tmp_path / "out" / "summary", tmp_path / "out")
     for page in (tmp_path / "out" / "summary").rglob("*.html"):
         assert "<script" not in page.read_text("utf-8")
