@@ -1,4 +1,4 @@
-"""``python -m keys``: keygen | pubkey | passwd | decrypt, with one error dispatcher.
+"""``python -m keys``: keygen | pubkey | passwd | decrypt | summary, with one error dispatcher.
 
 Every error the library raises is a :class:`~keys.errors.SkrynkaError`;
 :func:`main` hands the command to :func:`keys.dispatch.run_cli`, which turns it
@@ -29,7 +29,7 @@ INSTALL_HINT = ("install the analyst kit's wheels (see its INSTALL.txt), "
 EPILOG = exit_codes([
     errors.UsageError, errors.FormatError, errors.DamagedError, errors.NotRecipient,
     errors.KeyFileError, errors.WrongPassphrase, errors.VerificationError, errors.OutputError,
-    errors.OriginError,
+    errors.OriginError, errors.SummaryError,
 ])
 
 
@@ -138,6 +138,22 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path
+
+    from keys.findings.build import summarize
+
+    result = summarize(Path(args.dir), None if args.out is None else Path(args.out),
+                       lang=args.lang, form_path=None if args.form is None else Path(args.form))
+    if result.form is None:
+        sys.stderr.write(f"{PROG}: note: no form file found: labels are ids (see --form)\n")
+    for note in result.left_out:
+        sys.stderr.write(clean(f"{PROG}: note: {note}") + "\n")
+    out.write(clean(result.line()) + "\n")
+    out.write(clean(f"open {result.out_dir / 'index.html'}") + "\n")
+    return 0
+
+
 def _trust(args: argparse.Namespace) -> Trust:
     from keys.origin import Trust
     from keys.signature import read_signer
@@ -169,7 +185,8 @@ def _origin_notes(summary: Summary, out: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Skrynka analyst keys: make keys, decrypt report batches.",
+        prog=PROG,
+        description="Skrynka analyst keys: make keys, decrypt report batches, count them.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -219,6 +236,18 @@ def build_parser() -> argparse.ArgumentParser:
                               "remembered in DIR, every report sealed to another key is flagged")
     decrypt.add_argument("batch", nargs="+", help="batch files, in any order")
     decrypt.set_defaults(func=cmd_decrypt)
+
+    summary = add("summary", "count the reports of a decrypt output DIR for the published "
+                  "report: static HTML pages (index.html) and CSV tables (no passphrase needed)")
+    summary.add_argument("dir", metavar="DIR", help="the output directory of decrypt")
+    summary.add_argument("--out", metavar="OUTDIR",
+                         help="the summary folder (default DIR/summary); a later run updates it")
+    summary.add_argument("--lang", choices=("be", "ru", "en"), default="en",
+                         help="language of the labels and pages (default en)")
+    summary.add_argument("--form", metavar="FORM.toml",
+                         help="the form definition for the labels (default: app/forms/ or "
+                              "forms/ election.toml beside keys/)")
+    summary.set_defaults(func=cmd_summary)
     return parser
 
 

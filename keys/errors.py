@@ -10,7 +10,7 @@ subclass it; library code raises and never prints or exits.
 Exit codes are unique across the project, so a code means the same thing in
 every command: 2-9 here (the analyst's tool), 10 a missing package, 11 a file
 the system refused, 12-19 the server (app/errors.py), 20-29 the onion service
-(onion/errors.py), 30-39 the analyst's tool again (a batch's origin). Each class's
+(onion/errors.py), 30-39 the analyst's tool again (a batch's origin, the summary). Each class's
 docstring is the line ``--help`` prints for its code.
 """
 
@@ -113,3 +113,10 @@ class OriginError(KeysError):
     --trust-first-signer, --allow-unsigned, --new-chain)"""
 
     exit_code = 30
+
+
+class SummaryError(KeysError):
+    """summary: DIR is not a decrypt output directory, or the form file or the
+    summary folder cannot be used"""
+
+    exit_code = 31

@@ -2,6 +2,7 @@
 # Build the analyst's offline kit in DIR (default: analyst-kit):
 #   DIR/wheels/                    PyNaCl, argon2-cffi, Pillow and their dependencies, as wheels
 #   DIR/keys/                      the keys package (with SPEC.md and its subpackages)
+#   DIR/forms/election.toml        the form, for the labels of `python -m keys summary`
 #   DIR/requirements-analyst.txt   the pinned versions
 #   DIR/INSTALL.txt                offline install and use, step by step
 # Wheels are fetched for this machine's Python and for CPython 3.9-3.13 on
@@ -75,15 +76,16 @@ for version in 3.9 3.10 3.11 3.12 3.13; do
 done
 
 # 3. The package itself, fresh each time.
-rm -rf "$DIR/keys"
-mkdir -p "$DIR/keys"
+rm -rf "$DIR/keys" "$DIR/forms"
+mkdir -p "$DIR/keys" "$DIR/forms"
 cp "$ROOT"/keys/*.py "$ROOT/keys/SPEC.md" "$DIR/keys/"
-for sub in "$ROOT"/keys/*/; do  # subpackages (keys/evidence, ...), their .py files only
+for sub in "$ROOT"/keys/*/; do  # subpackages (keys/evidence, keys/findings), .py files only
     [ -f "$sub/__init__.py" ] || continue
     name=$(basename "$sub")
     mkdir -p "$DIR/keys/$name"
     cp "$sub"*.py "$DIR/keys/$name/"
 done
+cp "$ROOT/app/forms/election.toml" "$DIR/forms/"  # the labels of `keys summary`
 cp "$REQ" "$DIR/requirements-analyst.txt"
 
 cat > "$DIR/INSTALL.txt" <<TXT
@@ -129,7 +131,15 @@ Needs Python 3.9 or newer (python3 -V). Nothing here connects to any network.
    altered, and links new reports with earlier ones both ways.
    Exit code 0 means every report decrypted and verified.
 
-4. Change the passphrase:   venv/bin/python -m keys passwd analyst.key
+4. Count the reports for the published report (static pages, CSV tables):
+
+     venv/bin/python -m keys summary reports --lang en
+
+   It writes reports/summary/: open reports/summary/index.html in a browser (it
+   needs no network and no JavaScript). The report pages and
+   tables/reports.csv hold the reports' full text: review before publishing.
+
+5. Change the passphrase:   venv/bin/python -m keys passwd analyst.key
    Help:                    venv/bin/python -m keys --help
 
 The file formats are in keys/SPEC.md.

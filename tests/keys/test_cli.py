@@ -177,7 +177,7 @@ def test_help_lists_each_exit_code_once() -> None:
     own = {cls.exit_code for cls in vars(errors).values()
            if isinstance(cls, type) and issubclass(cls, errors.SkrynkaError)
            and cls is not errors.SkrynkaError and "exit_code" in cls.__dict__}
-    assert own == set(range(2, 10)) | {30}  # 30: a batch's origin (issue 14)
+    assert own == set(range(2, 10)) | {30, 31}  # 30: a batch's origin (issue 14); 31: summary
     for args in (["--help"], ["decrypt", "--help"], ["keygen", "--help"]):
         r = run(*args)
         assert r.returncode == 0, r.stderr

@@ -1,0 +1,112 @@
+"""``python -m keys summary``: the command line, and a later run after more batches
+giving the same files as a fresh run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nacl.public import PrivateKey
+
+from keys.findings.build import summarize
+from tests.keys.findings_check import check_folder
+from tests.keys.findings_fixture import Fixture, build
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def fixture(tmp_path_factory: pytest.TempPathFactory, analyst: PrivateKey) -> Fixture:
+    return build(tmp_path_factory.mktemp("batches"), analyst)
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "keys", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_incremental_equals_fresh(fixture: Fixture, tmp_path: Path) -> None:
+    out = fixture.decrypt(tmp_path / "reports", batches=1)
+    first = summarize(out)
+    assert (first.reports, first.parsed) == (20, 20)
+    before = files(out / "summary")
+    fixture.decrypt(out, batches=2)  # batch one again is skipped; batch two is new
+    again = summarize(out)
+    assert (again.reports, again.parsed) == (30, 10)  # only the new report.json files read
+    fresh = summarize(out, out / "fresh")  # beside it: the same way to the attachments
+    assert fresh.parsed == 30
+    assert files(out / "summary") == files(out / "fresh")
+    assert files(out / "summary") != before
+    third = summarize(out)
+    assert (third.parsed, third.written) == (0, 0)  # nothing new: nothing read or written
+    check_folder(out / "summary", out)
+
+
+def test_changed_or_removed_report(fixture: Fixture, tmp_path: Path) -> None:
+    out = fixture.decrypt(tmp_path / "reports", batches=1)
+    summarize(out)
+    path = out / fixture.rid(2) / "report.json"
+    path.write_text(path.read_text("utf-8").replace("Пінск", "Кобрын"), encoding="utf-8")
+    changed = summarize(out)
+    assert changed.parsed == 1
+    assert "Кобрын" in (out / "summary" / "tables" / "by_town.csv").read_text("utf-8")
+    victim = out / fixture.rid(3)
+    (victim / "report.json").unlink()  # an analyst removed a folder's report: left out
+    result = summarize(out)
+    assert result.reports == 19 and len(result.left_out) == 1
+    assert not (out / "summary" / "reports" / f"{fixture.rid(3)}.html").exists()
+    assert result.removed >= 1
+
+
+def test_cli_writes_the_folder(fixture: Fixture, tmp_path: Path) -> None:
+    out = fixture.decrypt(tmp_path / "reports")
+    proc = run("summary", out, "--lang", "be", "--out", tmp_path / "site")
+    assert proc.returncode == 0, proc.stderr
+    assert "summary of 30 reports" in proc.stdout
+    assert (tmp_path / "site" / "index.html").read_text("utf-8").startswith(
+        '<!DOCTYPE html>\n<html lang="be">')
+    assert (tmp_path / "site" / "tables" / "reports.csv").stat().st_mode & 0o077 == 0
+    proc = run("summary", out)  # default: DIR/summary
+    assert proc.returncode == 0 and (out / "summary" / "index.html").is_file()
+
+
+def test_cli_refuses_a_folder_that_is_not_a_decrypt_output(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    proc = run("summary", tmp_path / "x")
+    assert proc.returncode == 31
+    assert proc.stderr.startswith("skrynka-keys: error: ")
+    assert "is not a decrypt output directory" in proc.stderr
+    assert "\nhint: " in proc.stderr
+    proc = run("summary", tmp_path / "missing")
+    assert proc.returncode == 31 and "is not a directory" in proc.stderr
+
+
+def test_cli_bad_form_file(fixture: Fixture, tmp_path: Path) -> None:
+    out = fixture.decrypt(tmp_path / "reports", batches=1)
+    (tmp_path / "bad.toml").write_text("id = [", encoding="utf-8")
+    proc = run("summary", out, "--form", tmp_path / "bad.toml")
+    assert proc.returncode == 31 and "is not a form definition" in proc.stderr
+    proc = run("summary", out, "--lang", "de")
+    assert proc.returncode == 2
+
+
+def test_help_lists_the_summary_exit_code() -> None:
+    proc = run("summary", "--help")
+    assert proc.returncode == 0 and "   31  summary:" in proc.stdout
+
+
+def test_symlinked_subfolder_is_refused(fixture: Fixture, tmp_path: Path) -> None:
+    out = fixture.decrypt(tmp_path / "reports", batches=1)
+    (tmp_path / "elsewhere").mkdir()
+    (out / "summary").mkdir()
+    (out / "summary" / "lists").symlink_to(tmp_path / "elsewhere")
+    proc = run("summary", out)
+    assert proc.returncode == 31 and "is not a folder (a file or a symlink)" in proc.stderr
+    assert list((tmp_path / "elsewhere").iterdir()) == []
