@@ -383,8 +383,13 @@ def _add(values: list[str], value: str) -> None:
         values.sort()
 
 
-def export_groups(groups: Sequence[Group], path: Path) -> None:
+def groups_csv(groups: Sequence[Group]) -> bytes:
     """groups.csv: one row per report (UTF-8 with BOM, formula-looking cells defused)."""
     rows = [{"group_id": g.id, "report_id": rid, "reasons": g.reasons,
              "independent_count": g.independent} for g in groups for rid in g.report_ids]
-    write_atomic(path, render_csv(GROUP_COLUMNS, rows))
+    return render_csv(GROUP_COLUMNS, rows)
+
+
+def export_groups(groups: Sequence[Group], path: Path) -> None:
+    """Write :func:`groups_csv` to ``path`` atomically (0600)."""
+    write_atomic(path, groups_csv(groups))

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from keys import output
 from keys.errors import OutputError, SummaryError
-from keys.findings import csvs
+from keys.findings import csvs, evidence_pages
 from keys.findings.counts import Tally, tally
+from keys.findings.evidence import Evidence, gather
 from keys.findings.form import default_form_path, load_form
 from keys.findings.index import index_page
 from keys.findings.labels import Labels
@@ -48,11 +49,16 @@ class Result:
     removed: int = 0
     left_out: list[str] = field(default_factory=list)
     form: Path | None = None
+    examined: int = 0  # reports whose attachments were examined this run
+    groups: int = 0  # incident groups of more than one report
+    gps: int = 0  # reports with a photo that carries a location
 
     def line(self) -> str:
         return (f"summary of {self.reports} reports in {self.out_dir} ({self.parsed} read, "
                 f"the rest from its cache; {self.written} files written, {self.removed} "
-                f"removed); {len(self.left_out)} report folders left out")
+                f"removed); {len(self.left_out)} report folders left out; {self.groups} "
+                f"incidents with more than one report; {self.gps} reports with photos that "
+                "carry a location (see its GPS list before sharing anything)")
 
 
 def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
@@ -65,11 +71,14 @@ def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
     found = scan(in_dir, out_dir / CACHE_FILE)
     labels = Labels(form, lang)
     counted = tally(found.records)
+    evidence = gather(in_dir, out_dir, counted.records)
     result = Result(out_dir, len(found.records), found.parsed, left_out=found.left_out,
-                    form=form.path)
+                    form=form.path, examined=evidence.examined,
+                    groups=sum(len(g.report_ids) > 1 for g in evidence.groups),
+                    gps=len(evidence.gps_reports()))
     writer = _Writer(out_dir, result)
     try:
-        _render(writer, in_dir, found.left_out, counted, labels)
+        _render(writer, in_dir, found.left_out, counted, labels, evidence)
         writer.sweep()  # waits for every write first
     finally:
         writer.pool.shutdown(wait=True, cancel_futures=True)
@@ -77,17 +86,18 @@ def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
 
 
 def _render(writer: _Writer, in_dir: Path, left_out: list[str], counted: Tally,
-            labels: Labels) -> None:
+            labels: Labels, evidence: Evidence) -> None:
     writer.put(STYLE_FILE, STYLE.encode("utf-8"))
-    for name, data in csvs.all_tables(counted, labels).items():
+    tables = {**csvs.all_tables(counted, labels), **evidence_pages.tables(evidence)}
+    for name, data in tables.items():
         writer.put(f"tables/{name}", data)
-    for name, text in list_pages(counted, labels):
+    for name, text in [*list_pages(counted, labels), *evidence_pages.list_pages(evidence, labels)]:
         writer.put(f"lists/{name}", text.encode("utf-8"))
     links, up = find_links(counted.records), up_to(in_dir, writer.out)
     for record in counted.records:
         writer.put(f"reports/{record.id}.html",
-                   report_page(record, labels, links, up).encode("utf-8"))
-    writer.put("index.html", index_page(counted, labels, left_out).encode("utf-8"))
+                   report_page(record, labels, links, up, evidence).encode("utf-8"))
+    writer.put("index.html", index_page(counted, labels, left_out, evidence).encode("utf-8"))
 
 
 def _check_input(in_dir: Path) -> None:

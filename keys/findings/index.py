@@ -3,14 +3,16 @@ small multiples over time and the schematic map; every number links to its list.
 
 from __future__ import annotations
 
-from keys.findings import csvs, svg
+from keys.findings import csvs, evidence_pages, svg
 from keys.findings.counts import Counts, Key, Tally, choice_order, station_order
+from keys.findings.evidence import Evidence
 from keys.findings.labels import Labels
 from keys.findings.page import count_link, document, esc, href, link, table
 
 INDEX_ROWS = 100  # towns and stations on the index: the busiest; all of them in the CSV
 TABLE_FILES = ("reports.csv", "by_category.csv", "by_region.csv", "by_stage.csv",
                "by_station.csv", "by_town.csv", "by_day.csv", "category_by_region.csv")
+EVIDENCE_FILES = ("groups.csv", "evidence.csv")
 
 
 def list_url(counts: Counts, key: Key) -> str:
@@ -21,7 +23,8 @@ def _cell(counts: Counts, key: Key) -> str:
     return count_link(counts.count(key), list_url(counts, key))
 
 
-def index_page(tally: Tally, labels: Labels, left_out: list[str]) -> str:
+def index_page(tally: Tally, labels: Labels, left_out: list[str],
+               evidence: Evidence | None = None) -> str:
     w = labels.word
     body = [f"<h1>{esc(w('title'))}</h1>"]
     if labels.form.path is None:
@@ -34,9 +37,12 @@ def index_page(tally: Tally, labels: Labels, left_out: list[str]) -> str:
              _section("by_stage", labels), _choices(tally.stage, "stage", labels),
              _section("by_town", labels), _towns(tally, labels),
              _section("by_station", labels), _stations(tally, labels),
-             _section("by_day", labels), _days(tally, labels),
-             _section("tables", labels),
-             "<ul>" + "".join(f"<li>{link(href('tables', n), n)}</li>" for n in TABLE_FILES)
+             _section("by_day", labels), _days(tally, labels)]
+    if evidence is not None:
+        body += evidence_pages.index_sections(evidence, labels)
+    files = TABLE_FILES + (EVIDENCE_FILES if evidence is not None else ())
+    body += [_section("tables", labels),
+             "<ul>" + "".join(f"<li>{link(href('tables', n), n)}</li>" for n in files)
              + "</ul>"]
     if left_out:
         body.append(_section("left_out", labels))

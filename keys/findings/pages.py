@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from keys.findings import svg
+from keys.findings import evidence_pages, svg
 from keys.findings.counts import Counts, Key, Tally
+from keys.findings.evidence import Evidence
 from keys.findings.labels import Labels
 from keys.findings.page import document, esc, href, link, table
 from keys.findings.records import Record
@@ -108,7 +109,8 @@ def _nav(labels: Labels) -> str:
     return f'<nav>{link("../index.html", labels.word("back"))}</nav>'
 
 
-def report_page(record: Record, labels: Labels, links: Links, up_to_dir: str) -> str:
+def report_page(record: Record, labels: Labels, links: Links, up_to_dir: str,
+                evidence: Evidence | None = None) -> str:
     """A report's page; ``up_to_dir``: the way from OUTDIR/reports/ to the decrypt
     output directory (its attachments are linked there, never copied)."""
     w = labels.word
@@ -119,8 +121,14 @@ def report_page(record: Record, labels: Labels, links: Links, up_to_dir: str) ->
     body = [_nav(labels), f"<h1>{esc(w('report'))} {esc(record.id)}</h1>",
             table(["", ""], meta, numeric_from=99), f"<h2>{esc(w('answers'))}</h2>",
             _answers(record, labels)]
-    if record.attachments:
+    items = evidence.items.get(record.id) if evidence is not None else None
+    if items:
+        body += [f"<h2>{esc(w('attachments'))}</h2>",
+                 evidence_pages.attachments_html(record.id, items, labels, up_to_dir)]
+    elif record.attachments:
         body += [f"<h2>{esc(w('attachments'))}</h2>", _attachments(record, up_to_dir)]
+    if evidence is not None:
+        body.append(evidence_pages.group_html(record.id, evidence, labels))
     body += _citations(record, labels, links)
     return document(f"{w('report')} {record.id}", labels.lang, body, "../")
 

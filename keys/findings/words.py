@@ -55,6 +55,37 @@ _WORDS: dict[str, tuple[str, str, str]] = {  # key: (be, ru, en)
     "more": ("Паказаны {shown} з {total} (больш за ўсё паведамленняў); усе:",
              "Показаны {shown} из {total} (больше всего сообщений); все:",
              "The {shown} of {total} with the most reports; all of them:"),
+    # evidence (keys.findings.evidence_pages)
+    "sha256": ("SHA-256 арыгінала", "SHA-256 оригинала", "SHA-256 of the original"),
+    "size": ("Памер, байтаў", "Размер, байт", "Size, bytes"),
+    "provenance": ("Паходжанне", "Происхождение", "Provenance"),
+    "problem": ("Праблема", "Проблема", "Problem"),
+    "gps_warning": ("Фота нясе месца здымкі (GPS): яно можа выдаць аўтара. Не дзяліцеся "
+                    "арыгіналам; абараніце гэтага чалавека.",
+                    "Фото содержит место съёмки (GPS): оно может выдать автора. Не делитесь "
+                    "оригиналом; защитите этого человека.",
+                    "This photo carries where it was taken (GPS): it can give its author "
+                    "away. Never share the original; protect this person."),
+    "shared_copy": ("Копія без метаданых (для публікацыі)",
+                    "Копия без метаданных (для публикации)",
+                    "Copy without metadata (to share)"),
+    "incident": ("Здарэнне", "Инцидент", "Incident"),
+    "group_line": ("{n} паведамленняў, незалежных: {independent}",
+                   "{n} сообщений, независимых: {independent}",
+                   "{n} reports, {independent} independent"),
+    "corroboration": ("Здарэнні, пацверджаныя некалькімі паведамленнямі",
+                      "Инциденты, подтверждённые несколькими сообщениями",
+                      "Incidents corroborated by several reports"),
+    "groups_line": ("Здарэнняў з больш чым адным паведамленнем: {n}. Усе групы:",
+                    "Инцидентов с более чем одним сообщением: {n}. Все группы:",
+                    "Incidents with more than one report: {n}. Every group:"),
+    "independent": ("Незалежных", "Независимых", "Independent"),
+    "reasons": ("Чаму разам", "Почему вместе", "Why together"),
+    "related": ("Магчыма звязаныя", "Возможно связаны", "Possibly related"),
+    "gps_heading": ("Фота з месцам здымкі (GPS)", "Фото с местом съёмки (GPS)",
+                    "Photos that carry a location (GPS)"),
+    "gps_line": ("Паведамленняў, чые фота нясуць GPS:", "Сообщений, чьи фото содержат GPS:",
+                 "Reports whose photos carry GPS:"),
 }
 _INDEX = {"be": 0, "ru": 1, "en": 2}
 

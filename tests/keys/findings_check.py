@@ -86,7 +86,7 @@ def check_folder(out: Path, allowed_outside: Path) -> int:
         for url in checker.urls:
             assert not remote(url), (page, url)
             parts = urlsplit(url)
-            target = (page.parent / unquote(parts.path)).resolve()
+            target = (page.parent / unquote(parts.path)).resolve() if parts.path else page
             assert target.exists(), (page, url)
             if parts.fragment:
                 assert parts.fragment in check_page(target).ids, (page, url)

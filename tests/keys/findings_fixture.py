@@ -2,7 +2,7 @@
 
 Reports 21-29 use the election form's version 2 (no stage, role or early voting
 day; station numbers as typed, "0017"), the others version 3. Batch one holds
-reports 1-20, batch two 21-30. Report 4 has an image, report 6 a PDF; report 14
+reports 1-20, batch two 21-30. Report 4 has a photo carrying GPS, report 6 a PDF; report 14
 cites report 4's receipt code and a code no report has; report 30's description
 looks like a spreadsheet formula. The expected counts in the tests are written
 by hand from this table.
@@ -16,6 +16,7 @@ from pathlib import Path
 from nacl.public import PrivateKey
 
 from keys.receipt import new_code
+from tests.keys.evidence_images import dirty_png
 from tests.keys.helpers import Drop, Sealed, decrypt_batches
 
 FORMULA = "=HYPERLINK(\"x\",\"y\")"
@@ -62,9 +63,7 @@ REPORTS: dict[int, tuple[int, str, list[str], str, str, str, str, str]] = {
     29: (2, "ru", ["closed_commission"], "", "minsk_city", "Мінск", "", "2024-01-10"),
     30: (3, "en", ["observers_barred"], "counting", "vitebsk", "Полацк", "17", "2025-01-26"),
 }
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00"
-       b"\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7"
-       b"5\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = dirty_png()  # a real picture whose metadata names a camera, its owner and GPS
 UNKNOWN_CODE = "7KQ2M-X9RTB-4HC0J"
 
 

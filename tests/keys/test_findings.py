@@ -4,6 +4,7 @@ from the fixture's table (tests/keys/findings_fixture.py)."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -176,7 +177,10 @@ def test_index_numbers_link_to_their_reports(summary: Path, fixture: Fixture) ->
 
 def test_report_page(summary: Path, fixture: Fixture) -> None:
     page = (summary / "reports" / f"{fixture.rid(4)}.html").read_text("utf-8")
-    assert '<img src="../../' + fixture.rid(4) + '/photo.png" width="240" alt="photo.png"' in page
+    original = f'<a href="../../{fixture.rid(4)}/photo.png">photo.png</a>'  # linked in DIR
+    assert original in page and "(image)" in page
+    # the thumbnail is the copy without metadata, never the original
+    assert f'<img src="../shared/{fixture.rid(4)}/photo.png" width="240"' in page
     assert "Police or intimidation at the polling station" in page
     citing = check_page(summary / "reports" / f"{fixture.rid(14)}.html")
     assert f"{fixture.rid(4)}.html" in citing.urls
@@ -253,3 +257,52 @@ def test_index_shows_the_busiest_stations_and_towns() -> None:
     assert "The 100 of 150 with the most reports" in stations and "by_station.csv" in stations
     towns = page.split('id="by_town"')[1].split("<h2")[0]
     assert towns.count("<tr>") == INDEX_ROWS + 1 and ">T1</td>" in towns
+
+
+# --- evidence (keys.findings.evidence): metadata, shareable copies, incident groups ------
+
+
+def test_photo_metadata_gps_flag_and_the_copy_to_share(summary: Path, fixture: Fixture,
+                                                        decrypted: Path) -> None:
+    from PIL import Image
+
+    from keys.evidence.scrub import verify_clean
+    from tests.keys.findings_fixture import PNG
+
+    rid = fixture.rid(4)
+    original = decrypted / rid / "photo.png"
+    assert original.read_bytes() == PNG  # the evidentiary copy is never modified
+    page = (summary / "reports" / f"{rid}.html").read_text("utf-8")
+    assert hashlib.sha256(PNG).hexdigest() in page
+    assert "carries where it was taken (GPS)" in page and "Canon EOS 5D Mark IV" in page
+    shared = (summary / "shared" / rid / "photo.png").read_bytes()
+    assert verify_clean(shared) == []
+    assert b"Canon" not in shared and b"Ivan" not in shared and b"tIME" not in shared
+    with Image.open(io.BytesIO(shared)) as clean, Image.open(io.BytesIO(PNG)) as dirty:
+        assert not clean.getexif() and clean.tobytes() == dirty.tobytes()
+    gps = check_page(summary / "lists" / "gps.html")
+    assert {u.split("/")[-1][:-5] for u in gps.urls if "/reports/" in u} == {rid}
+    rows = list(csv.DictReader(io.StringIO(
+        (summary / "tables" / "evidence.csv").read_bytes().decode("utf-8-sig"))))
+    assert [(r["report_id"], r["file"], r["kind"], r["gps"], r["make"]) for r in rows] == sorted(
+        [(rid, "photo.png", "image", "yes", "Canon"),
+         (fixture.rid(6), "notes.pdf", "other", "", "")])
+    assert (summary / "tables" / "evidence.csv").stat().st_mode & 0o077 == 0
+
+
+def test_incident_groups_are_the_hand_counted_ones(summary: Path, fixture: Fixture) -> None:
+    rows = list(csv.DictReader(io.StringIO(
+        (summary / "tables" / "groups.csv").read_bytes().decode("utf-8-sig"))))
+    number = {fixture.rid(n): n for n in range(1, 31)}
+    assert sorted(number[r["report_id"]] for r in rows) == list(range(1, 31))  # each once
+    groups: dict[str, set[int]] = {}
+    for r in rows:
+        groups.setdefault(r["group_id"], set()).add(number[r["report_id"]])
+    # Same region, station (0017 = 017 = 17), day and a shared category; 3 and 20 share
+    # station and day but no category; 14 cites 4, but their stations differ.
+    assert sorted(sorted(g) for g in groups.values() if len(g) > 1) == [
+        [1, 2], [4, 5], [7, 8], [14, 15], [21, 22]]
+    index = (summary / "index.html").read_text("utf-8")
+    assert "Incidents with more than one report: 5." in index
+    listing = (summary / "lists" / "groups.html").read_text("utf-8")
+    assert "Possibly related" in listing  # 14's citation of 4, held back by the stations

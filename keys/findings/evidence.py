@@ -1,0 +1,141 @@
+"""The evidence part of the summary (issue 16, parts 2 and 3), from keys.evidence.
+
+For every report with attachments: each attachment's SHA-256 as it arrived (the
+evidentiary copy, never modified), and for images a metadata report (device, serial
+numbers, capture time, GPS, software, C2PA/ProofMode) and a working copy with the
+metadata removed, in ``OUTDIR/shared/<report id>/`` (written only when
+keys.evidence.scrub.verify_clean finds nothing left). ``OUTDIR/.evidence.json`` keeps
+what was found per report, keyed by its report.json's size and modification time, so a
+later run looks only at new or changed reports. Then every report goes into exactly one
+corroboration group (keys.evidence.groups), from the cached facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keys import output
+from keys.evidence.groups import Group, ReportInfo, group_reports, normalise_station
+from keys.evidence.scrub import AttachmentEvidence, process_report_folder
+from keys.findings.records import Record
+
+SHARED = "shared"
+CACHE = ".evidence.json"
+_FORMAT = "skrynka-summary-evidence"
+_VERSION = 1
+FACTS = ("format", "width", "height", "make", "model", "body_serial", "lens_model",
+          "lens_serial", "owner", "unique_id", "software", "capture_time", "gps_lat", "gps_lon")
+
+
+@dataclass
+class Item:
+    """One attachment, as the pages show it."""
+
+    file: str
+    kind: str  # image, other, missing, damaged
+    sha256: str = ""
+    size: int = 0
+    gps: bool = False
+    c2pa: bool = False
+    proofmode: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)  # the non-empty FACTS
+    identifying: list[str] = field(default_factory=list)
+    phash: int | None = None
+    shared: str = ""  # the scrubbed copy's file name in shared/<report id>/, if written
+    shared_sha256: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Evidence:
+    items: dict[str, list[Item]]  # report id -> its attachments
+    groups: list[Group]
+    group_of: dict[str, Group]
+    examined: int = 0  # reports whose attachments were read this run
+
+    def gps_reports(self) -> list[str]:
+        return sorted(rid for rid, items in self.items.items() if any(i.gps for i in items))
+
+
+def _item(ev: AttachmentEvidence) -> Item:
+    facts = ev.facts
+    item = Item(ev.name, ev.kind, ev.sha256 or "", ev.size, ev.gps, phash=ev.phash,
+                shared=ev.scrubbed_name or "", shared_sha256=ev.scrubbed_sha256 or "",
+                problems=list(ev.problems))
+    if facts is not None:
+        item.c2pa, item.proofmode = facts.has_c2pa, facts.proofmode
+        item.facts = {k: getattr(facts, k) for k in FACTS if getattr(facts, k) is not None}
+        item.identifying = facts.identifying
+    return item
+
+
+def _stamp(in_dir: Path, rid: str) -> list[int]:
+    st = os.lstat(in_dir / rid / output.REPORT_FILE)
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != _FORMAT \
+            or data.get("version") != _VERSION or not isinstance(data.get("reports"), dict):
+        return {}
+    reports: dict[str, Any] = data["reports"]
+    return reports
+
+
+def _examine(in_dir: Path, out_dir: Path, rid: str) -> list[Item]:
+    target = out_dir / SHARED / rid
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)  # an earlier, changed or interrupted run's copies
+    return [_item(e) for e in process_report_folder(in_dir / rid, target)]
+
+
+def gather(in_dir: Path, out_dir: Path, records: list[Record]) -> Evidence:
+    """Examine what is new, reuse the cache for the rest, and group every report."""
+    cached = _load(out_dir / CACHE)
+    os.makedirs(out_dir / SHARED, mode=0o700, exist_ok=True)
+    keep: dict[str, Any] = {}
+    items: dict[str, list[Item]] = {}
+    examined = 0
+    for r in records:
+        if not r.attachments:
+            continue
+        stamp, entry = _stamp(in_dir, r.id), cached.get(r.id)
+        if isinstance(entry, dict) and entry.get("stamp") == stamp:
+            try:
+                items[r.id] = [Item(**i) for i in entry["items"]]
+            except (TypeError, KeyError):
+                entry = None
+        if r.id not in items:
+            items[r.id], examined = _examine(in_dir, out_dir, r.id), examined + 1
+        keep[r.id] = {"stamp": stamp, "items": [dataclasses.asdict(i) for i in items[r.id]]}
+    for entry in os.scandir(out_dir / SHARED):
+        if entry.name not in items and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)  # a report no longer in DIR
+    data = {"format": _FORMAT, "version": _VERSION, "reports": keep}
+    output.write_atomic(out_dir / CACHE, json.dumps(data, sort_keys=True).encode("utf-8"))
+    groups = group_reports([_info(r, items.get(r.id, [])) for r in records])
+    group_of = {rid: g for g in groups for rid in g.report_ids}
+    return Evidence(items, groups, group_of, examined)
+
+
+def _info(r: Record, items: list[Item]) -> ReportInfo:
+    region, day = r.text("region").strip().lower(), r.day()
+    digest = hashlib.sha256(json.dumps(r.fields, sort_keys=True).encode()).hexdigest()
+    return ReportInfo(
+        report_id=r.id, receipt=r.receipt or None, cites=list(r.cites),
+        form_nonce=r.form_nonce or None, region=region or None,
+        station=normalise_station(r.text("station")), day=day or None,
+        categories=frozenset(r.values("what")), fields_digest=digest,
+        files=[i.sha256 for i in items if i.sha256],
+        hashes=[i.phash for i in items if i.phash is not None])
