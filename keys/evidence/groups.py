@@ -295,10 +295,34 @@ def _strong_links(reports: Sequence[ReportInfo], threshold: int) -> list[tuple[i
     files = _pairs_by_key(((i, f) for i, r in enumerate(reports) for f in set(r.files)),
                           SAME_FILE)
     images = [(i, h) for i, r in enumerate(reports) for h in set(r.hashes)]
-    for n, (i, hi) in enumerate(images):
-        links += [(i, j, SAME_PHOTO) for j, hj in images[n + 1:]
-                  if j != i and phash.hamming(hi, hj) <= threshold]
+    links += [(images[a][0], images[b][0], SAME_PHOTO) for a, b in near_pairs(
+        [h for _, h in images], threshold) if images[a][0] != images[b][0]]
     return files + links  # re-sends (same files) join first
+
+
+def near_pairs(hashes: Sequence[int], threshold: int, bits: int = 64) -> list[tuple[int, int]]:
+    """Index pairs (a < b, in order) of ``hashes`` within ``threshold`` bits.
+
+    Comparing every pair took 32 s for 10,000 photos. Instead the hashes are cut into
+    ``threshold // 2 + 1`` blocks: two hashes at most ``threshold`` bits apart differ
+    in at most one bit in some block (were it two or more in every block, they would
+    be at least ``threshold + 1`` apart). So each hash is compared only with the
+    hashes whose value in some block equals its own or is one bit off it. The result
+    is exactly the all-pairs one (a property test checks it)."""
+    blocks = threshold // 2 + 1
+    edges = [bits * k // blocks for k in range(blocks + 1)]
+    found: set[tuple[int, int]] = set()
+    for lo, hi in zip(edges, edges[1:]):
+        width, index = hi - lo, dict[int, list[int]]()  # block value -> hash positions
+        mask = (1 << width) - 1
+        for n, h in enumerate(hashes):
+            value = (h >> lo) & mask
+            for probe in [value] + [value ^ (1 << k) for k in range(width)]:
+                for m in index.get(probe, ()):
+                    if (m, n) not in found and phash.hamming(hashes[m], h) <= threshold:
+                        found.add((m, n))
+            index.setdefault(value, []).append(n)
+    return sorted(found)
 
 
 def _pairs_by_key(items: Iterable[tuple[int, Any]], reason: str) -> list[tuple[int, int, str]]:

@@ -242,3 +242,19 @@ def test_ten_times_as_many_incidents() -> None:
     assert time.monotonic() - start < 20
     precision, recall = pairwise([x.report_ids for x in groups], corpus.truth)
     assert precision >= 0.95 and recall >= 0.95, (precision, recall)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=40), st.integers(0, 63),
+       st.integers(0, 12), st.randoms(use_true_random=False))
+def test_near_pairs_finds_exactly_the_all_pairs_answer(
+        seeds: list[int], flips: int, threshold: int, rnd: Any) -> None:
+    from keys.evidence.groups import near_pairs
+    from keys.evidence.phash import hamming
+
+    hashes = list(seeds)  # and near copies of them, 0..flips bits away
+    for h in seeds:
+        hashes.append(h ^ sum(1 << k for k in rnd.sample(range(64), rnd.randint(0, flips))))
+    brute = [(a, b) for a in range(len(hashes)) for b in range(a + 1, len(hashes))
+             if hamming(hashes[a], hashes[b]) <= threshold]
+    assert near_pairs(hashes, threshold) == brute
