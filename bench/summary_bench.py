@@ -1,19 +1,23 @@
 """``python -m keys summary`` on 100,000 reports: target a fresh summary in <= 60 s.
 
 The report folders are written directly (report.json as decrypt writes it, no
-encryption) with an empty state file, then: a fresh summary, a second run with
+encryption; every tenth with a small photo carrying EXIF) with an empty state file,
+then: a fresh summary, a second run with
 nothing new (all from the cache), and a run after 1,000 more reports arrived.
 ``python -m bench summary_bench`` runs it alone; ``SUMMARY_BENCH_N`` changes the count.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from PIL import Image, ImageDraw
 
 from bench import Row
 from keys import output
@@ -60,7 +64,24 @@ def make_dir(out: Path, start: int, count: int) -> None:
         folder.mkdir()
         (folder / output.REPORT_FILE).write_bytes(output.report_json(_report(rng, choices, i)))
         if i % 10 == 0:
-            (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+            (folder / "photo.jpg").write_bytes(_photo(rng))
+
+
+def _photo(rng: random.Random) -> bytes:
+    """A distinct 160x120 JPEG (random rectangles) with camera EXIF and GPS: every tenth
+    report has one, so the evidence step reads, hashes, inspects and scrubs 10,000."""
+    img = Image.new("RGB", (160, 120), tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(img)
+    for _ in range(6):
+        x, y = rng.randrange(140), rng.randrange(100)
+        draw.rectangle((x, y, x + rng.randrange(8, 60), y + rng.randrange(8, 60)),
+                       fill=tuple(rng.randrange(256) for _ in range(3)))
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Phone", "Model X"
+    exif.get_ifd(0x8825)[1] = "N"
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85, exif=exif.tobytes())
+    return buf.getvalue()
 
 
 def _timed(in_dir: Path) -> float:

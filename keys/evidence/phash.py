@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from operator import mul
 from typing import Optional
 
 from PIL import Image, ImageOps
@@ -70,9 +71,11 @@ def _grey_thumbnail(data: bytes) -> Optional[list[float]]:
 def _dct_hash(pixels: list[float]) -> int:
     rows = [pixels[y * _SIZE : (y + 1) * _SIZE] for y in range(_SIZE)]
     # 2-D DCT-II, only the 8x8 lowest frequencies: rows first, then columns.
-    row_coef = [[sum(p * cu for p, cu in zip(row, _COS[u])) for u in range(_LOW)] for row in rows]
-    coef = [sum(_COS[v][y] * row_coef[y][u] for y in range(_SIZE))
-            for v in range(_LOW) for u in range(_LOW)]
+    # (sum(map(mul, ...)) is the same arithmetic, in the same order, as a generator
+    # of products: about 3 times faster, and the hash is most of the summary's time.)
+    row_coef = [[sum(map(mul, row, _COS[u])) for u in range(_LOW)] for row in rows]
+    columns = [[row_coef[y][u] for y in range(_SIZE)] for u in range(_LOW)]
+    coef = [sum(map(mul, _COS[v], columns[u])) for v in range(_LOW) for u in range(_LOW)]
     median = sorted(coef[1:])[(len(coef) - 1) // 2]
     bits = 0
     for value in coef:

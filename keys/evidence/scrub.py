@@ -224,16 +224,19 @@ def read_original(path: Path) -> tuple[Optional[bytes], str, int]:
         return None, digest.hexdigest(), size
 
 
-def process_report_folder(folder: Path, out: Path) -> list[AttachmentEvidence]:
+def process_report_folder(folder: Path, out: Path, *, sync: bool = True
+                          ) -> list[AttachmentEvidence]:
     """Evidence for each attachment of ``folder``; scrubbed image copies into ``out``
     (created 0700 if missing; give each report a folder of its own, the copies keep the
-    attachments' file names). The originals are only read."""
+    attachments' file names; ``sync=False``: not fsynced, for copies that can be made
+    again). The originals are only read."""
     files = attachment_files(read_report(folder))
     os.makedirs(out, mode=0o700, exist_ok=True)
-    return [_one(folder / name, out / name, meta) for name, meta in files]
+    return [_one(folder / name, out / name, meta, sync) for name, meta in files]
 
 
-def _one(path: Path, target: Path, meta: dict[str, Any]) -> AttachmentEvidence:
+def _one(path: Path, target: Path, meta: dict[str, Any], sync: bool = True
+         ) -> AttachmentEvidence:
     item = AttachmentEvidence(name=path.name, attachment_id=str(meta.get("id", "")),
                               media_type=str(meta.get("media_type", "")), kind="missing")
     try:
@@ -254,6 +257,6 @@ def _one(path: Path, target: Path, meta: dict[str, Any]) -> AttachmentEvidence:
         return item
     item.problems = verify_clean(clean)
     if not item.problems:
-        write_new(target, clean)
+        write_new(target, clean, sync=sync)
         item.scrubbed_name, item.scrubbed_sha256 = target.name, metadata.sha256(clean)
     return item

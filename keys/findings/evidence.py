@@ -97,7 +97,7 @@ def _examine(in_dir: Path, out_dir: Path, rid: str) -> list[Item]:
     target = out_dir / SHARED / rid
     if target.is_dir() and not target.is_symlink():
         shutil.rmtree(target)  # an earlier, changed or interrupted run's copies
-    return [_item(e) for e in process_report_folder(in_dir / rid, target)]
+    return [_item(e) for e in process_report_folder(in_dir / rid, target, sync=False)]
 
 
 def gather(in_dir: Path, out_dir: Path, records: list[Record]) -> Evidence:
