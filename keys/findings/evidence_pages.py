@@ -27,7 +27,7 @@ def attachments_html(rid: str, items: list[Item], labels: Labels, up_to_dir: str
         original = up_to_dir + "/" + href(rid, item.file)
         rows = [[esc(w("sha256")), f"<code>{esc(item.sha256)}</code>"],
                 [esc(w("size")), esc(item.size)]]
-        rows += [[esc(k), esc(item.facts[k])] for k in FACTS if k in item.facts]  # one order
+        rows += [[esc(w(f'fact_{k}')), esc(item.facts[k])] for k in FACTS if k in item.facts]
         if item.c2pa or item.proofmode:
             rows.append([esc(w("provenance")), esc(("C2PA " if item.c2pa else "")
                                                    + ("ProofMode" if item.proofmode else ""))])

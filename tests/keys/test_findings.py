@@ -306,3 +306,12 @@ def test_incident_groups_are_the_hand_counted_ones(summary: Path, fixture: Fixtu
     assert "Incidents with more than one report: 5." in index
     listing = (summary / "lists" / "groups.html").read_text("utf-8")
     assert "Possibly related" in listing  # 14's citation of 4, held back by the stations
+
+
+def test_every_metadata_fact_has_a_label_in_each_language() -> None:
+    from keys.findings.evidence import FACTS
+    from keys.findings.words import word
+
+    for lang in ("be", "ru", "en"):
+        labels = [word(f"fact_{k}", lang) for k in FACTS]
+        assert len(set(labels)) == len(FACTS), lang
