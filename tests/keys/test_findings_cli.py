@@ -3,6 +3,7 @@ giving the same files as a fresh run."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,3 +111,18 @@ def test_symlinked_subfolder_is_refused(fixture: Fixture, tmp_path: Path) -> Non
     proc = run("summary", out)
     assert proc.returncode == 31 and "is not a folder (a file or a symlink)" in proc.stderr
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_photos_examined_by_a_pool_of_processes_give_the_same_folder(
+        fixture: Fixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keys.findings import evidence
+
+    out = fixture.decrypt(tmp_path / "reports")
+    alone = summarize(out, out / "alone")
+    monkeypatch.setattr(evidence, "POOL_FROM", 1)
+    monkeypatch.setattr(evidence, "MAX_WORKERS", 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    pooled = summarize(out, out / "pooled")
+    assert alone.examined == pooled.examined == 2
+    assert files(out / "alone") == files(out / "pooled")
+    assert (out / "pooled" / "shared" / fixture.rid(4) / "photo.png").is_file()
