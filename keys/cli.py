@@ -144,7 +144,8 @@ def cmd_summary(args: argparse.Namespace, out: TextIO) -> int:
     from keys.findings.build import summarize
 
     result = summarize(Path(args.dir), None if args.out is None else Path(args.out),
-                       lang=args.lang, form_path=None if args.form is None else Path(args.form))
+                       lang=args.lang, form_path=None if args.form is None else Path(args.form),
+                       official_path=None if args.official is None else Path(args.official))
     if result.form is None:
         sys.stderr.write(f"{PROG}: note: no form file found: labels are ids (see --form)\n")
     for note in result.left_out:
@@ -247,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--form", metavar="FORM.toml",
                          help="the form definition for the labels (default: app/forms/ or "
                               "forms/ election.toml beside keys/)")
+    summary.add_argument("--official", metavar="FILE.csv",
+                         help="an official per-station results table (columns region, "
+                              "station, registered, voted, then one per result): shown beside "
+                              "the stations where reports allege counting violations")
     summary.set_defaults(func=cmd_summary)
     return parser
 

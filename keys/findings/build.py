@@ -26,6 +26,7 @@ from keys.findings.evidence import Evidence, gather
 from keys.findings.form import default_form_path, load_form
 from keys.findings.index import index_page
 from keys.findings.labels import Labels
+from keys.findings.official import load_official, outputs
 from keys.findings.page import STYLE, STYLE_FILE
 from keys.findings.pages import find_links, list_pages, report_page, up_to
 from keys.findings.records import CACHE_FILE, scan
@@ -62,11 +63,14 @@ class Result:
 
 
 def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
-              form_path: Path | None = None) -> Result:
-    """Write the summary of ``in_dir`` into ``out_dir`` (default ``in_dir/summary``)."""
+              form_path: Path | None = None, official_path: Path | None = None) -> Result:
+    """Write the summary of ``in_dir`` into ``out_dir`` (default ``in_dir/summary``);
+    with ``official_path``, the official per-station figures beside the counting reports
+    (keys.findings.official)."""
     _check_input(in_dir)
     out_dir = in_dir / "summary" if out_dir is None else out_dir
     form = load_form(form_path if form_path is not None else default_form_path())
+    official = load_official(official_path, Labels(form, lang)) if official_path else None
     _prepare(in_dir, out_dir)
     found = scan(in_dir, out_dir / CACHE_FILE)
     labels = Labels(form, lang)
@@ -78,7 +82,10 @@ def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
                     gps=len(evidence.gps_reports()))
     writer = _Writer(out_dir, result)
     try:
-        _render(writer, in_dir, found.left_out, counted, labels, evidence)
+        _render(writer, in_dir, found.left_out, counted, labels, evidence, official is not None)
+        if official is not None:
+            for name, data in outputs(counted, official, labels).items():
+                writer.put(name, data)
         writer.sweep()  # waits for every write first
     finally:
         writer.pool.shutdown(wait=True, cancel_futures=True)
@@ -86,7 +93,7 @@ def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
 
 
 def _render(writer: _Writer, in_dir: Path, left_out: list[str], counted: Tally,
-            labels: Labels, evidence: Evidence) -> None:
+            labels: Labels, evidence: Evidence, official: bool = False) -> None:
     writer.put(STYLE_FILE, STYLE.encode("utf-8"))
     tables = {**csvs.all_tables(counted, labels), **evidence_pages.tables(evidence)}
     for name, data in tables.items():
@@ -97,7 +104,8 @@ def _render(writer: _Writer, in_dir: Path, left_out: list[str], counted: Tally,
     for record in counted.records:
         writer.put(f"reports/{record.id}.html",
                    report_page(record, labels, links, up, evidence).encode("utf-8"))
-    writer.put("index.html", index_page(counted, labels, left_out, evidence).encode("utf-8"))
+    writer.put("index.html", index_page(counted, labels, left_out, evidence,
+                                            official).encode("utf-8"))
 
 
 def _check_input(in_dir: Path) -> None:

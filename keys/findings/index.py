@@ -24,7 +24,7 @@ def _cell(counts: Counts, key: Key) -> str:
 
 
 def index_page(tally: Tally, labels: Labels, left_out: list[str],
-               evidence: Evidence | None = None) -> str:
+               evidence: Evidence | None = None, official: bool = False) -> str:
     w = labels.word
     body = [f"<h1>{esc(w('title'))}</h1>"]
     if labels.form.path is None:
@@ -40,7 +40,11 @@ def index_page(tally: Tally, labels: Labels, left_out: list[str],
              _section("by_day", labels), _days(tally, labels)]
     if evidence is not None:
         body += evidence_pages.index_sections(evidence, labels)
-    files = TABLE_FILES + (EVIDENCE_FILES if evidence is not None else ())
+    if official:
+        body += [_section("official", labels),
+                 f"<p>{link('lists/official.html', labels.word('official_intro'))}</p>"]
+    files = TABLE_FILES + (EVIDENCE_FILES if evidence is not None else ()) + (
+        ("official_vs_reports.csv",) if official else ())
     body += [_section("tables", labels),
              "<ul>" + "".join(f"<li>{link(href('tables', n), n)}</li>" for n in files)
              + "</ul>"]

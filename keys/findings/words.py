@@ -104,6 +104,24 @@ _WORDS: dict[str, tuple[str, str, str]] = {  # key: (be, ru, en)
                           "Capture time (as the camera says)"),
     "fact_gps_lat": ("GPS: шырата", "GPS: широта", "GPS latitude"),
     "fact_gps_lon": ("GPS: даўгата", "GPS: долгота", "GPS longitude"),
+    "official": ("Афіцыйныя лічбы побач", "Официальные цифры рядом",
+                 "Official figures side by side"),
+    "official_intro": ("Участкі, дзе паведамленні сцвярджаюць пра парушэнні пры падліку "
+                       "(непразрысты падлік або этап падліку), з афіцыйнай яўкай і вынікамі.",
+                       "Участки, где сообщения говорят о нарушениях при подсчёте "
+                       "(непрозрачный подсчёт или этап подсчёта), с официальной явкой и "
+                       "результатами.",
+                       "Stations where reports allege counting violations (non-transparent "
+                       "counting, or the counting stage), with their official turnout and "
+                       "results."),
+    "official_missing": ("Такіх участкаў няма ў афіцыйнай табліцы: {n}.",
+                         "Таких участков нет в официальной таблице: {n}.",
+                         "Such stations missing from the official table: {n}."),
+    "counting_reports": ("Паведамленні пра падлік", "Сообщения о подсчёте",
+                         "Counting reports"),
+    "registered": ("Выбаршчыкаў у спісе", "Избирателей в списке", "Registered"),
+    "voted": ("Прагаласавала", "Проголосовало", "Voted"),
+    "turnout": ("Яўка, %", "Явка, %", "Turnout, %"),
 }
 _INDEX = {"be": 0, "ru": 1, "en": 2}
 

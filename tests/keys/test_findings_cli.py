@@ -126,3 +126,55 @@ def test_photos_examined_by_a_pool_of_processes_give_the_same_folder(
     assert alone.examined == pooled.examined == 2
     assert files(out / "alone") == files(out / "pooled")
     assert (out / "pooled" / "shared" / fixture.rid(4) / "photo.png").is_file()
+
+
+OFFICIAL = """region,station,registered,voted,Candidate A,Candidate B,spoiled
+Мінск (горад),№ 101,2000,1800,1500,250,50
+minsk_city,102,1500,900,600,280,20
+Grodno Region,011,1200,1190,1100,80,10
+vitebsk,17,1000,650,400,230,20
+minsk_city,7,900,500,300,190,10
+"""
+
+
+def test_official_figures_beside_the_counting_reports(fixture: Fixture, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    out = fixture.decrypt(tmp_path / "reports")
+    table = tmp_path / "official.csv"
+    table.write_bytes(b"\xef\xbb\xbf" + OFFICIAL.encode("utf-8"))
+    proc = run("summary", out, "--official", table)
+    assert proc.returncode == 0, proc.stderr
+    raw = (out / "summary" / "tables" / "official_vs_reports.csv").read_bytes()
+    rows = [(r["region"], r["station"], r["reports"], r["turnout"], r["Candidate A"])
+            for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig")))]
+    # By hand from the fixture: counting stage or non-transparent counting at 101 (report
+    # 5), 102 (6), Vitebsk 17 (30), Gomel 3 (8, not in the table), Grodno 11 (18, 27).
+    assert rows == [("Minsk (city)", "101", "1", "90.0", "1500"),
+                    ("Minsk (city)", "102", "1", "60.0", "600"),
+                    ("Vitebsk Region", "17", "1", "65.0", "400"),
+                    ("Gomel Region", "3", "1", "", ""),
+                    ("Grodno Region", "11", "2", "99.2", "1100")]
+    page = (out / "summary" / "lists" / "official.html").read_text("utf-8")
+    assert "Such stations missing from the official table: 1." in page
+    assert 'href="lists/official.html"' in (out / "summary" / "index.html").read_text("utf-8")
+    check_folder(out / "summary", out)
+    summarize(out)  # run without the table: its page and CSV go
+    assert not (out / "summary" / "lists" / "official.html").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("station,region,registered,voted\n", "the first columns must be"),
+    ("region,station,registered,voted\nbrest,17,1000,many\n", "line 2: voted is 'many'"),
+    ("region,station,registered,voted\natlantis,17,1,1\n", "line 2: no such region"),
+    ("region,station,registered,voted\nbrest,17,1,1\nbrest,017,1,1\n", "is given twice"),
+    ("region,station,registered,voted\nbrest,17,1\n", "line 2: 3 cells"),
+])
+def test_a_bad_official_table_is_refused(fixture: Fixture, tmp_path: Path, text: str,
+                                         message: str) -> None:
+    out = fixture.decrypt(tmp_path / "reports", batches=1)
+    (tmp_path / "t.csv").write_text(text, encoding="utf-8")
+    proc = run("summary", out, "--official", tmp_path / "t.csv")
+    assert proc.returncode == 31 and message in proc.stderr and "\nhint: " in proc.stderr
+    assert not (out / "summary").exists()  # refused before anything is written
