@@ -227,17 +227,37 @@ def _set(value: Optional[str]) -> set[str]:
     return {value} if value else set()
 
 
+class _Parts(dict):  # type: ignore[type-arg]
+    """Root -> _Part, made when a report is first linked (most reports never are)."""
+
+    def __init__(self, groups: _Groups) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def __missing__(self, i: int) -> _Part:
+        self[i] = part = self.groups.new_part(i)
+        return part
+
+
 class _Groups:
     def __init__(self, reports: Sequence[ReportInfo]) -> None:
         self.reports = reports
         self.parent = list(range(len(reports)))
-        firsts = resend_classes(reports)
-        # a re-send is no second witness of the station number: it does not count
-        self.parts = [
-            _Part([i], _set(r.day), _set(r.region),
-                  Counter(_set(r.station) if firsts[i] == i else ()), Counter(r.categories))
-            for i, r in enumerate(reports)]
+        self.firsts: list[int] | None = None
+        self.parts: dict[int, _Part] = _Parts(self)
         self.vetoed: list[tuple[int, int, str]] = []
+
+    def new_part(self, i: int) -> _Part:
+        if self.firsts is None:
+            self.firsts = resend_classes(self.reports)
+        r = self.reports[i]
+        # a re-send is no second witness of the station number: it does not count
+        return _Part([i], _set(r.day), _set(r.region),
+                     Counter(_set(r.station) if self.firsts[i] == i else ()),
+                     Counter(r.categories))
+
+    def members(self, root: int) -> list[int]:
+        return self.parts[root].members if root in self.parts else [root]
 
     def find(self, i: int) -> int:
         while self.parent[i] != i:
@@ -384,11 +404,14 @@ def group_reports(reports: Sequence[ReportInfo],
         reports[link[0]].categories, reports[link[1]].categories))
     groups.link_all(_strong_links(reports, threshold) + weak)
     roots = sorted({groups.find(i) for i in range(len(reports))},
-                   key=lambda r: (-len(groups.parts[r].members),
-                                  min(reports[m].report_id for m in groups.parts[r].members)))
+                   key=lambda r: (-len(groups.members(r)),
+                                  min(reports[m].report_id for m in groups.members(r))))
     names = {root: f"G{n:04d}" for n, root in enumerate(roots, start=1)}
     out = {}
     for root in roots:
+        if root not in groups.parts:  # never linked: a group of one
+            out[root] = Group(names[root], [reports[root].report_id], [], 1)
+            continue
         part = groups.parts[root]
         members = sorted(part.members, key=lambda m: reports[m].report_id)
         out[root] = Group(names[root], [reports[m].report_id for m in members],

@@ -140,8 +140,9 @@ def gather(in_dir: Path, out_dir: Path, records: list[Record]) -> Evidence:
     for entry in os.scandir(out_dir / SHARED):
         if entry.name not in items and entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path)  # a report no longer in DIR
-    data = {"format": _FORMAT, "version": _VERSION, "reports": keep}
-    output.write_atomic(out_dir / CACHE, json.dumps(data, sort_keys=True).encode("utf-8"))
+    if todo or keep.keys() != cached.keys():  # else it would be written as it is
+        data = {"format": _FORMAT, "version": _VERSION, "reports": keep}
+        output.write_atomic(out_dir / CACHE, json.dumps(data, sort_keys=True).encode("utf-8"))
     groups = group_reports([_info(r, items.get(r.id, [])) for r in records])
     group_of = {rid: g for g in groups for rid in g.report_ids}
     return Evidence(items, groups, group_of, len(todo))

@@ -6,10 +6,12 @@ stylesheet (``style.css``, with a print style) and read well with JavaScript off
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from html import escape
 from urllib.parse import quote
 
+_SPECIAL = re.compile("[&<>\"']")
 STYLE_FILE = "style.css"
 STYLE = """\
 body { font-family: system-ui, sans-serif; margin: 1rem auto; max-width: 72rem;
@@ -43,7 +45,8 @@ img { border: 1px solid #bbb; max-width: 100%; height: auto; }
 
 
 def esc(text: object) -> str:
-    return escape(str(text), quote=True)
+    s = str(text)  # most text has nothing to escape: one search instead of five replaces
+    return escape(s, quote=True) if _SPECIAL.search(s) else s
 
 
 def href(*parts: str) -> str:

@@ -154,7 +154,8 @@ def scan(in_dir: Path, cache_path: Path) -> Scan:
         kept[rid] = hit if hit is not None and hit.get("key") == key else {
             "key": key, "record": record.to_json()}
         records.append(record)
-    _save_cache(cache_path, kept)
+    if parsed or kept.keys() != cache.keys():  # else it would be written as it is
+        _save_cache(cache_path, kept)
     return Scan(records, left_out, parsed)
 
 
