@@ -2,11 +2,12 @@
 # Install the Debian packages Skrynka needs, only those missing.
 #   system-deps.sh run   tor (for `make run`)
 #   system-deps.sh test  tor, chromium, fonts, PostgreSQL, OpenSSH's ssh-keygen (for `make test`;
-#                        tests/onion/test_sshsig.py checks announcements with `ssh-keygen -Y verify`)
+#                        tests/onion/test_sshsig.py checks announcements with `ssh-keygen -Y verify`),
+#                        and a Java runtime for the W3C HTML checker (testkit/htmlcheck.py)
 set -euo pipefail
 want=(tor)
 if [ "${1:-run}" = test ]; then
-    want+=(chromium fonts-dejavu-core postgresql openssh-client)
+    want+=(chromium fonts-dejavu-core postgresql openssh-client default-jre-headless)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -95,6 +95,8 @@ def fetch_as_voter(browser: Any, server: PagesServer, visit: Visit) -> dict[str,
         origin = urlsplit(url).netloc
         assert [u for u in seen if urlsplit(u).netloc != origin] == []
         assert b"<script" not in html and b"<noscript" not in html
+        SHOTS.joinpath("html").mkdir(parents=True, exist_ok=True)
+        SHOTS.joinpath("html", f"{visit.slug}.html").write_bytes(html)
         width, view = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
         SHOTS.joinpath("360").mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SHOTS / "360" / f"{visit.slug}.png", full_page=True)
@@ -167,6 +169,16 @@ def test_page_is_accessible_and_fits_a_phone(
         served = fetch_as_voter(browser, server, visit)
     problems = check_with_axe(browser, axe, server, visit, served)
     assert problems == [], "\n".join(problems)
+
+
+def test_every_page_is_valid_html5() -> None:
+    """The W3C Nu Html Checker finds no error on any page the voter was served above
+    (run with the whole module: each page's test saves what it got)."""
+    from testkit.htmlcheck import html_errors
+
+    saved = sorted(SHOTS.joinpath("html").glob("*.html"))
+    assert {p.stem for p in saved} >= {v.slug for v in VISITS}, "run the whole module"
+    assert html_errors(SHOTS / "html") == []
 
 
 def test_a_bad_station_number_is_stopped_before_the_upload(

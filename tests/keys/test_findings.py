@@ -315,3 +315,21 @@ def test_every_metadata_fact_has_a_label_in_each_language() -> None:
     for lang in ("be", "ru", "en"):
         labels = [word(f"fact_{k}", lang) for k in FACTS]
         assert len(set(labels)) == len(FACTS), lang
+
+
+def test_every_page_is_valid_html5(summary: Path) -> None:
+    """The W3C Nu Html Checker finds no error on any page of the summary."""
+    from testkit.htmlcheck import html_errors
+
+    assert len(list(summary.rglob("*.html"))) > 30
+    assert html_errors(summary) == []
+
+
+def test_the_html_checker_finds_errors(tmp_path: Path) -> None:
+    from testkit.htmlcheck import html_errors
+
+    (tmp_path / "bad.html").write_text(
+        '<!DOCTYPE html><html lang="en"><head><title>t</title></head><body>'
+        '<p><div>x</div></p><a href="a b">x</a></body></html>', encoding="utf-8")
+    errors = html_errors(tmp_path)
+    assert len(errors) == 2 and all(e.startswith("bad.html:1: ") for e in errors), errors
