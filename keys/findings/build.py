@@ -75,7 +75,7 @@ def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
     found = scan(in_dir, out_dir / CACHE_FILE)
     labels = Labels(form, lang)
     counted = tally(found.records)
-    evidence = gather(in_dir, out_dir, counted.records)
+    evidence = gather(in_dir, out_dir, counted.records, found.stamps)
     result = Result(out_dir, len(found.records), found.parsed, left_out=found.left_out,
                     form=form.path, examined=evidence.examined,
                     groups=sum(len(g.report_ids) > 1 for g in evidence.groups),

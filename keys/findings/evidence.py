@@ -5,16 +5,16 @@ evidentiary copy, never modified), and for images a metadata report (device, ser
 numbers, capture time, GPS, software, C2PA/ProofMode) and a working copy with the
 metadata removed, in ``OUTDIR/shared/<report id>/`` (written only when
 keys.evidence.scrub.verify_clean finds nothing left). ``OUTDIR/.evidence.json`` keeps
-what was found per report, keyed by its report.json's size and modification time, so a
-later run looks only at new or changed reports. Then every report goes into exactly one
-corroboration group (keys.evidence.groups), from the cached facts.
+what was found per report, keyed by its report.json's modification time and size (as
+keys.findings.records saw them), so a later run looks only at new or changed reports.
+Then every report goes into exactly one corroboration group (keys.evidence.groups),
+from the cached facts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import shutil
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from keys import output
-from keys.evidence.groups import Group, ReportInfo, group_reports, normalise_station
+from keys.evidence.groups import Group, ReportInfo, group_reports, report_info
 from keys.evidence.scrub import AttachmentEvidence, process_report_folder
 from keys.findings.records import Record
 
@@ -82,11 +82,6 @@ def _item(ev: AttachmentEvidence) -> Item:
     return item
 
 
-def _stamp(in_dir: Path, rid: str) -> list[int]:
-    st = os.lstat(in_dir / rid / output.REPORT_FILE)
-    return [st.st_size, st.st_mtime_ns]
-
-
 def _load(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -119,7 +114,8 @@ def _examine_all(in_dir: Path, out_dir: Path, todo: list[str]) -> list[list[Item
                              chunksize=CHUNK))
 
 
-def gather(in_dir: Path, out_dir: Path, records: list[Record]) -> Evidence:
+def gather(in_dir: Path, out_dir: Path, records: list[Record],
+           report_stamps: dict[str, list[int]]) -> Evidence:
     """Examine what is new, reuse the cache for the rest, and group every report."""
     cached = _load(out_dir / CACHE)
     os.makedirs(out_dir / SHARED, mode=0o700, exist_ok=True)
@@ -129,7 +125,7 @@ def gather(in_dir: Path, out_dir: Path, records: list[Record]) -> Evidence:
     for r in records:
         if not r.attachments:
             continue
-        stamps[r.id], entry = _stamp(in_dir, r.id), cached.get(r.id)
+        stamps[r.id], entry = report_stamps[r.id], cached.get(r.id)
         if isinstance(entry, dict) and entry.get("stamp") == stamps[r.id]:
             with contextlib.suppress(TypeError, KeyError):  # a damaged cache: examine again
                 items[r.id] = [Item(**i) for i in entry["items"]]
@@ -149,12 +145,10 @@ def gather(in_dir: Path, out_dir: Path, records: list[Record]) -> Evidence:
 
 
 def _info(r: Record, items: list[Item]) -> ReportInfo:
-    region, day = r.text("region").strip().lower(), r.day()
-    digest = hashlib.sha256(json.dumps(r.fields, sort_keys=True).encode()).hexdigest()
-    return ReportInfo(
-        report_id=r.id, receipt=r.receipt or None, cites=list(r.cites),
-        form_nonce=r.form_nonce or None, region=region or None,
-        station=normalise_station(r.text("station")), day=day or None,
-        categories=frozenset(r.values("what")), fields_digest=digest,
-        files=[i.sha256 for i in items if i.sha256],
-        hashes=[i.phash for i in items if i.phash is not None])
+    """What grouping needs of a report: keys.evidence.groups.report_info's rule, from the
+    cached record and the cached attachment hashes (no file is read again)."""
+    info = report_info(r.id, {"fields": r.fields, "receipt": r.receipt, "cites": r.cites,
+                              "form_nonce": r.form_nonce})
+    info.files = [i.sha256 for i in items if i.sha256]
+    info.hashes = [i.phash for i in items if i.phash is not None]
+    return info

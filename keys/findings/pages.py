@@ -14,9 +14,6 @@ from keys.findings.labels import Labels
 from keys.findings.page import document, esc, href, link, table
 from keys.findings.records import Record
 
-IMAGE_TYPES = (".jpg", ".jpeg", ".png", ".gif", ".webp")  # never SVG: it is a document
-THUMB_WIDTH = 240
-
 
 @dataclass
 class Links:
@@ -110,7 +107,7 @@ def _nav(labels: Labels) -> str:
 
 
 def report_page(record: Record, labels: Labels, links: Links, up_to_dir: str,
-                evidence: Evidence | None = None) -> str:
+                evidence: Evidence) -> str:
     """A report's page; ``up_to_dir``: the way from OUTDIR/reports/ to the decrypt
     output directory (its attachments are linked there, never copied)."""
     w = labels.word
@@ -121,14 +118,11 @@ def report_page(record: Record, labels: Labels, links: Links, up_to_dir: str,
     body = [_nav(labels), f"<h1>{esc(w('report'))} {esc(record.id)}</h1>",
             table(["", ""], meta, numeric_from=99), f"<h2>{esc(w('answers'))}</h2>",
             _answers(record, labels)]
-    items = evidence.items.get(record.id) if evidence is not None else None
+    items = evidence.items.get(record.id)  # every report with attachments has its items
     if items:
         body += [f"<h2>{esc(w('attachments'))}</h2>",
                  evidence_pages.attachments_html(record.id, items, labels, up_to_dir)]
-    elif record.attachments:
-        body += [f"<h2>{esc(w('attachments'))}</h2>", _attachments(record, up_to_dir)]
-    if evidence is not None:
-        body.append(evidence_pages.group_html(record.id, evidence, labels))
+    body.append(evidence_pages.group_html(record.id, evidence, labels))
     body += _citations(record, labels, links)
     return document(f"{w('report')} {record.id}", labels.lang, body, "../")
 
@@ -142,19 +136,6 @@ def _answers(record: Record, labels: Labels) -> str:
             rows.append([esc(labels.field(name)),
                          f'<span class="answer">{esc(labels.answer(record, name))}</span>'])
     return "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
-
-
-def _attachments(record: Record, up_to_dir: str) -> str:
-    items = []
-    for att in record.attachments:
-        url = up_to_dir + "/" + href(record.id, att.file)
-        text = f"{att.file} ({att.media_type or '?'}, {att.size} bytes)"
-        thumb = ""
-        if os.path.splitext(att.file)[1].lower() in IMAGE_TYPES:
-            thumb = (f'<br><img src="{esc(url)}" width="{THUMB_WIDTH}" alt="{esc(att.file)}"'
-                     ' loading="lazy">')
-        items.append(f"<li>{link(url, text)}{thumb}</li>")
-    return "<ul>" + "".join(items) + "</ul>"
 
 
 def _report_link(rid: str) -> str:

@@ -128,6 +128,7 @@ class Scan:
     records: list[Record]  # ordered by report id
     left_out: list[str]  # report folders that are not reports, and why
     parsed: int  # report.json files read this time (not from the cache)
+    stamps: dict[str, list[int]]  # report id -> its report.json's [mtime_ns, size]
 
 
 def scan(in_dir: Path, cache_path: Path) -> Scan:
@@ -136,6 +137,7 @@ def scan(in_dir: Path, cache_path: Path) -> Scan:
     kept: dict[str, Any] = {}
     records: list[Record] = []
     left_out: list[str] = []
+    stamps: dict[str, list[int]] = {}
     parsed = 0
     for rid, path in _folders(in_dir):
         try:
@@ -154,9 +156,10 @@ def scan(in_dir: Path, cache_path: Path) -> Scan:
         kept[rid] = hit if hit is not None and hit.get("key") == key else {
             "key": key, "record": record.to_json()}
         records.append(record)
+        stamps[rid] = key
     if parsed or kept.keys() != cache.keys():  # else it would be written as it is
         _save_cache(cache_path, kept)
-    return Scan(records, left_out, parsed)
+    return Scan(records, left_out, parsed, stamps)
 
 
 def _folders(in_dir: Path) -> Iterable[tuple[str, Path]]:
