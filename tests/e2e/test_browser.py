@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from testkit.browser import launch
 from testkit.formfill import answers, fill_page, parse_form, sealed_fields, tiny_jpeg
 from testkit.onion_serve import Served
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 # The questions form version 3 added (a date is three selects: day, month, year).
 EXTENDED = {"stage", "early_voting_day-day", "early_voting_day-month", "early_voting_day-year",
             "region", "town", "station", "role"}
@@ -39,18 +39,14 @@ def goto(page: Any, url: str, timeout: float = 90) -> None:
 
 def test_chromium_js_off_russian_form_with_photo(served: Served, tmp_path: Path) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
-    assert Path(CHROMIUM).exists(), "chromium is missing: `make setup-test` installs it"
     address = served.address
     served.fetch(address, "/en/")            # the service is published and answers
     marker = "Браўзер " + secrets.token_hex(4)
     text = f"Наблюдателя удалили с участка. {marker}"
     photo = tiny_jpeg(("снимок " + marker).encode())
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            f"--proxy-server=socks5://127.0.0.1:{served.net.socks_port}", "--no-sandbox",
-            "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
+        browser = launch(p, f"--proxy-server=socks5://127.0.0.1:{served.net.socks_port}",
+                         "--disable-quic")
         try:
             page = browser.new_context(java_script_enabled=False).new_page()
             goto(page, f"http://{address}/en/")

@@ -24,12 +24,12 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import sync_playwright
 
+from testkit.browser import launch
 from testkit.formfill import answers, fill_page, parse_form, tiny_jpeg
 from testkit.pages import PagesServer, Visit, uncovered, visits
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("SKRYNKA_SCREENSHOTS") or ROOT / "build" / "screenshots")
 PHONE = {"width": 360, "height": 740}
@@ -49,13 +49,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PagesServer]:
 
 @pytest.fixture(scope="module")
 def browser(server: PagesServer) -> Iterator[Any]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: `make setup-test` installs it"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            # Every onion name is this server: the Host header is what Tor Browser sends.
-            f"--host-resolver-rules=MAP *.onion 127.0.0.1:{server.port}",
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update"])
+        # Every onion name is this server: the Host header is what Tor Browser sends.
+        b = launch(p, f"--host-resolver-rules=MAP *.onion 127.0.0.1:{server.port}")
         try:
             yield b
         finally:

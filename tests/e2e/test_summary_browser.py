@@ -20,11 +20,11 @@ from nacl.public import PrivateKey
 from playwright.sync_api import sync_playwright
 
 from keys.findings.build import summarize
+from testkit.browser import launch
 from tests.keys.findings_fixture import Fixture, build
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("SKRYNKA_SCREENSHOTS") or ROOT / "build" / "screenshots") / "summary"
 DESKTOP = {"width": 1280, "height": 900}
@@ -42,11 +42,8 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Fixture, Path]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    assert Path(CHROMIUM).exists(), "chromium is missing: `make setup-test` installs it"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-            "--disable-background-networking", "--disable-component-update"])
+        b = launch(p)
         try:
             yield b
         finally:
