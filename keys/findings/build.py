@@ -2,10 +2,11 @@
 
 Reads every report folder of DIR (through the cache, keys.findings.records),
 counts (keys.findings.counts) and writes OUTDIR: index.html, style.css,
-lists/*.html, reports/*.html and tables/*.csv. Every run renders everything from
-the records, writes only files whose bytes changed and removes pages no report
-needs any more, so a run after more batches were decrypted gives exactly what a
-fresh run gives. The folder can always be made again, so files (0600) are not
+lists/*.html, reports/*.html and tables/*.csv. Every run renders the index, lists and
+tables from the records, and each report page whose fingerprint changed
+(keys.findings.pagecache); it writes only files whose bytes changed and removes pages
+no report needs any more, so a run after more batches were decrypted gives exactly
+what a fresh run gives. The folder can always be made again, so files (0600) are not
 fsynced one by one; a file that changes is replaced atomically.
 """
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from keys import output
@@ -28,8 +31,9 @@ from keys.findings.index import index_page
 from keys.findings.labels import Labels
 from keys.findings.official import load_official, outputs
 from keys.findings.page import STYLE, STYLE_FILE
+from keys.findings.pagecache import PageCache
 from keys.findings.pages import find_links, list_pages, report_page, up_to
-from keys.findings.records import CACHE_FILE, scan
+from keys.findings.records import CACHE_FILE, Scan, scan
 from keys.state import STATE_FILE
 
 SUBDIRS = ("lists", "reports", "tables")
@@ -47,6 +51,7 @@ class Result:
     reports: int = 0
     parsed: int = 0  # report.json files read this run (the others came from the cache)
     written: int = 0  # files whose bytes changed
+    rendered: int = 0  # report pages rendered (the others were unchanged: pagecache)
     removed: int = 0
     left_out: list[str] = field(default_factory=list)
     form: Path | None = None
@@ -82,18 +87,22 @@ def summarize(in_dir: Path, out_dir: Path | None = None, lang: str = "en",
                     gps=len(evidence.gps_reports()))
     writer = _Writer(out_dir, result)
     try:
-        _render(writer, in_dir, found.left_out, counted, labels, evidence, official is not None)
+        pages = _render(writer, in_dir, found, counted, labels, evidence, official is not None)
         if official is not None:
             for name, data in outputs(counted, official, labels).items():
                 writer.put(name, data)
         writer.sweep()  # waits for every write first
+        pages.save()
     finally:
         writer.pool.shutdown(wait=True, cancel_futures=True)
     return result
 
 
-def _render(writer: _Writer, in_dir: Path, left_out: list[str], counted: Tally,
-            labels: Labels, evidence: Evidence, official: bool = False) -> None:
+def _render(writer: _Writer, in_dir: Path, found: Scan, counted: Tally, labels: Labels,
+            evidence: Evidence, official: bool = False) -> PageCache:
+    """Put every file of the summary; the report pages' cache is saved by the caller
+    once every write has succeeded."""
+    left_out, stamps = found.left_out, found.stamps
     writer.put(STYLE_FILE, STYLE.encode("utf-8"))
     tables = {**csvs.all_tables(counted, labels), **evidence_pages.tables(evidence)}
     for name, data in tables.items():
@@ -101,11 +110,19 @@ def _render(writer: _Writer, in_dir: Path, left_out: list[str], counted: Tally,
     for name, text in [*list_pages(counted, labels), *evidence_pages.list_pages(evidence, labels)]:
         writer.put(f"lists/{name}", text.encode("utf-8"))
     links, up = find_links(counted.records), up_to(in_dir, writer.out)
+    cache = PageCache(writer.out, labels, up)
     for record in counted.records:
-        writer.put(f"reports/{record.id}.html",
-                   report_page(record, labels, links, up, evidence).encode("utf-8"))
+        name = f"reports/{record.id}.html"
+        fp = cache.fingerprint(record, stamps[record.id], links, evidence)
+        if cache.fresh(record.id, fp):
+            writer.kept.add(name)
+            continue
+        writer.result.rendered += 1
+        writer.put(name, report_page(record, labels, links, up, evidence).encode("utf-8"),
+                   done=partial(cache.written, record.id, fp))
     writer.put("index.html", index_page(counted, labels, left_out, evidence,
                                             official).encode("utf-8"))
+    return cache
 
 
 def _check_input(in_dir: Path) -> None:
@@ -157,26 +174,30 @@ class _Writer:
             self.pending = []
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def put(self, name: str, data: bytes) -> None:
-        """Write ``name`` (by a thread of the pool: creating files waits on the disk)."""
+    def put(self, name: str, data: bytes, done: Callable[[str], None] | None = None) -> None:
+        """Write ``name`` (by a thread of the pool: creating files waits on the disk);
+        then, in that thread, ``done(path)``."""
         self.kept.add(name)
         if len(self.pending) >= _MAX_PENDING:
             self._collect(self.pending[: _MAX_PENDING // 2])
             del self.pending[: _MAX_PENDING // 2]
-        self.pending.append(self.pool.submit(self._put, name, data))
+        self.pending.append(self.pool.submit(self._put, name, data, done))
 
     def _collect(self, futures: list[Future[bool]]) -> None:
         self.result.written += sum(f.result() for f in futures)  # re-raises a write's error
 
-    def _put(self, name: str, data: bytes) -> bool:
+    def _put(self, name: str, data: bytes, done: Callable[[str], None] | None) -> bool:
         path = os.path.join(self.out, name)
+        changed = True
         if name not in self.present:
             output.write_new(Path(path), data, sync=False)
         elif not self._same(path, data):
             self._replace(path, data)
         else:
-            return False
-        return True
+            changed = False
+        if done is not None:
+            done(path)
+        return changed
 
     @staticmethod
     def _same(path: str, data: bytes) -> bool:

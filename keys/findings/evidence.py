@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -24,9 +23,9 @@ from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from keys import output
 from keys.evidence.groups import Group, ReportInfo, group_reports, report_info
 from keys.evidence.scrub import AttachmentEvidence, process_report_folder
+from keys.findings import cachefile
 from keys.findings.records import Record
 
 SHARED = "shared"
@@ -82,18 +81,6 @@ def _item(ev: AttachmentEvidence) -> Item:
     return item
 
 
-def _load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("format") != _FORMAT \
-            or data.get("version") != _VERSION or not isinstance(data.get("reports"), dict):
-        return {}
-    reports: dict[str, Any] = data["reports"]
-    return reports
-
-
 def _examine(in_dir: Path, out_dir: Path, rid: str) -> list[Item]:
     target = out_dir / SHARED / rid
     if target.is_dir() and not target.is_symlink():
@@ -117,7 +104,7 @@ def _examine_all(in_dir: Path, out_dir: Path, todo: list[str]) -> list[list[Item
 def gather(in_dir: Path, out_dir: Path, records: list[Record],
            report_stamps: dict[str, list[int]]) -> Evidence:
     """Examine what is new, reuse the cache for the rest, and group every report."""
-    cached = _load(out_dir / CACHE)
+    cached = cachefile.load(out_dir / CACHE, _FORMAT, _VERSION)
     os.makedirs(out_dir / SHARED, mode=0o700, exist_ok=True)
     keep: dict[str, Any] = {}
     items: dict[str, list[Item]] = {}
@@ -137,8 +124,7 @@ def gather(in_dir: Path, out_dir: Path, records: list[Record],
         if entry.name not in items and entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path)  # a report no longer in DIR
     if todo or keep.keys() != cached.keys():  # else it would be written as it is
-        data = {"format": _FORMAT, "version": _VERSION, "reports": keep}
-        output.write_atomic(out_dir / CACHE, json.dumps(data, sort_keys=True).encode("utf-8"))
+        cachefile.save(out_dir / CACHE, _FORMAT, _VERSION, keep)
     groups = group_reports([_info(r, items.get(r.id, [])) for r in records])
     group_of = {rid: g for g in groups for rid in g.report_ids}
     return Evidence(items, groups, group_of, len(todo))

@@ -11,7 +11,6 @@ its output is the same as a fresh run's.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import re
 import stat
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from keys import output
+from keys.findings import cachefile
 from keys.plaintext import BadReport, check_report
 from keys.tables import MAX_READ
 
@@ -133,7 +133,7 @@ class Scan:
 
 def scan(in_dir: Path, cache_path: Path) -> Scan:
     """Every report folder of ``in_dir`` as a Record; rewrites the cache."""
-    cache = _load_cache(cache_path)
+    cache = cachefile.load(cache_path, _CACHE_FORMAT, _CACHE_VERSION)
     kept: dict[str, Any] = {}
     records: list[Record] = []
     left_out: list[str] = []
@@ -158,7 +158,7 @@ def scan(in_dir: Path, cache_path: Path) -> Scan:
         records.append(record)
         stamps[rid] = key
     if parsed or kept.keys() != cache.keys():  # else it would be written as it is
-        _save_cache(cache_path, kept)
+        cachefile.save(cache_path, _CACHE_FORMAT, _CACHE_VERSION, kept)
     return Scan(records, left_out, parsed, stamps)
 
 
@@ -190,22 +190,3 @@ def _read(rid: str, path: Path, st: os.stat_result, left_out: list[str]) -> Reco
         left_out.append(f"report {rid}: its report.json cannot be read or is not a "
                         "Skrynka report (edited?)")
         return None
-
-
-def _load_cache(path: Path) -> dict[str, Any]:
-    """The cached records; a missing or damaged cache is an empty one (rebuilt)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    ok = (isinstance(data, dict) and data.get("format") == _CACHE_FORMAT
-          and data.get("version") == _CACHE_VERSION and isinstance(data.get("reports"), dict))
-    return data["reports"] if ok else {}
-
-
-def _save_cache(path: Path, reports: dict[str, Any]) -> None:
-    data = {"format": _CACHE_FORMAT, "version": _CACHE_VERSION, "reports": reports}
-    text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    output.write_atomic(path, text.encode("utf-8"))

@@ -29,8 +29,10 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def files(folder: Path) -> dict[str, bytes]:
+    """Every file of a summary folder but the page cache, which holds the pages' own
+    modification times (keys.findings.pagecache)."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+            if p.is_file() and p.name != ".pages.json"}
 
 
 def test_incremental_equals_fresh(fixture: Fixture, tmp_path: Path) -> None:
@@ -41,12 +43,13 @@ def test_incremental_equals_fresh(fixture: Fixture, tmp_path: Path) -> None:
     fixture.decrypt(out, batches=2)  # batch one again is skipped; batch two is new
     again = summarize(out)
     assert (again.reports, again.parsed) == (30, 10)  # only the new report.json files read
+    assert 10 <= again.rendered < 30  # the new pages and those the new reports touch
     fresh = summarize(out, out / "fresh")  # beside it: the same way to the attachments
     assert fresh.parsed == 30
     assert files(out / "summary") == files(out / "fresh")
     assert files(out / "summary") != before
     third = summarize(out)
-    assert (third.parsed, third.written) == (0, 0)  # nothing new: nothing read or written
+    assert (third.parsed, third.written, third.rendered) == (0, 0, 0)  # nothing new
     check_folder(out / "summary", out)
 
 
@@ -178,3 +181,24 @@ def test_a_bad_official_table_is_refused(fixture: Fixture, tmp_path: Path, text:
     proc = run("summary", out, "--official", tmp_path / "t.csv")
     assert proc.returncode == 31 and message in proc.stderr and "\nhint: " in proc.stderr
     assert not (out / "summary").exists()  # refused before anything is written
+
+
+def test_a_page_changed_by_hand_is_written_again(fixture: Fixture, tmp_path: Path) -> None:
+    """The page cache skips a page only while the file is the one the summary wrote."""
+    out = fixture.decrypt(tmp_path / "reports", batches=1)
+    summarize(out)
+    pages = out / "summary" / "reports"
+    edited, deleted = pages / f"{fixture.rid(1)}.html", pages / f"{fixture.rid(2)}.html"
+    original = edited.read_bytes()
+    edited.write_bytes(original.replace(b"</h1>", b" (edited)</h1>", 1))
+    deleted.unlink()
+    again = summarize(out)
+    assert (again.rendered, again.written) == (2, 2)
+    assert edited.read_bytes() == original and deleted.is_file()
+    other = summarize(out, lang="ru")  # another language: every page again
+    assert other.rendered == other.reports == 20
+    assert '<html lang="ru">' in edited.read_text("utf-8")
+    (out / "summary" / ".pages.json").write_text("{damaged", encoding="utf-8")
+    rebuilt = summarize(out, lang="ru")
+    assert (rebuilt.rendered, rebuilt.written) == (20, 0)  # rendered, found the same
+    assert summarize(out, lang="ru").rendered == 0
