@@ -2,6 +2,8 @@
 (for serve's closing line) whether the analysts' keys are usable.
 
 Each is one small function so that a shared version (contract.py, app/) can replace it.
+Standard library and contract only at import time: ``python -m onion --help`` and the
+offline signing commands run without PyNaCl (tests/onion/test_without_stem.py).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from contract import DataDir
-from onion import state
 from onion.errors import UsageError
 
 DATA_HINT = ("make it with `python -m app init` (or `make run`), or name the right one with "
@@ -22,7 +23,7 @@ def require_data_dir(data: Path) -> None:
     """Refuse (creating nothing) a path that is not a Skrynka data directory: one that
     ``app init`` made (its export key or SQLite database) or where serve has run."""
     layout = DataDir(data)
-    marks = (layout.export_key, layout.database, state.onion_dir(data) / "services.json")
+    marks = (layout.export_key, layout.database, layout.onion / "services.json")
     if not data.is_dir() or not any(p.exists() for p in marks):
         raise UsageError(f"no Skrynka data directory at {data}", DATA_HINT)
 
