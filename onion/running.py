@@ -86,7 +86,7 @@ def running_pid(data: Path) -> int | None:
 
 def refusal(data: Path, pid: int) -> AlreadyRunning:
     shown = f"pid {pid}" if pid else "pid not written yet"
-    return AlreadyRunning(f"serve is already running with {data} ({shown})")
+    return AlreadyRunning(f"serve is already running ({shown}) with the data directory {data}")
 
 
 @contextlib.contextmanager

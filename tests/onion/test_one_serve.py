@@ -84,7 +84,8 @@ def test_a_second_serve_refuses_and_touches_nothing(tmp_path: Path, skrynka_data
         assert listing(data) == before
         assert second.returncode == 29, second.stderr
         assert second.stderr.splitlines() == [
-            f"onion: error: serve is already running with {data} (pid {first.pid})",
+            f"onion: error: serve is already running (pid {first.pid}) with the data "
+            f"directory {data}",
             "hint: stop it first (Ctrl-C in its terminal, `kill PID`, or stop its service); "
             "`python -m onion status` shows it"]
         assert second.stdout == ""
@@ -133,7 +134,8 @@ def test_a_killed_serves_lock_blocks_nothing(skrynka_data: Path) -> None:
     with pytest.raises(AlreadyRunning) as refused, running.hold(skrynka_data, wait=0.2):
         pass
     assert refused.value.exit_code == 29
-    assert str(refused.value).endswith(f"(pid {holder.pid})")
+    assert str(refused.value) == (f"serve is already running (pid {holder.pid}) with the "
+                                  f"data directory {skrynka_data}")
     holder.kill()
     holder.wait(10)
     assert running.pid_path(skrynka_data).read_text() == f"{holder.pid}\n"  # stale
