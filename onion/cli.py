@@ -112,7 +112,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     require_data_dir(data)
     pid = running.running_pid(data)
     st = state.read_status(data)
-    if pid is None and st is None:
+    if pid is None and st is None and not state.load_services(data):
         raise NotRunning(f"no status in {state.onion_dir(data)}: serve has never run here",
                          "start it with `make run` or `python -m onion serve`")
     for line in (statustext.stopped(data) if pid is None else statustext.running(pid, st)):

@@ -17,7 +17,7 @@ import nacl.public
 import pytest
 
 from keys.pubkey import encode_public
-from onion import cli, running, state
+from onion import cli, running, state, statustext
 from onion.errors import AlreadyRunning
 from testkit.tornet import free_ports
 from tests.onion.test_serve import STUB, Output, onion
@@ -142,6 +142,34 @@ def test_a_killed_serves_lock_blocks_nothing(skrynka_data: Path) -> None:
     assert running.running_pid(skrynka_data) is None
     with running.hold(skrynka_data, wait=0):
         assert running.running_pid(skrynka_data) == os.getpid()
+
+
+_LIGHT = """
+import sys
+from onion import cli
+codes = [cli.main(["--data", sys.argv[1], "rotate"]), cli.main(["--data", sys.argv[1], "status"])]
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"flask", "sqlalchemy", "stem", "app"})
+print("RESULT", codes, heavy)
+"""
+
+
+def test_rotate_and_status_load_neither_flask_nor_stem(skrynka_data: Path) -> None:
+    """A serve that never ran since ``rotate``: status lists both addresses, unpublished; and
+    neither command imports the web app, SQLAlchemy or stem."""
+    state.ensure_services(skrynka_data)
+    res = subprocess.run([sys.executable, "-c", _LIGHT, str(skrynka_data)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert res.stdout.splitlines()[-1] == "RESULT [0, 27] []", res.stdout + res.stderr
+    assert res.stdout.count("configured (") == 2 and "serve:      NOT running" in res.stdout
+
+
+def test_status_while_serve_starts() -> None:
+    """serve holds the lock but has not written status.json yet (or an old one is there)."""
+    old = {"pid": 4242, "running": True, "started": 0, "services": []}
+    for st in (None, old):
+        assert statustext.running(77, st) == [
+            "serve:      running, pid 77 (starting: no status written yet)"]
+    assert statustext.running(4242, old)[0] == "serve:      running, pid 4242"
 
 
 def test_status_and_rotate_with_serve_stopped(skrynka_data: Path) -> None:
