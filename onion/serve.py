@@ -142,8 +142,8 @@ class Server:
             self.say("next: wait for 'descriptor published' (or run `python -m onion status`), "
                      "then open the onion address in Tor Browser; Ctrl-C stops")
             return
-        self.say(f"no usable analyst key ({problem}): the drop answers 503 to every report "
-                 f"until an analyst key is added to {keys}")
+        self.say(f"no usable analyst key ({problem}): every form page answers 503 and no "
+                 f"report can be sent until an analyst key is added to {keys}")
         self.say("hint: on the analyst's offline laptop run `python -m keys keygen`, then copy "
                  f"the skrynka1… line of its .pub file into {keys}; serve needs no restart. "
                  "Ctrl-C stops")

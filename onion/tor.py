@@ -305,7 +305,7 @@ class TorLink:
                 raise TorFailed("the tor serve launched wrote no control port file",
                                 f"see {self.tor_dir / 'tor.log'}")
             else:
-                ctl = connect(port=port)
+                ctl = self._connect_ours(port)
             with self.lock:
                 self.published.clear()
             try:
@@ -314,6 +314,15 @@ class TorLink:
                 ctl.close()
                 raise
             self.ctl = ctl
+
+    def _connect_ours(self, port: int) -> Controller:
+        """The tor we launched: if it does not answer, its log says why (not the operator's
+        torrc, not a cookie the operator set up)."""
+        try:
+            return connect(port=port)
+        except ControlRefused as exc:
+            raise ControlRefused(exc.message, f"the tor serve launched is not answering; see "
+                                 f"{self.tor_dir / 'tor.log'}") from exc
 
     def _uploaded(self, service_id: str) -> None:
         """An HS_DESC UPLOADED event: one of *our* descriptors reached an HSDir (an

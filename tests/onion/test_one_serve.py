@@ -109,8 +109,8 @@ def test_a_second_serve_refuses_and_touches_nothing(tmp_path: Path, skrynka_data
     assert "next: " not in out.text
     keys = data / "analysts.pub"
     assert (f"no usable analyst key (cannot read analyst keys file {keys}: [Errno 2] No such "
-            f"file or directory: '{keys}'): the drop answers 503 to every report until an "
-            f"analyst key is added to {keys}") in out.text
+            f"file or directory: '{keys}'): every form page answers 503 and no report can be "
+            f"sent until an analyst key is added to {keys}") in out.text
     assert running.running_pid(data) is None
     assert running.pid_path(data).read_text() == ""                # emptied when serve stops
 
