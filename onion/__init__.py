@@ -7,6 +7,9 @@
     onion.web       gunicorn on a loopback port, restartable
     onion.onionkey  v3 onion keys (tor's file format) and addresses
     onion.state     services.json, the hostnames file for the app, status.json
+    onion.running   one serve per data directory (serve.pid, locked while serve runs)
+    onion.checks    the data directory is one; are the analysts' keys usable
+    onion.statustext  ``python -m onion status``'s lines
     onion.rotation  rotation: a new address, the old one kept for a grace period
     onion.announce  address announcements and revocations, signed (ANNOUNCEMENT.md)
     onion.sshsig    their signatures in OpenSSH's format (``ssh-keygen -Y verify``)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from contract import DEFAULT_MAX_STREAMS, DataDir, today, today_date
 from keys.dispatch import exit_codes, run_cli
 from onion import errors
+from onion.checks import require_data_dir
 from onion.errors import AnnouncementError, NotRunning, UsageError
 
 DEFAULT_EXPIRES_DAYS = 90
@@ -35,6 +35,12 @@ EPILOG = exit_codes(errors.ALL)
 
 def say(line: str) -> None:
     print(f"{PROG}: {line}", flush=True)
+
+
+def say_at(line: str) -> None:
+    """serve's lines: the local time of day first (on the terminal or in the service's
+    log, never in a file of ours; nothing in them is about a report)."""
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {PROG}: {line}", flush=True)
 
 
 def data_dir(args: argparse.Namespace) -> Path:
@@ -78,6 +84,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if args.control_port is not None and not 0 < args.control_port < 65536:
         raise UsageError(f"--control-port {args.control_port} is not a TCP port")
+    if args.tor_config and (args.control_port is not None or args.control_socket):
+        raise UsageError("--tor-config is for the tor serve launches; with --control-port or "
+                         "--control-socket serve attaches to your tor and cannot configure it",
+                         "put those lines into that tor's own torrc (see torrc.example) and "
+                         "reload it, then run serve without --tor-config")
     days = args.grace_days if args.grace_days is not None else state.DEFAULT_GRACE_DAYS
     grace = args.grace_seconds if args.grace_seconds is not None else days * state.DAY
     cfg = ServeConfig(
@@ -89,59 +100,44 @@ def cmd_serve(args: argparse.Namespace) -> int:
         bootstrap_warn=args.bootstrap_warn, local_look=args.local_look, wsgi=args.wsgi)
     if cfg.control_port is not None and cfg.control_socket is not None:
         raise UsageError("give --control-port or --control-socket, not both")
-    serve(cfg, say)
+    serve(cfg, say_at)
     return 0
 
 
-def _ago(ts: float) -> str:
-    secs = int(max(0.0, time.time() - ts))
-    return f"{secs // 86400}d {secs % 86400 // 3600}h {secs % 3600 // 60}m {secs % 60}s"
-
-
-def _alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, ValueError, TypeError):
-        return False
-    return True
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    """Print what serve last wrote; exit 0 if it runs, else NotRunning's code."""
-    from onion import rotation, state
+    """What the running serve last wrote; exit 0 if it runs, else NotRunning's code."""
+    from onion import running, state, statustext
 
     data = data_dir(args)
+    require_data_dir(data)
+    pid = running.running_pid(data)
     st = state.read_status(data)
-    if st is None:
+    if pid is None and st is None and not state.load_services(data):
         raise NotRunning(f"no status in {state.onion_dir(data)}: serve has never run here",
                          "start it with `make run` or `python -m onion serve`")
-    running = bool(st.get("running")) and _alive(st.get("pid"))
-    print(f"serve:      {'running, pid ' + str(st['pid']) if running else 'NOT running'}")
-    if running:
-        print(f"uptime:     {_ago(float(st['started']))}")
-    print(f"tor:        {st.get('mode')}, bootstrap {st.get('bootstrap')}%, "
-          f"restarted {st.get('tor_restarts', 0)} time(s)")
-    print(f"pow:        {'on' if st.get('pow') else 'OFF'}, max streams per circuit "
-          f"{st.get('max_streams')}, client auth {'on' if st.get('client_auth') else 'off'}")
-    print(f"web:        {st.get('web')} (restarted {st.get('web_restarts', 0)} time(s))")
-    for s in st.get("services", []):
-        pub = "published" if s.get("published") else "NOT published"
-        retire = s.get("retire_at")
-        extra = f", retired on {rotation.day(float(retire))}" if retire else ", current"
-        print(f"address:    {s['address']}  descriptor {pub}{extra}")
-    return 0 if running else int(NotRunning.exit_code)
+    for line in (statustext.stopped(data) if pid is None else statustext.running(pid, st)):
+        print(line)
+    return 0 if pid is not None else int(NotRunning.exit_code)
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from onion import rotation, state
+    from onion import rotation, running, state
 
     grace = args.grace_seconds if args.grace_seconds is not None else (
         args.grace_days * state.DAY if args.grace_days is not None else None)
+    data = data_dir(args)
+    require_data_dir(data)
     sk = _signing_key(args) if args.signing_key else None   # asks before rotating
-    path, new = rotation.rotate(data_dir(args), grace)
+    path, new = rotation.rotate(data, grace)
     say(f"new onion address: {new}")
     say(f"announcement: {path}")
-    say("a running serve picks this up within seconds and serves both addresses")
+    pid = running.running_pid(data)
+    if pid is None:
+        say("serve is not running: the new address is published at its next start, with "
+            "the old one for its grace period")
+    else:
+        say(f"the running serve (pid {pid}) picks this up within seconds and serves both "
+            "addresses")
     if sk is not None:
         _sign_file(args, sk, path, path)
     else:
@@ -282,10 +278,12 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--control-port", type=int, help="attach to an operator's tor on this port")
     p.add_argument("--control-socket", help="attach to an operator's tor via this socket")
     p.add_argument("--tor-config", action="append", metavar="FILE",
-                   help="extra torrc lines for the tor serve launches (repeatable)")
+                   help="extra torrc lines for the tor serve launches (repeatable; not with "
+                   "--control-port/--control-socket: put them into that tor's torrc)")
     p.add_argument("--grace-days", type=float,
                    help="how long an old address is served after a rotation (default 14)")
-    p.add_argument("--grace-seconds", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--grace-seconds", type=float, metavar="SECONDS",
+                   help="the same in seconds (overrides --grace-days; for tests)")
     p.add_argument("--no-pow", action="store_true", help="turn the PoW defense off (not advised)")
     p.add_argument("--pow-queue-rate", type=int, default=250)
     p.add_argument("--pow-queue-burst", type=int, default=2500)
@@ -357,12 +355,15 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--data", help="data directory (default $SKRYNKA_DATA, else ./data)")
     sub = top.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
-    p = _add(sub, "status", "what the running serve reports")
+    p = _add(sub, "status", "whether serve runs; if so what it reports (bootstrap, addresses, "
+             "descriptors published), else the addresses it would publish")
     p.set_defaults(func=cmd_status)
     p = _add(sub, "rotate", "new onion address; the old one stays for a grace period")
     p.add_argument("--grace-days", type=float,
-                   help="grace period (default: the running serve's, else 14 days)")
-    p.add_argument("--grace-seconds", type=float, help=argparse.SUPPRESS)
+                   help="grace period (default: serve's --grace-days, as the running or last "
+                   "serve wrote it, else 14 days)")
+    p.add_argument("--grace-seconds", type=float, metavar="SECONDS",
+                   help="the same in seconds (overrides --grace-days; for tests)")
     p.add_argument("--signing-key", help="sign the announcement right away with this key")
     _signing_options(p)
     p.set_defaults(func=cmd_rotate)

@@ -16,10 +16,10 @@ from __future__ import annotations
 from keys.errors import SkrynkaError, UsageError, WeakPassphrase, WrongPassphrase
 
 __all__ = [
-    "ALL", "AnnouncementError", "AnnouncementRefused", "ControlLost", "ControlRefused",
-    "NotRunning", "OnionError", "OnionKeyError", "StateError", "TorFailed", "TorMissing",
-    "TorTooOld", "TorUnavailable",
-    "UsageError", "WeakPassphrase", "WebFailed", "WrongPassphrase",
+    "ALL", "AlreadyRunning", "AnnouncementError", "AnnouncementRefused", "ControlLost",
+    "ControlRefused", "NotRunning", "OnionError", "OnionKeyError", "StateError", "TorFailed",
+    "TorMissing", "TorTooOld", "TorUnavailable", "UsageError", "WeakPassphrase", "WebFailed",
+    "WrongPassphrase",
 ]
 
 
@@ -104,9 +104,17 @@ class NotRunning(OnionError):
     exit_code = 27
 
 
+class AlreadyRunning(OnionError):
+    """serve is already running with this data directory (a second one refuses at once)"""
+
+    exit_code = 29
+    hint = ("stop it first (Ctrl-C in its terminal, `kill PID`, or stop its service); "
+            "`python -m onion status` shows it")
+
+
 #: Every error class ``python -m onion`` can end with, for its ``--help``.
 ALL: tuple[type[SkrynkaError], ...] = (
     UsageError, TorUnavailable, TorMissing, TorTooOld, TorFailed, ControlRefused, ControlLost,
     OnionKeyError, AnnouncementError, AnnouncementRefused, StateError, WebFailed, NotRunning,
-    WeakPassphrase, WrongPassphrase,
+    AlreadyRunning, WeakPassphrase, WrongPassphrase,
 )

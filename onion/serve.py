@@ -25,7 +25,7 @@ from contract import (
     ENV_HOSTNAMES_FILE,
     DataDir,
 )
-from onion import state
+from onion import checks, running, state
 from onion.errors import OnionError
 from onion.onionkey import OnionKey
 from onion.tor import LinkConfig, Say, TorLink
@@ -107,7 +107,6 @@ class Server:
         warn_if_root(self.say, os.geteuid())
         state.ensure_services(self.cfg.data)
         self.refresh_services()
-        self.tor.preflight()
         try:
             self.tor.start()
             self.web.start()
@@ -137,8 +136,17 @@ class Server:
         look = "answers its onion names" + (
             " and, for a local look, 127.0.0.1/localhost" if self.cfg.local_look else " only")
         self.say(f"web server on http://{self.web.target}/ (loopback only; {look})")
-        self.say("next: wait for 'descriptor published' (or run `python -m onion status`), then "
-                 "open the onion address in Tor Browser; Ctrl-C stops")
+        keys = checks.analyst_keys_path(self.cfg.data, self.cfg.env)
+        problem = checks.analyst_key_problem(keys)
+        if problem is None:
+            self.say("next: wait for 'descriptor published' (or run `python -m onion status`), "
+                     "then open the onion address in Tor Browser; Ctrl-C stops")
+            return
+        self.say(f"no usable analyst key ({problem}): every form page answers 503 and no "
+                 f"report can be sent until an analyst key is added to {keys}")
+        self.say("hint: on the analyst's offline laptop run `python -m keys keygen`, then copy "
+                 f"the skrynka1… line of its .pub file into {keys}; serve needs no restart. "
+                 "Ctrl-C stops")
 
     def loop(self) -> None:
         last_status = 0.0
@@ -236,4 +244,10 @@ def warn_if_root(say: Say, euid: int) -> None:
 
 
 def serve(cfg: ServeConfig, say: Say) -> None:
-    Server(cfg, say).run()
+    """Check, in this order and before anything is written: the options (--bind), tor (if
+    we launch it), the data directory, and that no other serve runs with it."""
+    server = Server(cfg, say)
+    server.tor.preflight()
+    checks.require_data_dir(cfg.data)
+    with running.hold(cfg.data):
+        server.run()

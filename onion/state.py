@@ -5,6 +5,7 @@
     hostnames               one ``xxx.onion`` per line, for the app's Host check (and,
                             in a grace period, the new address and the day: app/addresses.py)
     status.json             written by ``serve`` for ``onion status``
+    serve.pid               serve's pid, locked while it runs (onion/running.py)
     announcements/          rotation announcements (to sign offline)
 
 ``rotate`` and ``serve`` both change ``services.json``; they take ``lock`` (flock) around

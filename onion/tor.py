@@ -134,7 +134,8 @@ def connect(*, port: int | None = None, socket_path: str | None = None) -> Contr
         else:
             ctl = Controller.from_port(address="127.0.0.1", port=port or 9051)
     except stem.SocketError as exc:
-        raise ControlRefused(f"tor's {where} refused us: {exc}") from exc
+        raise ControlRefused(f"tor's {where} refused us: {exc}",
+                             unreachable_hint(exc, socket_path)) from exc
     try:
         ctl.authenticate()
     except (stem.connection.AuthenticationFailure, stem.SocketError) as exc:
@@ -148,6 +149,20 @@ def connect(*, port: int | None = None, socket_path: str | None = None) -> Contr
         ctl.close()
         raise
     return ctl
+
+
+def unreachable_hint(exc: stem.SocketError, socket_path: str | None) -> str:
+    """What to check when the control port or socket cannot be reached at all (nothing
+    about cookies: we never got as far as authenticating)."""
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, PermissionError):
+        return ("this user may not open the control socket: add it to tor's group (Debian: "
+                "`usermod -aG debian-tor USER`) and keep `ControlSocketsGroupWritable 1` "
+                "(see torrc.example)")
+    what = ("`ControlSocket PATH` (Debian: /run/tor/control)" if socket_path
+            else "`ControlPort 127.0.0.1:PORT`")
+    return (f"check the path/port: is tor running (`systemctl status tor`), and does its "
+            f"torrc have {what} as in torrc.example, the same as given to serve?")
 
 
 def add_onion_command(key: OnionKey, opts: PublishOptions) -> str:
@@ -286,8 +301,11 @@ class TorLink:
         with stem_errors():
             if self.cfg.attached:
                 ctl = connect(port=self.cfg.control_port, socket_path=self.cfg.control_socket)
+            elif (port := control_port_from_file(self.tor_dir)) is None:
+                raise TorFailed("the tor serve launched wrote no control port file",
+                                f"see {self.tor_dir / 'tor.log'}")
             else:
-                ctl = connect(port=control_port_from_file(self.tor_dir))
+                ctl = self._connect_ours(port)
             with self.lock:
                 self.published.clear()
             try:
@@ -297,9 +315,22 @@ class TorLink:
                 raise
             self.ctl = ctl
 
+    def _connect_ours(self, port: int) -> Controller:
+        """The tor we launched: if it does not answer, its log says why (not the operator's
+        torrc, not a cookie the operator set up)."""
+        try:
+            return connect(port=port)
+        except ControlRefused as exc:
+            raise ControlRefused(exc.message, f"the tor serve launched is not answering; see "
+                                 f"{self.tor_dir / 'tor.log'}") from exc
+
     def _uploaded(self, service_id: str) -> None:
-        with self.lock:
-            self.published.add(service_id)
+        """An HS_DESC UPLOADED event: one of *our* descriptors reached an HSDir (an
+        operator's tor reports its other services' uploads too)."""
+        ours = {key.service_id for key in self.wanted.values()}
+        if service_id in ours:
+            with self.lock:
+                self.published.add(service_id)
 
     def publish_all(self, keys: dict[str, OnionKey], target: str) -> None:
         assert self.ctl is not None
@@ -339,7 +370,8 @@ class TorLink:
         self.publish_all(self.wanted, target)
         self.down = False
         self.restarts += 1
-        self.say("tor is back; the same address(es) are published again")
+        self.say("tor is back; the same address(es) are handed to it again (wait for "
+                 "'descriptor published')")
 
     def bootstrap(self) -> int:
         return bootstrap_percent(self.ctl) if self.ctl is not None else -1

@@ -4,6 +4,7 @@ curl, and the service coming back by itself after tor or gunicorn is killed."""
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import time
@@ -60,6 +61,10 @@ def test_status_shows_the_published_descriptor(served: Served) -> None:
     assert "bootstrap 100%" in res.stdout
     assert f"address:    {address}  descriptor published, current" in res.stdout
     assert "pow:        on" in res.stdout
+    said = re.search(rf"^(\S+ \S+) onion: descriptor published: {address}$", served.log_text(),
+                     re.MULTILINE)
+    assert said and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", said.group(1)), \
+        served.log_text()[-2000:]
 
 
 def test_gunicorn_killed_is_restarted(served: Served) -> None:

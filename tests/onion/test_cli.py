@@ -28,8 +28,9 @@ def test_help_lists_each_exit_code_once() -> None:
     block = res.stdout.split("exit codes:\n", 1)[1]
     codes = [int(m) for m in re.findall(r"^\s*(\d+)  ", block, re.MULTILINE)]
     assert codes == sorted(set(codes)), codes
-    assert codes == [0, 1, 2, 7, 10, 11, 20, 21, 22, 23, 24, 25, 26, 27, 28, 130]
+    assert codes == [0, 1, 2, 7, 10, 11, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 130]
     assert "27  serve is not running" in block
+    assert "29  serve is already running with this data directory" in block
     sub = subprocess.run([sys.executable, "-m", "onion", "verify", "--help"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert "exit codes:\n" in sub.stdout and "24  announcement:" in sub.stdout

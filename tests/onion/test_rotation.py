@@ -35,8 +35,8 @@ def test_rotate_keeps_old_for_grace_then_retires_it(tmp_path: Path) -> None:
     assert not (tmp_path / "onion" / old.key).exists()
 
 
-def test_cli_sign_verify_and_exit_codes(tmp_path: Path) -> None:
-    data = tmp_path / "data"
+def test_cli_sign_verify_and_exit_codes(tmp_path: Path, skrynka_data: Path) -> None:
+    data = skrynka_data                       # made by app init; serve has never run there
     res = onion("rotate", data=data)
     assert res.returncode == 23 and "no onion address to rotate" in res.stderr
     state.ensure_services(data)

@@ -134,36 +134,53 @@ def test_tor_too_old(tmp_path: Path) -> None:
     assert "hint: install tor 0.4.9.2 or newer" in res.stderr
 
 
-def test_control_port_closed(tmp_path: Path) -> None:
+def test_control_port_closed(skrynka_data: Path) -> None:
     port = free_ports(1)[0]
-    res = onion("--data", str(tmp_path), "serve", "--control-port", str(port), "--wsgi", STUB,
-                "--bind", f"127.0.0.1:{free_ports(1)[0]}")
+    res = onion("--data", str(skrynka_data), "serve", "--control-port", str(port), "--wsgi",
+                STUB, "--bind", f"127.0.0.1:{free_ports(1)[0]}")
     assert res.returncode == 22
     assert f"tor's control port 127.0.0.1:{port} refused us" in res.stderr.splitlines()[0]
-    assert "hint: check the path/port" in res.stderr
+    assert "hint: check the path/port: is tor running" in res.stderr
+    assert "`ControlPort 127.0.0.1:PORT` as in torrc.example" in res.stderr
+    assert "cookie" not in res.stderr.lower()     # we never got as far as authenticating
+
+
+def test_control_socket_missing(skrynka_data: Path) -> None:
+    sock = skrynka_data / "no-tor-here" / "control"
+    res = onion("--data", str(skrynka_data), "serve", "--control-socket", str(sock), "--wsgi",
+                STUB, "--bind", f"127.0.0.1:{free_ports(1)[0]}")
+    assert res.returncode == 22
+    lines = res.stderr.splitlines()
+    assert lines[0] == (f"onion: error: tor's control socket {sock} refused us: [Errno 2] No "
+                        "such file or directory")
+    assert lines[1] == ("hint: check the path/port: is tor running (`systemctl status tor`), "
+                        "and does its torrc have `ControlSocket PATH` (Debian: /run/tor/control)"
+                        " as in torrc.example, the same as given to serve?")
+    assert "cookie" not in res.stderr.lower()
 
 
 @pytest.mark.tor
-def test_control_port_refuses_authentication(tmp_path: Path) -> None:
+def test_control_port_refuses_authentication(tmp_path: Path, skrynka_data: Path) -> None:
     hashed = subprocess.run(["tor", "--quiet", "--hash-password", "not-ours"],
                             capture_output=True, text=True, timeout=30).stdout.strip()
     proc, port = real_tor(tmp_path, f"HashedControlPassword {hashed}\n")
     try:
-        res = onion("--data", str(tmp_path), "serve", "--control-port", str(port), "--wsgi",
+        res = onion("--data", str(skrynka_data), "serve", "--control-port", str(port), "--wsgi",
                     STUB, "--bind", f"127.0.0.1:{free_ports(1)[0]}")
     finally:
         proc.terminate()
         proc.wait(20)
     assert res.returncode == 22
     assert "refused our authentication" in res.stderr.splitlines()[0]
+    assert "CookieAuthentication 1" in res.stderr     # the cookie hint is for this case
 
 
 @pytest.mark.tor
 @pytest.mark.parametrize("look", [[], ["--local-look"]], ids=["default", "local-look"])
-def test_attached_serve_publishes_detached_and_cleans_up(tmp_path: Path, operator_tor: int,
+def test_attached_serve_publishes_detached_and_cleans_up(skrynka_data: Path, operator_tor: int,
                                                          look: list[str]) -> None:
     web_port = free_ports(1)[0]
-    data = tmp_path / "data"
+    data = skrynka_data
     env = dict(os.environ, SKRYNKA_ALLOW_LOCAL_HOST="1")  # serve's flag decides, not this
     proc = subprocess.Popen(
         [sys.executable, "-m", "onion", "--data", str(data), "serve", "--control-port",
@@ -214,17 +231,17 @@ def test_attached_serve_publishes_detached_and_cleans_up(tmp_path: Path, operato
     assert status.returncode == 27 and "serve:      NOT running" in status.stdout
 
 
-def test_status_without_serve(tmp_path: Path) -> None:
-    res = onion("--data", str(tmp_path), "status")
+def test_status_without_serve(skrynka_data: Path) -> None:
+    res = onion("--data", str(skrynka_data), "status")
     assert res.returncode == 27
     assert res.stderr.startswith("onion: error: no status in ")
 
 
 @pytest.mark.tor
-def test_attached_over_socket_survives_a_tor_restart(tmp_path: Path) -> None:
+def test_attached_over_socket_survives_a_tor_restart(tmp_path: Path, skrynka_data: Path) -> None:
     sock = tmp_path / "optor" / "control.sock"
     optor, _ = real_tor(tmp_path, "CookieAuthentication 1\n", sock=sock)
-    data = tmp_path / "data"
+    data = skrynka_data
     proc = subprocess.Popen(
         [sys.executable, "-m", "onion", "--data", str(data), "serve", "--control-socket",
          str(sock), "--wsgi", STUB, "--bind", f"127.0.0.1:{free_ports(1)[0]}"],
@@ -245,7 +262,7 @@ def test_attached_over_socket_survives_a_tor_restart(tmp_path: Path) -> None:
         optor.wait(10)
         out.wait("lost the control connection to tor; reconnecting", 10)
         optor, _ = real_tor(tmp_path, "CookieAuthentication 1\n", sock=sock)
-        out.wait("tor is back; the same address(es) are published again", 30)
+        out.wait("tor is back; the same address(es) are handed to it again", 30)
         assert detached() == [sid.group(1)]
         assert out.text.count("lost the control connection") == 1
     finally:

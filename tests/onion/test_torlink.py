@@ -9,6 +9,7 @@ import pytest
 import stem
 
 from onion.errors import ControlLost
+from onion.onionkey import OnionKey
 from onion.tor import LinkConfig, TorLink
 
 
@@ -34,3 +35,15 @@ def test_stop_ends_our_tor_even_when_the_control_connection_breaks(tmp_path: Pat
         if link.proc.poll() is None:
             link.proc.kill()
         link.proc.wait(10)
+
+
+def test_only_our_own_uploads_count_as_published(tmp_path: Path) -> None:
+    """An operator's tor reports the HS_DESC uploads of its other services too: serve says
+    "descriptor published" only for the addresses it serves."""
+    link = TorLink(LinkConfig(tor_dir=tmp_path, control_port=9051), lambda _line: None)
+    ours, theirs = OnionKey.generate(), OnionKey.generate()
+    link.wanted = {ours.address: ours}
+    link._uploaded(theirs.service_id)
+    assert link.published == set()
+    link._uploaded(ours.service_id)
+    assert link.published == {ours.service_id}

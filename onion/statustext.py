@@ -1,0 +1,52 @@
+"""``python -m onion status``'s lines: what a running serve last wrote (``status.json``), or,
+with serve stopped, the addresses it would publish, never shown as published."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from onion import rotation, state
+
+START_HINT = "start it with `make run` or `python -m onion serve`"
+
+
+def ago(ts: float) -> str:
+    secs = int(max(0.0, time.time() - ts))
+    return f"{secs // 86400}d {secs % 86400 // 3600}h {secs % 3600 // 60}m {secs % 60}s"
+
+
+def running(pid: int, st: dict[str, Any] | None) -> list[str]:
+    """serve (``pid``, 0 if not written yet) holds the lock; ``st`` is status.json."""
+    if st is None or not pid or st.get("pid") != pid or not st.get("running"):
+        return [f"serve:      running, pid {pid or '?'} (starting: no status written yet)"]
+    lines = [
+        f"serve:      running, pid {pid}",
+        f"uptime:     {ago(float(st['started']))}",
+        f"tor:        {st.get('mode')}, bootstrap {st.get('bootstrap')}%, "
+        f"restarted {st.get('tor_restarts', 0)} time(s)",
+        f"pow:        {'on' if st.get('pow') else 'OFF'}, max streams per circuit "
+        f"{st.get('max_streams')}, client auth {'on' if st.get('client_auth') else 'off'}",
+        f"web:        {st.get('web')} (restarted {st.get('web_restarts', 0)} time(s))",
+    ]
+    for s in st.get("services", []):
+        pub = "published" if s.get("published") else "NOT published"
+        retire = s.get("retire_at")
+        extra = f", retired on {rotation.day(float(retire))}" if retire else ", current"
+        lines.append(f"address:    {s['address']}  descriptor {pub}{extra}")
+    return lines
+
+
+def stopped(data: Path) -> list[str]:
+    """No serve runs: nothing is published; list what serve would publish at its start."""
+    lines = [f"serve:      NOT running: no onion address is published ({START_HINT})"]
+    grace = (state.read_status(data) or {}).get("grace_seconds")
+    default = float(grace) if isinstance(grace, (int, float)) else (
+        state.DEFAULT_GRACE_DAYS * state.DAY)
+    for s in state.load_services(data):
+        retire = s.retire_at(default)
+        role = f"old, kept until {rotation.day(retire)}" if retire is not None else "current"
+        lines.append(f"address:    {s.address}  configured ({role}), not published: serve "
+                     "is not running")
+    return lines
