@@ -2,7 +2,8 @@
 
 Listens only on SKRYNKA_BIND: ``unix:/path`` or a loopback ``host:port``
 (default ``unix:<SKRYNKA_DATA>/run/gunicorn.sock``); anything else stops
-gunicorn before it binds. No access log at all; errors go to stderr and name
+gunicorn before it binds, and so does a data directory ``app init`` did not
+make. No access log at all; errors go to stderr and name
 only an error class, never a request's contents.
 
 Why gthread (app/worker.py: gthread plus deadlines that cut off slowloris
@@ -37,6 +38,10 @@ def _read_settings() -> int:
     default = f"unix:{config.paths.run / 'gunicorn.sock'}"
     _settings["config"] = config
     _settings["bind"] = check_bind(os.environ.get(ENV_BIND, "").strip() or default)
+    # Once, in the master, before any file is made there (the socket's folder below,
+    # the sweep's database connection) and before a worker starts: a wrong data
+    # directory is one error line, not a database created there or a traceback per worker.
+    config.check_data()
     return 0
 
 
@@ -85,6 +90,9 @@ def on_starting(server: object) -> None:
 
     harden_process()
     keep_serving_while_retiring(server)
+    code = run_cli("skrynka", _check_database, install_hint="run `make setup`")
+    if code:  # one error line, before any worker starts (each would say it again)
+        raise SystemExit(code)
 
     store = open_store(_config)
     try:
@@ -93,6 +101,13 @@ def on_starting(server: object) -> None:
         print(f"skrynka: warning: orphan sweep skipped ({type(exc).__name__})", file=sys.stderr)
     finally:
         store.close()
+
+
+def _check_database() -> int:
+    from app.cli import check_schema
+
+    check_schema(_config)
+    return 0
 
 
 def post_worker_init(worker: Any) -> None:
