@@ -83,7 +83,9 @@ proc_name = "skrynka"
 def on_starting(server: object) -> None:
     """Before any worker exists: harden the master (no core dumps, not dumpable; each
     worker hardens itself again), let retiring workers finish while their replacements
-    start, and remove pieces of uploads a crash interrupted (no worker runs yet)."""
+    start, refuse an unmigrated database, log unusable analyst keys (once per run), and
+    remove pieces of uploads a crash interrupted (no worker runs yet)."""
+    from app.analystkeys import check_at_start
     from app.hardening import harden_process
     from app.storage import open_store
     from app.worker import keep_serving_while_retiring
@@ -93,6 +95,8 @@ def on_starting(server: object) -> None:
     code = run_cli("skrynka", _check_database, install_hint="run `make setup`")
     if code:  # one error line, before any worker starts (each would say it again)
         raise SystemExit(code)
+
+    check_at_start(_config.analyst_keys, _config.data)  # each run's log says why 503
 
     store = open_store(_config)
     try:

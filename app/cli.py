@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 
 from app import exportkey, migrate
-from app.analystkeys import check_count
+from app.analystkeys import KEYS_HINT, check_count
 from app.config import Config
 from app.errors import ConfigError, StorageError
 from app.pgcheck import startup_warning
@@ -15,10 +15,6 @@ from keys.errors import KeysError
 from keys.pubkey import encode_public, fingerprint, read_recipients
 
 Say = Callable[[str], None]
-KEYS_HINT = (
-    "on the analyst's offline laptop run `python -m keys keygen`, then copy the "
-    "skrynka1… line of its .pub file into {path} (one key per line)"
-)
 
 
 def init(config: Config, say: Say, warn: Say) -> None:
