@@ -7,13 +7,16 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
+from nacl.public import PrivateKey
 
 from app.errors import StorageError
 from contract import DEFAULT_DATA, DataDir
@@ -197,3 +200,54 @@ def test_gunicorn_refuses_a_wrong_directory_once_and_creates_nothing(tmp_path: P
         "hint: make it with `python -m app init`, or name the right one with --data DIR or "
         "SKRYNKA_DATA (without either: the checkout's data/)\n")
     assert listing(root) == [str(root)]
+
+
+def test_export_without_out_never_collides(
+    app: Flask, runner: Callable[..., Any], data_dir: Path, tmp_path: Path,
+    analyst_key: PrivateKey, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two exports the same day (and two --again of one range) write distinct files in
+    the working directory, named by chain and seqs; both batches decrypt."""
+    from app import exportkey
+    from keys.decrypt import decrypt_batches
+    from keys.origin import Trust
+
+    here = tmp_path / "batches"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    chain = app.extensions["skrynka"].store.state().chain_id.hex()[:8]
+    submit(app, 2, files=False)
+    first = runner("export")
+    submit(app, 1)
+    second = runner("export")
+    names = [here / f"batch-{chain}-1-2.skb", here / f"batch-{chain}-3-3.skb"]
+    assert f"seq 1-2, to {names[0]}, signed by" in first.stdout, first.stderr
+    assert f"seq 3-3, to {names[1]}, signed by" in second.stdout, second.stderr
+    again = [runner("export", "--again", "1-3") for _ in range(2)]
+    names += [here / f"again-{chain}-1-3.skb", here / f"again-{chain}-1-3-2.skb"]
+    assert all(r.exit_code == 0 for r in again) and f"to {names[3]}," in again[1].stdout
+    assert sorted(here.iterdir()) == sorted(names)
+    signer = bytes(exportkey.load(data_dir / "export.key").verify_key)
+    summary = decrypt_batches(analyst_key, names[:2], tmp_path / "analyst",
+                              trust=Trust(signer=signer))
+    assert summary.decrypted == 3 and not summary.problems and not summary.fatal
+    assert runner("export").stdout.startswith("nothing to export")
+    assert sorted(here.iterdir()) == sorted(names)
+
+
+def test_stats_prints_sizes_for_people_and_bytes_for_scripts(
+    app: Flask, runner: Callable[..., Any],
+) -> None:
+    from app.cli import human_size
+
+    assert [human_size(n) for n in (0, 1023, 1024, 1536, 1234567, 2 << 30)] == [
+        "0 B", "1023 B", "1.0 KiB", "1.5 KiB", "1.2 MiB", "2.0 GiB"]
+    submit(app, 2)
+    res = runner("stats")
+    assert res.exit_code == 0, res.stderr
+    assert "budget_bytes: 2.0 GiB (2147483648 bytes)\n" in res.stdout
+    values = dict(line.split(": ", 1) for line in res.stdout.splitlines())
+    for name in ("stored_bytes", "unexported_bytes"):
+        human, exact = re.fullmatch(r"(.+) \(([0-9]+) bytes\)", values[name]).groups()
+        assert int(exact) > 70_000 and human == human_size(int(exact)), values[name]
+    assert values["reports"] == "2" and values["unexported"] == "2"
