@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from app.errors import ConfigError, ExportError, StorageError, UsageError
-from contract import DATA_ORDER
+from contract import DATA_ORDER, DEFAULT_DATA
 from keys.dispatch import exit_codes, run_cli
 from keys.errors import FormatError, KeyFileError, OutputError
 
@@ -31,7 +31,8 @@ ERRORS = [UsageError, ConfigError, StorageError, ExportError, FormatError, KeyFi
           OutputError]
 
 
-DATA_HELP = f"data directory ({DATA_ORDER})"
+DATA_HELP = (f"the data directory, before or after the command; without it $SKRYNKA_DATA, "
+             f"else the checkout's data/ ({DEFAULT_DATA})")
 
 
 def _data_option(p: argparse.ArgumentParser, default: object) -> None:
@@ -40,7 +41,8 @@ def _data_option(p: argparse.ArgumentParser, default: object) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m app", description="Skrynka server operations",
+        prog="python -m app",
+        description=f"Skrynka server operations. The data directory: {DATA_ORDER}.",
         epilog=exit_codes(ERRORS), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _data_option(p, None)
@@ -53,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
     command("init", "create the data directory, database and export key; sweep leftovers")
     ex = command("export", "write unexported reports to a new batch file")
-    ex.add_argument("--out", type=Path,
+    ex.add_argument("--out", type=Path, metavar="FILE",
                     help="batch file to create (default: batch-CHAIN-FIRST-LAST.skb in the "
                          "current directory, from the chain id and the seqs it holds); an "
                          "existing file is never overwritten")

@@ -104,7 +104,11 @@ def test_help_says_the_resolution_order(capsys: pytest.CaptureFixture[str]) -> N
         with pytest.raises(SystemExit):
             main(args)
         text = " ".join(capsys.readouterr().out.split())
-        assert "--data DIR, else $SKRYNKA_DATA, else the checkout's data/" in text, args
+        assert "without it $SKRYNKA_DATA, else the checkout's data/ (" in text, args
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "The data directory: --data DIR, else $SKRYNKA_DATA, else the checkout's data/" in text
 
 
 def test_from_any_directory_in_a_new_process(data_dir: Path, app: Flask,
