@@ -31,6 +31,7 @@ from contract import ENV_BIND
 from keys.dispatch import run_cli
 
 _settings: dict[str, Any] = {}
+WSGI_APP = "app.wsgi:app"  # the drop; serve, tests and benchmarks may run other apps
 
 
 def _read_settings() -> int:
@@ -38,10 +39,6 @@ def _read_settings() -> int:
     default = f"unix:{config.paths.run / 'gunicorn.sock'}"
     _settings["config"] = config
     _settings["bind"] = check_bind(os.environ.get(ENV_BIND, "").strip() or default)
-    # Once, in the master, before any file is made there (the socket's folder below,
-    # the sweep's database connection) and before a worker starts: a wrong data
-    # directory is one error line, not a database created there or a traceback per worker.
-    config.check_data()
     return 0
 
 
@@ -50,9 +47,6 @@ if _code:
     raise SystemExit(_code)
 _config: Config = _settings["config"]
 bind_address: str = _settings["bind"]
-
-if bind_address.startswith("unix:"):
-    Path(bind_address[len("unix:") :]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 bind = [bind_address]
 worker_class = "app.worker.SkrynkaWorker"  # gthread + deadlines for slow clients
@@ -92,9 +86,18 @@ def on_starting(server: object) -> None:
 
     harden_process()
     keep_serving_while_retiring(server)
-    code = run_cli("skrynka", _check_database, install_hint="run `make setup`")
-    if code:  # one error line, before any worker starts (each would say it again)
-        raise SystemExit(code)
+    if getattr(getattr(server, "app", None), "app_uri", None) == WSGI_APP:
+        # Once, before any file is made there and before a worker starts: a wrong data
+        # directory is one error line, not a database created there, nor an error per
+        # worker (app/wsgi.py says it too, for an app that imports it).
+        code = run_cli("skrynka", _check_database, install_hint="run `make setup`")
+        if code:
+            raise SystemExit(code)
+    if bind_address.startswith("unix:"):  # before gunicorn binds, after the check
+        Path(bind_address[len("unix:") :]).parent.mkdir(mode=0o700, parents=True,
+                                                         exist_ok=True)
+    if _config.data_problem() is not None:
+        return  # another WSGI app (a test's stub) on a folder init did not make: not ours
 
     check_at_start(_config.analyst_keys, _config.data)  # each run's log says why 503
 
@@ -110,6 +113,7 @@ def on_starting(server: object) -> None:
 def _check_database() -> int:
     from app.cli import check_schema
 
+    _config.check_data()
     check_schema(_config)
     return 0
 
@@ -142,6 +146,8 @@ def child_exit(server: object, worker: Any) -> None:
     now instead of at the next start (a report is all or nothing)."""
     from app.storage import open_store
 
+    if _config.data_problem() is not None:
+        return  # not a data directory init made: nothing of ours to remove, nothing to create
     store = open_store(_config)
     try:
         store.drop_pieces_of(worker.pid)
