@@ -190,20 +190,27 @@ def test_the_app_factory_creates_nothing_in_a_wrong_directory(
     assert listing(tmp_path) == before
 
 
-def test_gunicorn_refuses_a_wrong_directory_once_and_creates_nothing(tmp_path: Path) -> None:
-    root = tmp_path / "empty"
-    root.mkdir()
+@pytest.mark.parametrize(("kind", "bind", "why"), [
+    ("empty", "127.0.0.1:9", "it is empty"),
+    ("missing", "", "no such directory"),  # the default bind: a socket in <data>/run/
+])
+def test_gunicorn_refuses_a_wrong_directory_once_and_creates_nothing(
+    tmp_path: Path, kind: str, bind: str, why: str,
+) -> None:
+    root = tmp_path / "wrong"
+    BAD[kind](root)
+    before = listing(tmp_path)
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "SKRYNKA_DATA": str(root),
-           "SKRYNKA_BIND": "127.0.0.1:9"}
+           "SKRYNKA_BIND": bind}
     res = subprocess.run(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "app.wsgi:app"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == StorageError.exit_code, res.stderr
     assert res.stderr == (
-        f"skrynka: error: no Skrynka data directory at {root} (it is empty)\n"
+        f"skrynka: error: no Skrynka data directory at {root} ({why})\n"
         "hint: make it with `python -m app init`, or name the right one with --data DIR or "
         "SKRYNKA_DATA (without either: the checkout's data/)\n")
-    assert listing(root) == [str(root)]
+    assert listing(tmp_path) == before
 
 
 def test_export_without_out_never_collides(
@@ -255,3 +262,16 @@ def test_stats_prints_sizes_for_people_and_bytes_for_scripts(
         human, exact = re.fullmatch(r"(.+) \(([0-9]+) bytes\)", values[name]).groups()
         assert int(exact) > 70_000 and human == human_size(int(exact)), values[name]
     assert values["reports"] == "2" and values["unexported"] == "2"
+
+
+def test_app_wsgi_fails_to_boot_in_one_clean_error(tmp_path: Path) -> None:
+    """What a gunicorn worker (or an app that imports app.wsgi) meets: the error and
+    hint, then gunicorn's "worker failed to boot" code (3), so the master stops."""
+    root = tmp_path / "empty"
+    root.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "SKRYNKA_DATA": str(root)}
+    res = subprocess.run([sys.executable, "-c", "import app.wsgi"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3
+    assert res.stderr.startswith(f"skrynka: error: no Skrynka data directory at {root} (")
+    assert "Traceback" not in res.stderr and listing(root) == [str(root)]
