@@ -53,7 +53,9 @@ def describe(keys: Sequence[bytes]) -> str:
 
 def check_count(path: Path, keys: Sequence[bytes]) -> None:
     if len(keys) > MAX_RECIPIENTS:
-        raise ConfigError(f"{path} lists {len(keys)} keys; at most {MAX_RECIPIENTS}")
+        raise ConfigError(f"{path} lists {len(keys)} keys; at most {MAX_RECIPIENTS}",
+                          hint="a report is sealed to every key listed; remove the keys "
+                               "of analysts who no longer read reports")
 
 
 def analyst_keys_path(data_root: Path, env: Mapping[str, str] | None = None) -> Path:

@@ -200,7 +200,8 @@ def parse_recipients(text: str, name: str, on_server: bool = True) -> list[bytes
         except KeyFileError as exc:
             raise KeyFileError(f"{name}:{number}: {exc.message}", hint=exc.hint) from None
         if key in keys:
-            raise KeyFileError(f"{name}:{number}: this key is listed twice")
+            raise KeyFileError(f"{name}:{number}: this key is listed twice",
+                               hint="remove one of the two lines")
         keys.append(key)
     if not keys:
         raise KeyFileError(f"{name} lists no analyst public key")
