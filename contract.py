@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,11 @@ ENV_DATA = "SKRYNKA_DATA"
 ENV_BIND = "SKRYNKA_BIND"
 ENV_HOSTNAMES_FILE = "SKRYNKA_HOSTNAMES_FILE"
 ENV_ALLOW_LOCAL_HOST = "SKRYNKA_ALLOW_LOCAL_HOST"
-DEFAULT_DATA = "data"  # relative to the working directory
+ENV_DATABASE_URL = "SKRYNKA_DATABASE_URL"
+#: The checkout this file is in: ``make run`` keeps the data directory in it, so a command
+#: run from any working directory finds the same one.
+CHECKOUT = Path(__file__).resolve().parent
+DEFAULT_DATA = CHECKOUT / "data"  # without --data or $SKRYNKA_DATA: the checkout's data/
 
 # --- tor's share of the web workers' threads -----------------------------------------
 # Concurrent streams per rendezvous circuit (ADD_ONION MaxStreams; more close the
@@ -59,6 +64,21 @@ def today() -> str:
 
 # --- the data directory ----------------------------------------------------------------
 
+#: Where a command looks for the data directory, in order (its --help says it too).
+DATA_ORDER = "--data DIR, else $SKRYNKA_DATA, else the checkout's data/"
+#: What to do about a :meth:`DataDir.problem`.
+DATA_HINT = ("make it with `python -m app init`, or name the right one with --data DIR or "
+             "SKRYNKA_DATA (without either: the checkout's data/)")
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:///…`` URL (None: another database, or in memory)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith("sqlite") or not rest.startswith("/"):
+        return None
+    path = rest[1:].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
 
 @dataclass(frozen=True)
 class DataDir:
@@ -68,10 +88,44 @@ class DataDir:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, given: str | None = None) -> DataDir:
-        """``given`` (a --data option), else $SKRYNKA_DATA, else ./data; made absolute."""
+        """``given`` (a --data option), else $SKRYNKA_DATA, else :data:`DEFAULT_DATA` (the
+        checkout's ``data/``, whatever the working directory); made absolute."""
         env = os.environ if env is None else env
         raw = given or env.get(ENV_DATA) or DEFAULT_DATA
         return cls(Path(raw).expanduser().absolute())
+
+    def problem(self, database_url: str = "") -> str | None:
+        """Why this is not a data directory ``init`` made, or None; creates nothing.
+
+        ``init`` makes the folder with the export key (``export.key``) in it and, with
+        SQLite, the database (``skrynka.db`` unless ``database_url`` names another
+        ``sqlite:///`` file; with PostgreSQL the database is elsewhere). A folder with
+        neither file is not one (a wrong --data or $SKRYNKA_DATA, or init never ran), and a
+        missing SQLite file must not be opened: SQLite would create it. The problem is
+        one line for an error message; :data:`DATA_HINT` says what to do. Standard
+        library only, so that every command (app's and onion's) can ask before it
+        touches the directory."""
+        root = self.root
+        try:
+            mode = os.stat(root).st_mode
+        except FileNotFoundError:
+            return f"no Skrynka data directory at {root} (no such directory)"
+        except OSError as exc:
+            return f"no Skrynka data directory at {root} ({exc.strerror})"
+        if not stat.S_ISDIR(mode):
+            return f"no Skrynka data directory at {root} (not a directory)"
+        try:
+            names = set(os.listdir(root))
+        except OSError as exc:
+            return (f"cannot read the Skrynka data directory {root} ({exc.strerror}); run "
+                    "this as the user that owns it")
+        if not {self.export_key.name, self.database.name} & names:
+            found = f"no {self.export_key.name} in it" if names else "it is empty"
+            return f"no Skrynka data directory at {root} ({found})"
+        database = sqlite_file(database_url) if database_url else self.database
+        if database is not None and not os.path.isfile(database):
+            return f"no Skrynka database at {database} (SQLite)"
+        return None
 
     @property
     def database(self) -> Path:

@@ -2,7 +2,8 @@
 
 Listens only on SKRYNKA_BIND: ``unix:/path`` or a loopback ``host:port``
 (default ``unix:<SKRYNKA_DATA>/run/gunicorn.sock``); anything else stops
-gunicorn before it binds. No access log at all; errors go to stderr and name
+gunicorn before it binds, and so does a data directory ``app init`` did not
+make. No access log at all; errors go to stderr and name
 only an error class, never a request's contents.
 
 Why gthread (app/worker.py: gthread plus deadlines that cut off slowloris
@@ -30,6 +31,7 @@ from contract import ENV_BIND
 from keys.dispatch import run_cli
 
 _settings: dict[str, Any] = {}
+WSGI_APP = "app.wsgi:app"  # the drop; serve, tests and benchmarks may run other apps
 
 
 def _read_settings() -> int:
@@ -45,9 +47,6 @@ if _code:
     raise SystemExit(_code)
 _config: Config = _settings["config"]
 bind_address: str = _settings["bind"]
-
-if bind_address.startswith("unix:"):
-    Path(bind_address[len("unix:") :]).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 bind = [bind_address]
 worker_class = "app.worker.SkrynkaWorker"  # gthread + deadlines for slow clients
@@ -78,13 +77,29 @@ proc_name = "skrynka"
 def on_starting(server: object) -> None:
     """Before any worker exists: harden the master (no core dumps, not dumpable; each
     worker hardens itself again), let retiring workers finish while their replacements
-    start, and remove pieces of uploads a crash interrupted (no worker runs yet)."""
+    start, refuse an unmigrated database, log unusable analyst keys (once per run), and
+    remove pieces of uploads a crash interrupted (no worker runs yet)."""
+    from app.analystkeys import check_at_start
     from app.hardening import harden_process
     from app.storage import open_store
     from app.worker import keep_serving_while_retiring
 
     harden_process()
     keep_serving_while_retiring(server)
+    if getattr(getattr(server, "app", None), "app_uri", None) == WSGI_APP:
+        # Once, before any file is made there and before a worker starts: a wrong data
+        # directory is one error line, not a database created there, nor an error per
+        # worker (app/wsgi.py says it too, for an app that imports it).
+        code = run_cli("skrynka", _check_database, install_hint="run `make setup`")
+        if code:
+            raise SystemExit(code)
+    if bind_address.startswith("unix:"):  # before gunicorn binds, after the check
+        Path(bind_address[len("unix:") :]).parent.mkdir(mode=0o700, parents=True,
+                                                         exist_ok=True)
+    if _config.data_problem() is not None:
+        return  # another WSGI app (a test's stub) on a folder init did not make: not ours
+
+    check_at_start(_config.analyst_keys, _config.data)  # each run's log says why 503
 
     store = open_store(_config)
     try:
@@ -93,6 +108,14 @@ def on_starting(server: object) -> None:
         print(f"skrynka: warning: orphan sweep skipped ({type(exc).__name__})", file=sys.stderr)
     finally:
         store.close()
+
+
+def _check_database() -> int:
+    from app.cli import check_schema
+
+    _config.check_data()
+    check_schema(_config)
+    return 0
 
 
 def post_worker_init(worker: Any) -> None:
@@ -123,6 +146,8 @@ def child_exit(server: object, worker: Any) -> None:
     now instead of at the next start (a report is all or nothing)."""
     from app.storage import open_store
 
+    if _config.data_problem() is not None:
+        return  # not a data directory init made: nothing of ours to remove, nothing to create
     store = open_store(_config)
     try:
         store.drop_pieces_of(worker.pid)

@@ -1,4 +1,10 @@
-"""``python -m app init | export --out FILE [--again A-B] | purge [--days N] [--yes] | stats``.
+"""``python -m app [--data DIR] init | export [--out FILE] [--again A-B] | purge [--days N]
+[--yes] | stats``.
+
+The data directory is --data DIR (before or after the command), else $SKRYNKA_DATA, else
+the checkout's ``data/`` (contract.DataDir.from_env), whatever the working directory.
+Every command but ``init`` first checks that it is one ``init`` made
+(contract.DataDir.problem) and refuses, creating nothing, when it is not.
 
 keys.dispatch.run_cli turns errors into ``skrynka: error: …`` and ``hint: …``
 lines; exit status 0 only on full success (``init`` warns, but succeeds, when no
@@ -13,6 +19,7 @@ import sys
 from pathlib import Path
 
 from app.errors import ConfigError, ExportError, StorageError, UsageError
+from contract import DATA_ORDER, DEFAULT_DATA
 from keys.dispatch import exit_codes, run_cli
 from keys.errors import FormatError, KeyFileError, OutputError
 
@@ -24,26 +31,43 @@ ERRORS = [UsageError, ConfigError, StorageError, ExportError, FormatError, KeyFi
           OutputError]
 
 
+DATA_HELP = (f"the data directory, before or after the command; without it $SKRYNKA_DATA, "
+             f"else the checkout's data/ ({DEFAULT_DATA})")
+
+
+def _data_option(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--data", metavar="DIR", default=default, help=DATA_HELP)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m app", description="Skrynka server operations",
+        prog="python -m app",
+        description=f"Skrynka server operations. The data directory: {DATA_ORDER}.",
         epilog=exit_codes(ERRORS), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _data_option(p, None)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("init", help="create the data directory, database and export key; sweep "
-                   "leftovers")
-    ex = sub.add_parser("export", help="write unexported reports to a batch file")
-    ex.add_argument("--out", required=True, type=Path, help="batch file to create")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=text, description=text)
+        _data_option(cmd, argparse.SUPPRESS)  # after the command too; keeps one given before
+        return cmd
+
+    command("init", "create the data directory, database and export key; sweep leftovers")
+    ex = command("export", "write unexported reports to a new batch file")
+    ex.add_argument("--out", type=Path, metavar="FILE",
+                    help="batch file to create (default: batch-CHAIN-FIRST-LAST.skb in the "
+                         "current directory, from the chain id and the seqs it holds); an "
+                         "existing file is never overwritten")
     ex.add_argument("--again", metavar="SEQ-RANGE",
                     help="write the already exported reports A-B (still stored) to a new "
                          "batch, e.g. for a lost stick; marks nothing")
-    pu = sub.add_parser("purge", help="delete exported reports older than the retention")
+    pu = command("purge", "delete exported reports older than the retention")
     pu.add_argument("--days", type=int, default=None,
-                    help="retention in days (default: SKRYNKA_RETENTION_DAYS)")
+                    help="retention in days (default: SKRYNKA_RETENTION_DAYS, else 7)")
     pu.add_argument("--yes", action="store_true",
                     help="also delete reports exported less than SKRYNKA_PURGE_MIN_DAYS ago")
-    sub.add_parser("stats",
-                   help="counts and sizes (never contents), the export key, the analyst keys")
+    command("stats", "counts and sizes (never contents), the export key, the analyst keys")
     return p
 
 
@@ -59,7 +83,12 @@ def run(args: argparse.Namespace) -> int:
     from app import cli, export, purge
     from app.config import Config
 
-    config = Config.from_env()
+    if args.command == "purge" and args.days is not None and args.days < 0:
+        raise UsageError("--days must not be negative")
+    config = Config.from_env(data=args.data)
+    if args.command != "init":
+        config.check_data()  # before anything opens a file there
+        cli.check_schema(config)
     if args.command == "init":
         cli.init(config, _say, _warn)
     elif args.command == "export" and args.again is not None:
@@ -68,8 +97,6 @@ def run(args: argparse.Namespace) -> int:
         export.export(config, args.out, _say)
     elif args.command == "purge":
         days = config.retention_days if args.days is None else args.days
-        if days < 0:
-            raise UsageError("--days must not be negative")
         purge.purge(config, days, _say, yes=args.yes)
     else:
         cli.stats(config, _say)

@@ -6,19 +6,15 @@ import os
 from collections.abc import Callable
 
 from app import exportkey, migrate
-from app.analystkeys import check_count
+from app.analystkeys import KEYS_HINT, check_count
 from app.config import Config
 from app.errors import ConfigError, StorageError
 from app.pgcheck import startup_warning
-from app.storage import Store, is_sqlite, open_store
+from app.storage import Store, is_sqlite, make_engine, open_store
 from keys.errors import KeysError
 from keys.pubkey import encode_public, fingerprint, read_recipients
 
 Say = Callable[[str], None]
-KEYS_HINT = (
-    "on the analyst's offline laptop run `python -m keys keygen`, then copy the "
-    "skrynka1… line of its .pub file into {path} (one key per line)"
-)
 
 
 def init(config: Config, say: Say, warn: Say) -> None:
@@ -28,8 +24,9 @@ def init(config: Config, say: Say, warn: Say) -> None:
         os.chmod(config.data, 0o700)
     except OSError as exc:
         raise StorageError(f"cannot create the data directory {config.data}: {exc}") from None
+    say(f"data directory: {config.data}")
     try:
-        migrate.upgrade(config.database_url)
+        migrate.upgrade(config.database_url, data=config.data)
     except Exception as exc:
         raise StorageError(
             f"cannot migrate the database ({type(exc).__name__}: {exc})",
@@ -58,6 +55,15 @@ def init(config: Config, say: Say, warn: Say) -> None:
         warn("hint: " + KEYS_HINT.format(path=config.analyst_keys))
 
 
+def check_schema(config: Config) -> None:
+    """StorageError unless the database opens and is migrated (before export, purge, stats)."""
+    engine = make_engine(config.database_url)
+    try:
+        migrate.check(engine)
+    finally:
+        engine.dispose()
+
+
 def _export_key(config: Config, say: Say, warn: Say) -> None:
     """Make the export signing key if missing; print its public text for the analysts."""
     key, made = exportkey.create(config.paths.export_key)
@@ -75,15 +81,35 @@ def _postgres_warning(store: Store) -> str | None:
         return f"{exc.message}; hint: {exc.hint}"
 
 
+#: The stats that are sizes in bytes: printed with a human size too.
+SIZES = ("stored_bytes", "unexported_bytes", "budget_bytes")
+
+
+def human_size(size: int) -> str:
+    """``708 B``, ``1.5 KiB``, ``1.2 MiB``, ``2.0 GiB`` (binary units, one decimal)."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
 def stats(config: Config, say: Say) -> dict[str, int]:
+    """``name: value`` lines (names stable for scripts); a size reads ``1.2 MiB (1234567
+    bytes)``, its exact byte count in the parentheses."""
     store = open_store(config)
     try:
         numbers = store.stats()
     finally:
         store.close()
     budget = numbers["budget_bytes"]
+    say(f"data_dir: {config.data}")
     for name, value in numbers.items():
-        say(f"{name}: {value}")
+        say(f"{name}: {human_size(value)} ({value} bytes)" if name in SIZES
+            else f"{name}: {value}")
     say(f"budget_used_percent: {100 * numbers['unexported_bytes'] // max(budget, 1)}")
     try:
         say(f"export_key: {exportkey.public_text(exportkey.load(config.paths.export_key))}")

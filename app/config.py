@@ -11,10 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import ConfigError
+from app.errors import ConfigError, StorageError
 from contract import (
+    DATA_HINT,
     ENV_ALLOW_LOCAL_HOST,
     ENV_BIND,
+    ENV_DATABASE_URL,
     ENV_HOSTNAMES_FILE,
     BindRefused,
     DataDir,
@@ -146,16 +148,28 @@ class Config:
     def paths(self) -> DataDir:
         return DataDir(self.data)
 
+    def data_problem(self) -> str | None:
+        """Why :attr:`data` is not a data directory made by init (contract.DataDir.problem)."""
+        return self.paths.problem(self.database_url)
+
+    def check_data(self) -> None:
+        """StorageError unless :attr:`data` is a data directory made by init (and, with
+        SQLite, its database exists); looks only, creates nothing."""
+        problem = self.data_problem()
+        if problem is not None:
+            raise StorageError(problem, hint=DATA_HINT)
+
     @property
     def hostnames_path(self) -> Path:
         return self.hostnames_file or self.paths.hostnames
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
-        """Read ``SKRYNKA_*`` variables (``os.environ`` by default)."""
+    def from_env(cls, env: Mapping[str, str] | None = None, data: str | None = None) -> Config:
+        """Read ``SKRYNKA_*`` variables (``os.environ`` by default); ``data`` is a --data
+        option, which comes before $SKRYNKA_DATA (contract.DataDir.from_env)."""
         env = os.environ if env is None else env
-        paths = DataDir.from_env(env)
-        url = env.get("SKRYNKA_DATABASE_URL") or f"sqlite:///{paths.database}"
+        paths = DataDir.from_env(env, given=data)
+        url = env.get(ENV_DATABASE_URL) or f"sqlite:///{paths.database}"
         keys = Path(env.get("SKRYNKA_ANALYST_KEYS") or paths.analyst_keys)
         hostnames = env.get(ENV_HOSTNAMES_FILE)
         return cls(

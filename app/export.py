@@ -4,7 +4,10 @@ A plain export takes every report not exported yet and marks them exported.
 ``--again A-B`` writes the stored reports ``A..B``, already exported, to a new
 batch of the same chain (its own batch id; ``prev`` is the link before ``A``), for
 a stick that was lost; it changes nothing in the database. Both write their file
-through :func:`_write_file`, the one batch writer.
+through :func:`_write_file`, the one batch writer. Without ``--out`` the file is
+``batch-CHAIN-FIRST-LAST.skb`` in the working directory (:func:`default_out`): two exports
+of one chain never hold the same seqs, so a second export the same day never meets the
+first one's name.
 """
 
 from __future__ import annotations
@@ -44,6 +47,21 @@ def parse_range(text: str) -> tuple[int, int]:
     return first, last
 
 
+def default_out(chain_id: bytes, first: int, last: int, again: bool = False) -> Path:
+    """``batch-CHAIN-FIRST-LAST.skb`` (``again-…`` for ``--again``) in the working
+    directory, CHAIN the chain id's first 8 hex digits; ``-2``, ``-3``, … added before
+    ``.skb`` if that file exists (a repeated ``--again``). Never a file that exists now;
+    :func:`_write_file` still refuses one that appears meanwhile."""
+    stem = f"{'again' if again else 'batch'}-{chain_id.hex()[:8]}-{first}-{last}"
+    here = Path.cwd()
+    out = here / f"{stem}.skb"
+    number = 1
+    while out.exists() or out.is_symlink():
+        number += 1
+        out = here / f"{stem}-{number}.skb"
+    return out
+
+
 def _entries(store: Store, rows: Sequence[Any], first: int) -> list[ReportEntry]:
     for expected, row in enumerate(rows, first):
         if row.seq != expected:
@@ -80,7 +98,8 @@ def _write_file(
     """Write one batch made on ``day`` to ``out`` (never over a file), durably, signed by
     the drop's export key; returns its batch id and the signer's public text."""
     if out.exists():
-        raise ExportError(f"{out} already exists", hint="choose a new file name")
+        raise ExportError(f"{out} already exists; it is never overwritten",
+                          hint="choose a new file name, or leave out --out for a default one")
     signing_key = exportkey.load(config.paths.export_key)
     tmp = out.with_name(out.name + ".tmp")
     batch_id = random_bytes(16)
@@ -97,12 +116,14 @@ def _write_file(
         fsync_dir(out.parent)
     except (OSError, ValueError) as exc:
         tmp.unlink(missing_ok=True)
-        raise ExportError(f"cannot write the batch {out}: {exc}") from None
+        raise ExportError(f"cannot write the batch {out}: {exc}",
+                          hint="give --out FILE in a folder this user can write to") from None
     return batch_id, exportkey.public_text(signing_key)
 
 
-def export(config: Config, out: Path, say: Say) -> int:
-    """Write every unexported report to a batch file, then mark them exported.
+def export(config: Config, out: Path | None, say: Say) -> int:
+    """Write every unexported report to a batch file (``out``, else :func:`default_out`),
+    then mark them exported.
 
     Returns how many reports were exported; with none, writes no file.
     """
@@ -114,6 +135,8 @@ def export(config: Config, out: Path, say: Say) -> int:
             say("nothing to export (no file written)")
             return 0
         day = today()
+        if out is None:
+            out = default_out(state.chain_id, entries[0].seq, entries[-1].seq)
         batch_id, signer = _write_file(config, out, state, state.exported_seq,
                                        state.exported_chain, entries, day)
         last = entries[-1]
@@ -129,8 +152,9 @@ def export(config: Config, out: Path, say: Say) -> int:
         store.close()
 
 
-def export_again(config: Config, span: tuple[int, int], out: Path, say: Say) -> int:
-    """Write the already exported reports ``span`` to a new batch; marks nothing."""
+def export_again(config: Config, span: tuple[int, int], out: Path | None, say: Say) -> int:
+    """Write the already exported reports ``span`` to a new batch (``out``, else
+    :func:`default_out`); marks nothing."""
     first, last = span
     store = open_store(config)
     try:
@@ -139,13 +163,15 @@ def export_again(config: Config, span: tuple[int, int], out: Path, say: Say) -> 
             raise ExportError(
                 f"seq {first}-{last} reaches past the last exported report "
                 f"(seq {state.exported_seq})",
-                hint="reports never exported go in a plain `python -m app export --out FILE`",
+                hint="reports never exported go in a plain `python -m app export`",
             )
         rows = store.stored(first - 1 if first > 1 else 1, last)
         if len([r for r in rows if r.seq >= first]) != last - first + 1:
             _missing(store, first, last)
         prev = GENESIS if first == 1 else _link_before(config, store, rows, span)
         entries = _entries(store, [r for r in rows if r.seq >= first], first)
+        if out is None:
+            out = default_out(state.chain_id, first, last, again=True)
         _batch_id, signer = _write_file(config, out, state, first - 1, prev, entries, today())
     finally:
         store.close()

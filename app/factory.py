@@ -1,7 +1,8 @@
 """Building the Flask application: checks at start-up, then the app.
 
-Refuses to start without an initialised database, a valid form definition or
-complete translations; starts without a usable analyst key (every form page
+Refuses to start without a data directory made by ``app init`` (creating nothing
+in a wrong one), an initialised database, a valid form definition or complete
+translations; starts without a usable analyst key (every form page
 then answers 503 and nothing is stored).
 """
 
@@ -16,7 +17,7 @@ from app.addresses import parse_retiring
 from app.advice import load_reviewed
 from app.analystkeys import watched_keys
 from app.config import PACKAGE_DIR, Config
-from app.errors import ConfigError, StorageError
+from app.errors import ConfigError
 from app.formdef import load_form
 from app.headers import NoSessions
 from app.hosts import parse_hostnames
@@ -33,18 +34,7 @@ BODY_SLACK = MIB  # multipart framing and text fields on top of the attachments
 def _check_database(store: Store) -> None:
     from app import migrate
 
-    try:
-        current = migrate.current(store.engine)
-    except Exception as exc:
-        raise StorageError(
-            f"cannot open the database ({type(exc).__name__})",
-            hint="check SKRYNKA_DATABASE_URL, then run `python -m app init`",
-        ) from None
-    if current != migrate.head():
-        raise StorageError(
-            f"the database schema is at {current or 'nothing'}, not {migrate.head()}",
-            hint="run `python -m app init` (it applies the migrations)",
-        )
+    migrate.check(store.engine)
     store.ensure_chain()
 
 
@@ -57,6 +47,7 @@ def create_app(config: Config, **flask_config: Any) -> Flask:
     problems = [p for p in catalogs.check() if "falls back" not in p]
     if problems:
         raise ConfigError(f"translations are broken: {problems[0]}")
+    config.check_data()  # before anything opens a file there: SQLite would create one
     store = open_store(config)
     _check_database(store)
 

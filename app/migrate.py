@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from app.errors import StorageError
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -20,8 +22,13 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", data: Path | None = None) -> None:
+    """Migrate ``url`` to ``revision``; ``data``: the data directory whose ``blobs/`` the
+    old layout's migration reads (default: next to a SQLite database, else $SKRYNKA_DATA)."""
+    cfg = alembic_config(url)
+    if data is not None:
+        cfg.attributes["legacy_blobs"] = str(data / "blobs")
+    command.upgrade(cfg, revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:
@@ -35,3 +42,19 @@ def head() -> str | None:
 def current(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def check(engine: Engine) -> None:
+    """StorageError unless the database opens and is at the newest schema."""
+    try:
+        now = current(engine)
+    except Exception as exc:
+        raise StorageError(
+            f"cannot open the database ({type(exc).__name__})",
+            hint="check SKRYNKA_DATABASE_URL, then run `python -m app init`",
+        ) from None
+    if now != head():
+        raise StorageError(
+            f"the database schema is at {now or 'nothing'}, not {head()}",
+            hint="run `python -m app init` (it applies the migrations)",
+        )

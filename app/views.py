@@ -14,6 +14,7 @@ from nacl.utils import random as random_bytes
 from werkzeug.exceptions import ClientDisconnected, HTTPException, NotFound
 
 from app.addresses import Moving, Published, latest_announcement
+from app.analystkeys import WatchedKeys
 from app.config import Config
 from app.errors import StorageFull
 from app.formdef import FormDef
@@ -59,23 +60,18 @@ class Runtime:
     form_def: FormDef
     catalogs: Catalogs
     store: Store
-    keys: WatchedFile  # -> tuple of analyst public keys (raises if unusable)
+    keys: WatchedKeys  # -> tuple of analyst public keys (raises if unusable)
     hostnames: WatchedFile  # -> frozenset of onion names
     retiring: WatchedFile  # -> {old onion name: Moving} (app/addresses.py)
     reviewed: str = ""  # the day the censorship advice was last checked (app/advice.py)
-    reported: str = ""
     receipts: dict[str, str] = field(default_factory=dict)  # see receipt_page
 
     def recipients(self) -> tuple[bytes, ...] | None:
-        """The analyst keys, or None (reason logged once) if there is no usable one."""
+        """The analyst keys, or None if there is no usable one (the reason is logged
+        once, by the first worker that meets it: app/analystkeys.py)."""
         try:
             keys: tuple[bytes, ...] = self.keys.get()
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            if reason != self.reported:
-                self.reported = reason
-                log.warning("not accepting reports: analyst keys unusable (%s)",
-                            type(exc).__name__)
+        except Exception:
             return None
         return keys
 

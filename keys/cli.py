@@ -112,7 +112,7 @@ def cmd_decrypt(args: argparse.Namespace, out: TextIO) -> int:
         if not os.path.isfile(path):
             raise UsageError(f"{path} is not a file", hint="give the batch files to decrypt")
         reader.open_batch(path).close()
-    pin = None if args.recipients is None else read_recipients(args.recipients)
+    pin = None if args.recipients is None else read_recipients(args.recipients, on_server=False)
     if pin is not None:
         check_pin(keyfile.public_from_file(args.key), pin, args.recipients)
     passphrase = read_passphrase(args.passphrase_file, clean(f"Passphrase for {args.key}: "))

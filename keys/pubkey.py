@@ -103,23 +103,95 @@ def fingerprint(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:FINGERPRINT_HEX]
 
 
-def read_recipients(path: str | Path) -> list[bytes]:
+#: How a line of a private key's text begins (upper-cased), what that key is, and whether
+#: it is one that must never be on the server (then it is exposed once it is). A recipients
+#: file holding one, commented out or not, is refused as such (SPEC.md section 1).
+PRIVATE_MARKS: tuple[tuple[str, str, bool], ...] = (
+    ("SKRYNKA-KEY-", "an analyst's private key (keys keygen's key file)", True),
+    ("SKRYNKA-SIGNING-KEY-", "the organisation's signing key (onion signing-keygen)", True),
+    ("SKRYNKA-EXPORT-KEY-", "the server's export signing key (export.key)", False),
+    ("AGE-SECRET-KEY-", "an age private key", True),
+    ("ED25519-V3:", "an onion service's private key", False),
+    ("== ED25519V1-SECRET", "an onion service's private key (tor's key file)", False),
+)
+_PEM = ("-----BEGIN", "PRIVATE KEY-----")  # PEM and OpenSSH private keys
+_TOR_KEY_FILE = b"== ed25519v1-secret"
+_EXPOSED_HINTS = {
+    "SKRYNKA-SIGNING-KEY-": "make a new signing key offline (`python -m onion signing-keygen`) "
+                           "and announce its verify key as you did the old one",
+}
+_EXPOSED_HINT = ("on the analyst's offline laptop make a new key pair (`python -m keys keygen`) "
+                 "and put only its .pub line (skrynka1…) here; stop using the exposed key")
+_NOT_HERE_HINT = "this file lists only public keys: the skrynka1… line of each analyst's .pub file"
+
+
+def private_key_kind(line: str) -> tuple[str, str, bool] | None:
+    """The :data:`PRIVATE_MARKS` entry a line of text (a ``#`` comment or not) starts
+    with, or None; PEM/OpenSSH private key armour counts too."""
+    probe = line.strip().lstrip("#").strip().upper()
+    for mark in PRIVATE_MARKS:
+        if probe.startswith(mark[0]):
+            return mark
+    if probe.startswith(_PEM[0]) and probe.endswith(_PEM[1]):
+        return (_PEM[0], "a PEM or OpenSSH private key", True)
+    return None
+
+
+def private_key_error(number: int, name: str, line: str, on_server: bool) -> KeyFileError | None:
+    """The error for line ``number`` of ``name`` if it is a private key, else None."""
+    kind = private_key_kind(line)
+    if kind is None:
+        return None
+    start, what, secret = kind
+    if secret and on_server:
+        return KeyFileError(
+            f"line {number} of {name} is {what}, not a public key: remove it from the "
+            "server and treat it as exposed", hint=_EXPOSED_HINTS.get(start, _EXPOSED_HINT))
+    return KeyFileError(f"line {number} of {name} is {what}, not a public key: remove it "
+                        "from this file", hint=_NOT_HERE_HINT)
+
+
+def recipients_text(raw: bytes, name: str, on_server: bool = True) -> str:
+    """The text of a recipients file's bytes; KeyFileError if it is not UTF-8, naming a
+    tor onion key file (binary) as the private key it is."""
+    at = raw.find(_TOR_KEY_FILE)
+    if at >= 0:
+        error = private_key_error(raw.count(b"\n", 0, at) + 1, name,
+                                  _TOR_KEY_FILE.decode("ascii"), on_server)
+        assert error is not None
+        raise error
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KeyFileError(f"{name} is not UTF-8 text", hint=_HINT) from None
+
+
+def read_recipients(path: str | Path, on_server: bool = True) -> list[bytes]:
     """Keys listed in a recipients file: one ``skrynka1…`` per line, ``#`` comments.
 
-    Any bad line rejects the whole file (naming the line); an empty file or a
-    repeated key is an error too.
+    Any bad line rejects the whole file (naming the line); an empty file, a repeated
+    key or a private key (:func:`private_key_kind`) is an error too. ``on_server``: the
+    file is the server's analysts.pub, where a private key is exposed (the message
+    says so); else an analyst's own list, on the offline laptop.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
         raise KeyFileError(f"cannot read analyst keys file {path}: {exc}") from None
-    return parse_recipients(text, str(path))
+    return parse_recipients(recipients_text(raw, str(path), on_server), str(path), on_server)
 
 
-def parse_recipients(text: str, name: str) -> list[bytes]:
-    """The keys in the text of a recipients file called ``name`` (see read_recipients)."""
+def parse_recipients(text: str, name: str, on_server: bool = True) -> list[bytes]:
+    """The keys in the text of a recipients file called ``name`` (see read_recipients).
+    A private key is looked for first, on every line: it matters more than any other
+    mistake in the file."""
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        error = private_key_error(number, name, line, on_server)
+        if error is not None:
+            raise error
     keys: list[bytes] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -128,7 +200,8 @@ def parse_recipients(text: str, name: str) -> list[bytes]:
         except KeyFileError as exc:
             raise KeyFileError(f"{name}:{number}: {exc.message}", hint=exc.hint) from None
         if key in keys:
-            raise KeyFileError(f"{name}:{number}: this key is listed twice")
+            raise KeyFileError(f"{name}:{number}: this key is listed twice",
+                               hint="remove one of the two lines")
         keys.append(key)
     if not keys:
         raise KeyFileError(f"{name} lists no analyst public key")

@@ -255,7 +255,8 @@ def test_help_lists_every_exit_code_once(capsys: pytest.CaptureFixture[str]) -> 
     assert {0, 1, 10, 11, 130} | {cls.exit_code for cls in ERRORS} == set(codes)
 
 
-def test_a_bug_is_one_line_and_exit_1(runner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_is_one_line_and_exit_1(app: Flask, runner,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from app import cli
 
     def broken(*_args: object) -> None:

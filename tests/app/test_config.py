@@ -82,8 +82,11 @@ def test_gunicorn_refuses_a_public_bind(tmp_path: Path) -> None:
     assert "hint: the web server listens only on loopback" in proc.stderr
 
 
-def test_gunicorn_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SKRYNKA_DATA", str(tmp_path))
+def test_gunicorn_settings(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import migrate
+
+    migrate.upgrade(f"sqlite:///{data_dir / 'skrynka.db'}")  # a data directory init made
+    monkeypatch.setenv("SKRYNKA_DATA", str(data_dir))
     monkeypatch.delenv("SKRYNKA_BIND", raising=False)
     ns: dict[str, object] = {}
     code = (ROOT / "gunicorn.conf.py").read_text()
@@ -97,5 +100,5 @@ def test_gunicorn_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert ns["worker_class"] == "app.worker.SkrynkaWorker"
     assert issubclass(SkrynkaWorker, ThreadWorker)
     assert int(ns["workers"]) * int(ns["threads"]) >= 48  # 32 slow uploads + small reports
-    assert ns["bind"] == [f"unix:{tmp_path / 'run' / 'gunicorn.sock'}"]
+    assert ns["bind"] == [f"unix:{data_dir / 'run' / 'gunicorn.sock'}"]
     assert ns["forwarded_allow_ips"] == ""
