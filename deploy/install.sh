@@ -79,7 +79,8 @@ copy_code() {
         say "note: uncommitted changes in $SRC are not installed (commit them first)"
     install -d -m 0755 "$dest"
     find "$dest" -mindepth 1 -maxdepth 1 ! -name .venv ! -name "$MARK" -exec rm -rf {} +
-    git -C "$SRC" archive --format=tar HEAD | tar -x -C "$dest" --no-same-owner
+    git -C "$SRC" -c tar.umask=0022 archive --format=tar HEAD |
+        tar -x -C "$dest" --no-same-owner --no-same-permissions
     echo "$commit" > "$dest/$MARK"
     say "code: $dest (commit ${commit:0:12})"
 }
