@@ -314,3 +314,20 @@ def test_the_units_memory_limit_holds_for_grandchildren() -> None:
     res = subprocess.run([sys.executable, "-c", grandchild], preexec_fn=as_the_unit,
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "PermissionError" in res.stderr, res.stderr
+
+
+def test_the_guides_hand_written_announcement_is_what_rotate_writes(tmp_path: Path) -> None:
+    """docs/operators.md ("When the server may be seized") builds an announcement with
+    printf; it must be byte for byte the unsigned text `sign` expects."""
+    from onion.announce import Announcement
+    from onion.rotation import day
+
+    guide = (ROOT / "docs/operators.md").read_text()
+    block = re.search(r"   d=\$\(date -u \+%F\)\n(.*?> move\.txt)\n", guide, re.S)
+    assert block, "the printf block is gone from docs/operators.md"
+    old, new = "a" * 56 + ".onion", "b" * 56 + ".onion"
+    script = block.group(1).replace("OLD.onion", old).replace("NEW.onion", new)
+    subprocess.run(["bash", "-c", f"d=$(date -u +%F)\n{script}"], cwd=tmp_path, check=True,
+                   timeout=30)
+    today = day(time.time())
+    assert (tmp_path / "move.txt").read_text() == Announcement(old, new, today, today).body()
