@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,7 @@ REQUIRED = ["User=skrynka", "NoNewPrivileges=yes", "ProtectSystem=strict", "Prot
             "RestrictAddressFamilies=AF_UNIX AF_INET", "IPAddressDeny=any",
             "IPAddressAllow=localhost", "StateDirectory=skrynka", "CapabilityBoundingSet="]
 PR_SET_NO_NEW_PRIVS, PR_SET_MDWE, PR_GET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 38, 65, 66, 1
+SCMP_ACT_ALLOW, SCMP_ACT_ERRNO = 0x7FFF0000, 0x00050000
 
 needs_systemd_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                            reason="systemd-analyze is not installed")
@@ -224,15 +225,59 @@ def mdwe_supported() -> bool:
     return int(libc.prctl(PR_GET_MDWE, 0, 0, 0, 0)) >= 0
 
 
-def as_the_unit() -> None:
-    """In serve's process before exec (inherited by gunicorn): the unit's limits that a
-    process can set on itself. The seccomp filter and namespaces need systemd."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-    if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "PR_SET_MDWE")
+def syscall_group(name: str) -> set[str]:
+    """A systemd syscall group, nested groups expanded (systemd-analyze syscall-filter)."""
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    calls: set[str] = set()
+    for line in out.splitlines()[1:]:
+        word = line.strip()
+        if word.startswith("@"):
+            calls |= syscall_group(word)
+        elif word and not word.startswith("#"):
+            calls.add(word)
+    return calls
+
+
+def unit_syscalls(unit: Path) -> set[str]:
+    """What the unit's SystemCallFilter= lines allow (an allow list, then ~ removals)."""
+    allowed: set[str] = set()
+    for value in unit_values(unit.read_text(), "SystemCallFilter"):
+        deny = value.startswith("~")
+        names = set().union(*(syscall_group(w) if w.startswith("@") else {w}
+                              for w in value.lstrip("~").split()))
+        allowed = allowed - names if deny else allowed | names
+    assert allowed
+    return allowed
+
+
+def as_the_unit(syscalls: set[str]) -> Callable[[], None]:
+    """For serve's process before exec (inherited by gunicorn): the unit's limits that a
+    process can set on itself: no core dumps, no new privileges, MemoryDenyWriteExecute,
+    and its system call filter (EPERM for the rest, SystemCallErrorNumber=), built here
+    with libseccomp as systemd builds it. Namespaces and mounts need systemd."""
+    def apply() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+        if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "PR_SET_MDWE")
+        if not syscalls:
+            return
+        lib = ctypes.CDLL("libseccomp.so.2")
+        lib.seccomp_init.restype = ctypes.c_void_p
+        lib.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                                         ctypes.c_uint]
+        lib.seccomp_load.argtypes = [ctypes.c_void_p]
+        ctx = lib.seccomp_init(SCMP_ACT_ERRNO | 1)   # EPERM
+        for name in sorted(syscalls):
+            nr = lib.seccomp_syscall_resolve_name(name.encode())
+            if nr >= 0 and lib.seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0:
+                raise OSError(f"seccomp_rule_add {name}")
+        if lib.seccomp_load(ctx) != 0:
+            raise OSError("seccomp_load")
+    return apply
 
 
 @pytest.fixture
@@ -271,9 +316,11 @@ def detached(sock: Path) -> list[str]:
 
 
 @pytest.mark.tor
+@needs_systemd_analyze
 @pytest.mark.skipif(not mdwe_supported(), reason="kernel without PR_SET_MDWE (Linux < 6.3)")
-def test_serve_takes_a_report_attached_as_the_unit_runs_it(debian_like_tor: Path, data_dir: Path,
-                                                           tmp_path: Path) -> None:
+def test_serve_takes_a_report_attached_as_the_unit_runs_it(
+        stage: Path, debian_like_tor: Path, data_dir: Path, tmp_path: Path) -> None:
+    limits = as_the_unit(unit_syscalls(stage / UNIT))
     env = dict(os.environ, SKRYNKA_DATA=str(data_dir), PYTHONDONTWRITEBYTECODE="1")
     init = subprocess.run([sys.executable, "-m", "app", "init"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -284,12 +331,14 @@ def test_serve_takes_a_report_attached_as_the_unit_runs_it(debian_like_tor: Path
         proc = subprocess.Popen(
             [sys.executable, "-m", "onion", "serve", "--control-socket", str(debian_like_tor),
              "--bind", f"127.0.0.1:{port}", "--local-look"], cwd=ROOT, env=env, stdout=out,
-            stderr=subprocess.STDOUT, preexec_fn=as_the_unit)
+            stderr=subprocess.STDOUT, preexec_fn=limits)
     try:
         deadline = time.monotonic() + 60
         while "web server on" not in log.read_text():
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        assert "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status, status
         address = re.search(r"http://([a-z2-7]{56})\.onion/", log.read_text())
         assert address and detached(debian_like_tor) == [address.group(1)], log.read_text()
         page = get_form(port, "en")
@@ -311,7 +360,7 @@ def test_the_units_memory_limit_holds_for_grandchildren() -> None:
     grandchild = ("import subprocess, sys; "
                   f"sys.exit(subprocess.run([sys.executable, '-c', {wx!r}]).returncode)")
     assert subprocess.run([sys.executable, "-c", wx], timeout=60).returncode == 0
-    res = subprocess.run([sys.executable, "-c", grandchild], preexec_fn=as_the_unit,
+    res = subprocess.run([sys.executable, "-c", grandchild], preexec_fn=as_the_unit(set()),
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "PermissionError" in res.stderr, res.stderr
 
@@ -331,3 +380,15 @@ def test_the_guides_hand_written_announcement_is_what_rotate_writes(tmp_path: Pa
                    timeout=30)
     today = day(time.time())
     assert (tmp_path / "move.txt").read_text() == Announcement(old, new, today, today).body()
+
+
+@needs_systemd_analyze
+@pytest.mark.skipif(not mdwe_supported(), reason="kernel without PR_SET_MDWE (Linux < 6.3)")
+def test_the_units_syscall_filter_is_applied(stage: Path) -> None:
+    """The filter the serve test runs under refuses what the unit refuses (setpriority is
+    in @resources) and nothing else: os.nice(1) works without it."""
+    nice = "import os; os.nice(1)"
+    assert subprocess.run([sys.executable, "-c", nice], timeout=60).returncode == 0
+    res = subprocess.run([sys.executable, "-c", nice], capture_output=True, text=True,
+                         timeout=60, preexec_fn=as_the_unit(unit_syscalls(stage / UNIT)))
+    assert res.returncode == 1 and "PermissionError" in res.stderr, res.stderr
