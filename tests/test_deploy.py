@@ -7,23 +7,23 @@ with torrc.example's lines, runs the real app under the unit's memory limits
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
-import resource
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from testkit.live_client import Multipart, get_form, post, report_fields
 from testkit.tornet import free_ports
+from testkit.unitlimits import as_the_unit, mdwe_supported, unit_syscalls
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = "etc/systemd/system/skrynka.service"
@@ -35,8 +35,6 @@ REQUIRED = ["User=skrynka", "NoNewPrivileges=yes", "ProtectSystem=strict", "Prot
             "PrivateTmp=yes", "LimitCORE=0", "MemoryDenyWriteExecute=yes",
             "RestrictAddressFamilies=AF_UNIX AF_INET", "IPAddressDeny=any",
             "IPAddressAllow=localhost", "StateDirectory=skrynka", "CapabilityBoundingSet="]
-PR_SET_NO_NEW_PRIVS, PR_SET_MDWE, PR_GET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 38, 65, 66, 1
-SCMP_ACT_ALLOW, SCMP_ACT_ERRNO = 0x7FFF0000, 0x00050000
 
 needs_systemd_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                            reason="systemd-analyze is not installed")
@@ -75,6 +73,10 @@ def rehomed(stage: Path, into: Path) -> Path:
     unit = into / "skrynka.service"
     unit.write_text((stage / UNIT).read_text().replace("/opt/skrynka", str(code)))
     return unit
+
+
+def unit_filter(stage: Path) -> set[str]:
+    return unit_syscalls(unit_values((stage / UNIT).read_text(), "SystemCallFilter"))
 
 
 def test_make_install_stages_every_file_where_the_unit_expects_it(stage: Path) -> None:
@@ -220,66 +222,6 @@ def test_debian_tor_reads_the_snippet_through_the_include(stage: Path, tmp_path:
     assert "SocksPort 9050" not in config
 
 
-def mdwe_supported() -> bool:
-    libc = ctypes.CDLL(None, use_errno=True)
-    return int(libc.prctl(PR_GET_MDWE, 0, 0, 0, 0)) >= 0
-
-
-def syscall_group(name: str) -> set[str]:
-    """A systemd syscall group, nested groups expanded (systemd-analyze syscall-filter)."""
-    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True,
-                         text=True, check=True, timeout=60).stdout
-    calls: set[str] = set()
-    for line in out.splitlines()[1:]:
-        word = line.strip()
-        if word.startswith("@"):
-            calls |= syscall_group(word)
-        elif word and not word.startswith("#"):
-            calls.add(word)
-    return calls
-
-
-def unit_syscalls(unit: Path) -> set[str]:
-    """What the unit's SystemCallFilter= lines allow (an allow list, then ~ removals)."""
-    allowed: set[str] = set()
-    for value in unit_values(unit.read_text(), "SystemCallFilter"):
-        deny = value.startswith("~")
-        names = set().union(*(syscall_group(w) if w.startswith("@") else {w}
-                              for w in value.lstrip("~").split()))
-        allowed = allowed - names if deny else allowed | names
-    assert allowed
-    return allowed
-
-
-def as_the_unit(syscalls: set[str]) -> Callable[[], None]:
-    """For serve's process before exec (inherited by gunicorn): the unit's limits that a
-    process can set on itself: no core dumps, no new privileges, MemoryDenyWriteExecute,
-    and its system call filter (EPERM for the rest, SystemCallErrorNumber=), built here
-    with libseccomp as systemd builds it. Namespaces and mounts need systemd."""
-    def apply() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-        if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_MDWE")
-        if not syscalls:
-            return
-        lib = ctypes.CDLL("libseccomp.so.2")
-        lib.seccomp_init.restype = ctypes.c_void_p
-        lib.seccomp_rule_add.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
-                                         ctypes.c_uint]
-        lib.seccomp_load.argtypes = [ctypes.c_void_p]
-        ctx = lib.seccomp_init(SCMP_ACT_ERRNO | 1)   # EPERM
-        for name in sorted(syscalls):
-            nr = lib.seccomp_syscall_resolve_name(name.encode())
-            if nr >= 0 and lib.seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0:
-                raise OSError(f"seccomp_rule_add {name}")
-        if lib.seccomp_load(ctx) != 0:
-            raise OSError("seccomp_load")
-    return apply
-
-
 @pytest.fixture
 def debian_like_tor(tmp_path: Path) -> Iterator[Path]:
     """tor with torrc.example's lines, offline; yields its control socket."""
@@ -320,7 +262,7 @@ def detached(sock: Path) -> list[str]:
 @pytest.mark.skipif(not mdwe_supported(), reason="kernel without PR_SET_MDWE (Linux < 6.3)")
 def test_serve_takes_a_report_attached_as_the_unit_runs_it(
         stage: Path, debian_like_tor: Path, data_dir: Path, tmp_path: Path) -> None:
-    limits = as_the_unit(unit_syscalls(stage / UNIT))
+    limits = as_the_unit(unit_filter(stage))
     env = dict(os.environ, SKRYNKA_DATA=str(data_dir), PYTHONDONTWRITEBYTECODE="1")
     init = subprocess.run([sys.executable, "-m", "app", "init"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -390,5 +332,21 @@ def test_the_units_syscall_filter_is_applied(stage: Path) -> None:
     nice = "import os; os.nice(1)"
     assert subprocess.run([sys.executable, "-c", nice], timeout=60).returncode == 0
     res = subprocess.run([sys.executable, "-c", nice], capture_output=True, text=True,
-                         timeout=60, preexec_fn=as_the_unit(unit_syscalls(stage / UNIT)))
+                         timeout=60, preexec_fn=as_the_unit(unit_filter(stage)))
     assert res.returncode == 1 and "PermissionError" in res.stderr, res.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None,
+                    reason="needs root and runuser to act as another user")
+def test_wrapper_refuses_other_users(stage: Path) -> None:
+    bindir = Path(tempfile.mkdtemp())     # pytest's own temp dirs are closed to others
+    try:
+        bindir.chmod(0o755)
+        shutil.copy(stage / "usr/local/bin/skrynka", bindir / "skrynka")
+        (bindir / "skrynka-onion").symlink_to("skrynka")
+        res = subprocess.run(["runuser", "-u", "nobody", "--", str(bindir / "skrynka-onion"),
+                              "status"], capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(bindir)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("skrynka-onion: error: run it as root"), res.stderr
