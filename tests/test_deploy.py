@@ -7,6 +7,7 @@ with torrc.example's lines, runs the real app under the unit's memory limits
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -327,13 +328,27 @@ def test_the_guides_hand_written_announcement_is_what_rotate_writes(tmp_path: Pa
 @needs_systemd_analyze
 @pytest.mark.skipif(not mdwe_supported(), reason="kernel without PR_SET_MDWE (Linux < 6.3)")
 def test_the_units_syscall_filter_is_applied(stage: Path) -> None:
-    """The filter the serve test runs under refuses what the unit refuses (setpriority is
-    in @resources) and nothing else: os.nice(1) works without it."""
+    """The filters the serve test runs under refuse what the unit refuses (setpriority is
+    in @resources; mprotect to PROT_EXEC) where the same code works without them."""
     nice = "import os; os.nice(1)"
-    assert subprocess.run([sys.executable, "-c", nice], timeout=60).returncode == 0
+    # an executable mapping made executable again: PR_SET_MDWE lets it be, systemd 252's
+    # MemoryDenyWriteExecute (seccomp) does not
+    rx_again = ("import ctypes; c = ctypes.CDLL(None, use_errno=True); "
+                "c.mmap.restype = ctypes.c_void_p; "
+                "c.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t] + [ctypes.c_int] * 4; "
+                "c.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]; "
+                "a = c.mmap(None, 4096, 5, 0x22, -1, 0); "
+                "raise SystemExit(0 if c.mprotect(a, 4096, 5) == 0 else ctypes.get_errno())")
+    for code in (nice, rx_again):
+        assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+        assert subprocess.run([sys.executable, "-c", code], timeout=60,
+                              preexec_fn=as_the_unit(set())).returncode == 0
     res = subprocess.run([sys.executable, "-c", nice], capture_output=True, text=True,
                          timeout=60, preexec_fn=as_the_unit(unit_filter(stage)))
     assert res.returncode == 1 and "PermissionError" in res.stderr, res.stderr
+    res = subprocess.run([sys.executable, "-c", rx_again], capture_output=True, text=True,
+                         timeout=60, preexec_fn=as_the_unit(unit_filter(stage)))
+    assert res.returncode == errno.EPERM, res.stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None,
