@@ -6,12 +6,14 @@ MemoryDenyWriteExecute (PR_SET_MDWE, Linux 6.3+) and the unit's system call filt
 from __future__ import annotations
 
 import ctypes
+import errno
 import resource
 import subprocess
 from collections.abc import Callable
 
 PR_SET_NO_NEW_PRIVS, PR_SET_MDWE, PR_GET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 38, 65, 66, 1
-SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_CMP_MASKED_EQ = 0x7FFF0000, 0x00050000, 7
+SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_CMP_EQ, SCMP_CMP_MASKED_EQ = 0x7FFF0000, 0x00050000, 4, 7
+AF_MAX = 64                 # above every address family Linux knows (46 in 6.x)
 PROT_WRITE, PROT_EXEC, SHM_EXEC = 0x2, 0x4, 0o100000
 
 
@@ -77,25 +79,31 @@ def _add(lib: ctypes.CDLL, ctx: int, action: int, name: str, *cmp: _ArgCmp) -> N
         raise OSError(f"seccomp_rule_add {name}")
 
 
-def _load_filters(syscalls: set[str]) -> None:
+def _load_filters(syscalls: set[str], families: set[int]) -> None:
     lib = _lib()
+    # RestrictAddressFamilies=: socket() of any other family fails with EAFNOSUPPORT
+    fams = lib.seccomp_init(SCMP_ACT_ALLOW)
+    for family in sorted(set(range(AF_MAX)) - families):
+        _add(lib, fams, SCMP_ACT_ERRNO | errno.EAFNOSUPPORT, "socket",
+             _ArgCmp(0, SCMP_CMP_EQ, family, 0))
     mdwe = lib.seccomp_init(SCMP_ACT_ALLOW)
     for name, arg, mask in MDWE_RULES:
         _add(lib, mdwe, SCMP_ACT_ERRNO | 1, name, _ArgCmp(arg, SCMP_CMP_MASKED_EQ, mask, mask))
     allow = lib.seccomp_init(SCMP_ACT_ERRNO | 1)   # EPERM
     for name in sorted(syscalls):
         _add(lib, allow, SCMP_ACT_ALLOW, name)
-    for ctx in (mdwe, allow):                   # the allow list may not allow seccomp()
+    for ctx in (fams, mdwe, allow):                   # the allow list may not allow seccomp()
         if lib.seccomp_load(ctx) != 0:
             raise OSError("seccomp_load")
 
 
-def as_the_unit(syscalls: set[str]) -> Callable[[], None]:
+def as_the_unit(syscalls: set[str], families: set[int] | None = None) -> Callable[[], None]:
     """For serve's process before exec (inherited by gunicorn): the unit's limits that a
     process can set on itself: no core dumps, no new privileges, MemoryDenyWriteExecute
     (PR_SET_MDWE as systemd >= 254 sets it; with a syscall list also the seccomp rules of
-    older systemd) and the system call filter (EPERM for the rest, SystemCallErrorNumber=),
-    built with libseccomp as systemd builds it. Namespaces and mounts need systemd."""
+    older systemd), the system call filter (EPERM for the rest, SystemCallErrorNumber=) and
+    RestrictAddressFamilies= (``families``), built with libseccomp as systemd builds them.
+    Namespaces, mounts and IPAddressDeny= need systemd."""
     def apply() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -104,5 +112,5 @@ def as_the_unit(syscalls: set[str]) -> Callable[[], None]:
         if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "PR_SET_MDWE")
         if syscalls:
-            _load_filters(syscalls)
+            _load_filters(syscalls, families or set(range(AF_MAX)))
     return apply

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -76,8 +76,12 @@ def rehomed(stage: Path, into: Path) -> Path:
     return unit
 
 
-def unit_filter(stage: Path) -> set[str]:
-    return unit_syscalls(unit_values((stage / UNIT).read_text(), "SystemCallFilter"))
+def unit_limits(stage: Path) -> Callable[[], None]:
+    """as_the_unit with the staged unit's SystemCallFilter= and RestrictAddressFamilies=."""
+    text = (stage / UNIT).read_text()
+    (families,) = unit_values(text, "RestrictAddressFamilies")
+    return as_the_unit(unit_syscalls(unit_values(text, "SystemCallFilter")),
+                       {int(getattr(socket, name)) for name in families.split()})
 
 
 def test_make_install_stages_every_file_where_the_unit_expects_it(stage: Path) -> None:
@@ -263,7 +267,7 @@ def detached(sock: Path) -> list[str]:
 @pytest.mark.skipif(not mdwe_supported(), reason="kernel without PR_SET_MDWE (Linux < 6.3)")
 def test_serve_takes_a_report_attached_as_the_unit_runs_it(
         stage: Path, debian_like_tor: Path, data_dir: Path, tmp_path: Path) -> None:
-    limits = as_the_unit(unit_filter(stage))
+    limits = unit_limits(stage)
     env = dict(os.environ, SKRYNKA_DATA=str(data_dir), PYTHONDONTWRITEBYTECODE="1")
     init = subprocess.run([sys.executable, "-m", "app", "init"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
@@ -329,7 +333,8 @@ def test_the_guides_hand_written_announcement_is_what_rotate_writes(tmp_path: Pa
 @pytest.mark.skipif(not mdwe_supported(), reason="kernel without PR_SET_MDWE (Linux < 6.3)")
 def test_the_units_syscall_filter_is_applied(stage: Path) -> None:
     """The filters the serve test runs under refuse what the unit refuses (setpriority is
-    in @resources; mprotect to PROT_EXEC) where the same code works without them."""
+    in @resources; mprotect to PROT_EXEC; an IPv6 socket) where the same code works
+    without them."""
     nice = "import os; os.nice(1)"
     # an executable mapping made executable again: PR_SET_MDWE lets it be, systemd 252's
     # MemoryDenyWriteExecute (seccomp) does not
@@ -344,11 +349,16 @@ def test_the_units_syscall_filter_is_applied(stage: Path) -> None:
         assert subprocess.run([sys.executable, "-c", code], timeout=60,
                               preexec_fn=as_the_unit(set())).returncode == 0
     res = subprocess.run([sys.executable, "-c", nice], capture_output=True, text=True,
-                         timeout=60, preexec_fn=as_the_unit(unit_filter(stage)))
+                         timeout=60, preexec_fn=unit_limits(stage))
     assert res.returncode == 1 and "PermissionError" in res.stderr, res.stderr
     res = subprocess.run([sys.executable, "-c", rx_again], capture_output=True, text=True,
-                         timeout=60, preexec_fn=as_the_unit(unit_filter(stage)))
+                         timeout=60, preexec_fn=unit_limits(stage))
     assert res.returncode == errno.EPERM, res.stderr
+    v6 = "import socket; socket.socket(socket.AF_INET6).close()"
+    assert subprocess.run([sys.executable, "-c", v6], timeout=60).returncode == 0
+    res = subprocess.run([sys.executable, "-c", v6], capture_output=True, text=True,
+                         timeout=60, preexec_fn=unit_limits(stage))
+    assert "Address family not supported" in res.stderr, res.stderr
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None,
