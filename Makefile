@@ -57,8 +57,9 @@ analyst-kit: $(VENV)/.deps
 
 ## install: the hardened systemd service on Debian with Debian's tor (root; docs/operators.md)
 # DESTDIR=/tmp/stage stages the files only; PREFIX is where the code and its .venv go.
-DESTDIR ?=
-PREFIX ?= /opt/skrynka
+# Set them on the command line (make install PREFIX=…): the environment's are ignored.
+DESTDIR =
+PREFIX = /opt/skrynka
 install:
 	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" deploy/install.sh
 

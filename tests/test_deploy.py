@@ -42,9 +42,10 @@ needs_systemd_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is No
 
 
 def make_install(destdir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")}
     return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "install",
-                           f"DESTDIR={destdir}", *extra], capture_output=True, text=True,
-                          timeout=120)
+                           f"DESTDIR={destdir}", "PREFIX=/opt/skrynka", *extra], env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
