@@ -129,14 +129,25 @@ virtualenv() {
     "$PREFIX/.venv/bin/python" -m compileall -q -x '/\.venv/' "$PREFIX" >/dev/null || true
 }
 
+# How many times tor@default's configuration reads our snippet (tor names each file it
+# includes); Debian's torrc includes nothing by itself, another may include torrc.d already.
+tor_reads_snippet() {
+    { tor --defaults-torrc /usr/share/tor/tor-service-defaults-torrc -f "$TORRC" \
+        --verify-config 2>&1 || true; } |
+        grep -cE "Including configuration file \".*/${SNIPPET##*/}\"" || true
+}
+
 tor_include() {
     [ -e "$TORRC" ] || die "no $TORRC: is Debian's tor installed?"
-    if ! grep -qxF "$INCLUDE" "$TORRC"; then
+    if [ "$(tor_reads_snippet)" -eq 0 ]; then
         printf '\n# Skrynka (make install): the control socket and cookie it attaches with\n%s\n' \
             "$INCLUDE" >> "$TORRC"
         torrc_changed=1
         say "added \`$INCLUDE\` to $TORRC"
     fi
+    local n
+    n=$(tor_reads_snippet)
+    [ "$n" -eq 1 ] || die "tor reads $SNIPPET $n times, not once" "check the %include lines of $TORRC"
     tor --defaults-torrc /usr/share/tor/tor-service-defaults-torrc -f "$TORRC" \
         --verify-config >/dev/null ||
         die "tor refuses its configuration with $SNIPPET" \
