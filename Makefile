@@ -9,7 +9,7 @@ SKRYNKA_DATA ?= $(CURDIR)/data
 export SKRYNKA_DATA
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint bench soak analyst-kit setup setup-test clean
+.PHONY: run test test-fast lint bench soak analyst-kit setup setup-test clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,14 @@ soak: setup-test
 ## analyst-kit: wheels + INSTALL.txt for the air-gapped laptop
 analyst-kit: $(VENV)/.deps
 	scripts/analyst-kit.sh analyst-kit
+
+## install: the hardened systemd service on Debian with Debian's tor (root; docs/operators.md)
+# DESTDIR=/tmp/stage stages the files only; PREFIX is where the code and its .venv go.
+# Set them on the command line (make install PREFIX=…): the environment's are ignored.
+DESTDIR =
+PREFIX = /opt/skrynka
+install:
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" deploy/install.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache analyst-kit
