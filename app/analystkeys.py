@@ -92,10 +92,10 @@ def parse_keys(path: Path, text: str) -> tuple[bytes, ...]:
     return keys
 
 
-def keys_problem(data_root: Path) -> str | None:
+def keys_problem(data_root: Path, env: Mapping[str, str] | None = None) -> str | None:
     """Why the server cannot seal now (the analyst key file's path, what, where and a
     hint, one line), or None when its keys are usable. Reads only; logs nothing."""
-    path = analyst_keys_path(data_root)
+    path = analyst_keys_path(data_root, env)
     try:
         load_keys(path)
     except (SkrynkaError, OSError) as exc:

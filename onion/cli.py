@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from contract import DEFAULT_MAX_STREAMS, DataDir, today, today_date
+from contract import DATA_ORDER, DEFAULT_MAX_STREAMS, DataDir, today, today_date
 from keys.dispatch import exit_codes, run_cli
 from onion import errors
 from onion.checks import require_data_dir
@@ -44,7 +45,7 @@ def say_at(line: str) -> None:
 
 
 def data_dir(args: argparse.Namespace) -> Path:
-    """--data, else $SKRYNKA_DATA, else ./data (contract.DataDir), absolute."""
+    """--data, else $SKRYNKA_DATA, else the checkout's data/ (contract.DataDir), absolute."""
     return DataDir.from_env(given=args.data).root
 
 
@@ -109,7 +110,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from onion import running, state, statustext
 
     data = data_dir(args)
-    require_data_dir(data)
+    require_data_dir(data, os.environ)
     pid = running.running_pid(data)
     st = state.read_status(data)
     if pid is None and st is None and not state.load_services(data):
@@ -126,7 +127,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     grace = args.grace_seconds if args.grace_seconds is not None else (
         args.grace_days * state.DAY if args.grace_days is not None else None)
     data = data_dir(args)
-    require_data_dir(data)
+    require_data_dir(data, os.environ)
     sk = _signing_key(args) if args.signing_key else None   # asks before rotating
     path, new = rotation.rotate(data, grace)
     say(f"new onion address: {new}")
@@ -352,7 +353,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter, description=(
             "Skrynka's onion service: serve it, check it, rotate its address, sign and "
             "verify address announcements."))
-    top.add_argument("--data", help="data directory (default $SKRYNKA_DATA, else ./data)")
+    top.add_argument("--data", help=f"data directory ({DATA_ORDER})")
     sub = top.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     p = _add(sub, "status", "whether serve runs; if so what it reports (bootstrap, addresses, "

@@ -136,17 +136,17 @@ class Server:
         look = "answers its onion names" + (
             " and, for a local look, 127.0.0.1/localhost" if self.cfg.local_look else " only")
         self.say(f"web server on http://{self.web.target}/ (loopback only; {look})")
-        keys = checks.analyst_keys_path(self.cfg.data, self.cfg.env)
-        problem = checks.analyst_key_problem(keys)
+        keys, problem = checks.analyst_key_problem(self.cfg.data, self.cfg.env)
         if problem is None:
             self.say("next: wait for 'descriptor published' (or run `python -m onion status`), "
                      "then open the onion address in Tor Browser; Ctrl-C stops")
             return
-        self.say(f"no usable analyst key ({problem}): every form page answers 503 and no "
+        what, _, hint = problem.partition("; hint: ")
+        self.say(f"no usable analyst key ({what}): every form page answers 503 and no "
                  f"report can be sent until an analyst key is added to {keys}")
-        self.say("hint: on the analyst's offline laptop run `python -m keys keygen`, then copy "
-                 f"the skrynka1… line of its .pub file into {keys}; serve needs no restart. "
-                 "Ctrl-C stops")
+        hint = hint or ("on the analyst's offline laptop run `python -m keys keygen`, then "
+                        f"copy the skrynka1… line of its .pub file into {keys}")
+        self.say(f"hint: {hint}; serve needs no restart. Ctrl-C stops")
 
     def loop(self) -> None:
         last_status = 0.0
@@ -248,6 +248,6 @@ def serve(cfg: ServeConfig, say: Say) -> None:
     we launch it), the data directory, and that no other serve runs with it."""
     server = Server(cfg, say)
     server.tor.preflight()
-    checks.require_data_dir(cfg.data)
+    checks.require_data_dir(cfg.data, cfg.env)
     with running.hold(cfg.data):
         server.run()
