@@ -13,6 +13,7 @@
 #                                         root's, read-only to the service
 #   /var/lib/skrynka/data                 the data directory, 0700, user skrynka
 #   /etc/systemd/system/skrynka.service   deploy/systemd/skrynka.service
+#   /etc/systemd/journald@skrynka.conf    deploy/systemd/journald@skrynka.conf (its journal, in memory)
 #   /usr/local/bin/skrynka, skrynka-onion deploy/skrynka (python -m app / -m onion as skrynka)
 #   /etc/tor/torrc.d/skrynka.conf         torrc.example, included from /etc/tor/torrc
 # On this machine it also installs tor (scripts/system-deps.sh), creates the system user
@@ -29,6 +30,7 @@ USER_NAME=skrynka
 STATE=/var/lib/skrynka
 DATA=$STATE/data
 UNIT=/etc/systemd/system/skrynka.service
+JOURNAL=/etc/systemd/journald@skrynka.conf
 BINDIR=/usr/local/bin
 TORRC=/etc/tor/torrc
 TORRC_D=/etc/tor/torrc.d
@@ -96,6 +98,7 @@ put() {
 
 copy_files() {
     put "$SRC/deploy/systemd/skrynka.service" "$UNIT" 0644
+    put "$SRC/deploy/systemd/journald@skrynka.conf" "$JOURNAL" 0644
     put "$SRC/deploy/skrynka" "$BINDIR/skrynka" 0755
     ln -sf skrynka "$DESTDIR$BINDIR/skrynka-onion"
     torrc_changed=0

@@ -35,7 +35,8 @@ MAX_EXPOSURE = 2.0
 REQUIRED = ["User=skrynka", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes",
             "PrivateTmp=yes", "LimitCORE=0", "MemoryDenyWriteExecute=yes",
             "RestrictAddressFamilies=AF_UNIX AF_INET", "IPAddressDeny=any",
-            "IPAddressAllow=localhost", "StateDirectory=skrynka", "CapabilityBoundingSet="]
+            "IPAddressAllow=localhost", "StateDirectory=skrynka", "CapabilityBoundingSet=",
+            "LogNamespace=skrynka"]
 
 needs_systemd_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                            reason="systemd-analyze is not installed")
@@ -103,6 +104,14 @@ def test_make_install_stages_every_file_where_the_unit_expects_it(stage: Path) -
     assert "PREFIX=/opt/skrynka\n" in wrapper.read_text()
     assert (stage / SNIPPET).read_bytes() == (ROOT / "torrc.example").read_bytes()
     assert (stage / UNIT).stat().st_mode & 0o777 == 0o644
+
+
+def test_the_units_journal_stays_in_memory(stage: Path) -> None:
+    """Journal lines carry microseconds: the unit's own namespace is never on disk."""
+    (namespace,) = unit_values((stage / UNIT).read_text(), "LogNamespace")
+    conf = (stage / f"etc/systemd/journald@{namespace}.conf").read_text().splitlines()
+    assert "[Journal]" in conf and "Storage=volatile" in conf
+    assert "ForwardToSyslog=no" in conf
 
 
 def test_installed_exec_start_runs_the_installed_code(stage: Path, tmp_path: Path) -> None:
