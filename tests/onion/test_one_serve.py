@@ -108,9 +108,9 @@ def test_a_second_serve_refuses_and_touches_nothing(tmp_path: Path, skrynka_data
     # no analyst key in this data directory: no "open the onion address" line
     assert "next: " not in out.text
     keys = data / "analysts.pub"
-    assert (f"no usable analyst key (cannot read analyst keys file {keys}: [Errno 2] No such "
-            f"file or directory: '{keys}'): every form page answers 503 and no report can be "
-            f"sent until an analyst key is added to {keys}") in out.text
+    assert (f"no usable analyst key (no analyst keys file at {keys}): every form page answers "
+            f"503 and no report can be sent until an analyst key is added to {keys}") in out.text
+    assert f"hint: on the analyst's offline laptop run `python -m keys keygen`" in out.text
     assert running.running_pid(data) is None
     assert running.pid_path(data).read_text() == ""                # emptied when serve stops
 
@@ -212,10 +212,11 @@ def test_a_wrong_data_directory_is_refused_and_nothing_made(
         data.mkdir()
     res = onion("--data", str(data), *command)
     assert res.returncode == 2, res.stdout + res.stderr
+    why = "it is empty" if empty else "no such directory"
     assert res.stderr.splitlines() == [
-        f"onion: error: no Skrynka data directory at {data}",
-        "hint: make it with `python -m app init` (or `make run`), or name the right one with "
-        "--data DIR or SKRYNKA_DATA"]
+        f"onion: error: no Skrynka data directory at {data} ({why})",
+        "hint: make it with `python -m app init`, or name the right one with --data DIR or "
+        "SKRYNKA_DATA (without either: the checkout's data/)"]
     assert (list(data.iterdir()) == []) if empty else not data.exists()
 
 
