@@ -26,10 +26,10 @@ setup: $(VENV)/.deps
 setup-test: $(VENV)/.deps
 	scripts/system-deps.sh test
 
-## run: data directory, migrations, then tor + gunicorn via `python -m onion serve`
+## run: tor + gunicorn via `python -m onion serve --init` (data directory and migrations
+## first, once no other serve runs with them)
 run: setup
-	$(BIN)/python -m app init
-	exec $(BIN)/python -m onion serve
+	exec $(BIN)/python -m onion serve --init
 
 lint: $(VENV)/.deps
 	$(BIN)/ruff check .

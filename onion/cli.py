@@ -98,7 +98,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         grace_seconds=grace, pow_enabled=not args.no_pow, pow_queue_rate=args.pow_queue_rate,
         pow_queue_burst=args.pow_queue_burst, max_streams=args.max_streams,
         client_auth=read_client_auth(args.client_auth) if args.client_auth else (),
-        bootstrap_warn=args.bootstrap_warn, local_look=args.local_look, wsgi=args.wsgi)
+        bootstrap_warn=args.bootstrap_warn, local_look=args.local_look, wsgi=args.wsgi,
+        init=args.init)
     if cfg.control_port is not None and cfg.control_socket is not None:
         raise UsageError("give --control-port or --control-socket, not both")
     serve(cfg, say_at)
@@ -299,6 +300,9 @@ def _serve_parser(sub: Any) -> None:
                    help="also let the app answer Host: 127.0.0.1/localhost, to look at the "
                    "form on this machine (default: off, only the onion names are answered)")
     p.add_argument("--wsgi", default="app.wsgi:app", help=argparse.SUPPRESS)
+    p.add_argument("--init", action="store_true",
+                   help="first run `python -m app init` (make the data directory and database "
+                        "or migrate them), once no other serve runs with them (`make run`)")
     p.set_defaults(func=cmd_serve)
 
 

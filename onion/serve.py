@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from contract import (
+    CHECKOUT,
     DEFAULT_MAX_STREAMS,
     ENV_ALLOW_LOCAL_HOST,
     ENV_DATA,
@@ -26,7 +29,7 @@ from contract import (
     DataDir,
 )
 from onion import checks, running, state
-from onion.errors import OnionError
+from onion.errors import OnionError, StateError
 from onion.onionkey import OnionKey
 from onion.tor import LinkConfig, Say, TorLink
 from onion.web import Web
@@ -48,6 +51,7 @@ class ServeConfig:
     bootstrap_warn: float = 60.0
     local_look: bool = False             # also answer Host: 127.0.0.1/localhost
     wsgi: str = "app.wsgi:app"
+    init: bool = False                   # run `python -m app init` once the lock is held
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @property
@@ -248,6 +252,21 @@ def serve(cfg: ServeConfig, say: Say) -> None:
     we launch it), the data directory, and that no other serve runs with it."""
     server = Server(cfg, say)
     server.tor.preflight()
-    checks.require_data_dir(cfg.data, cfg.env)
+    if cfg.init:  # `make run`: a new data directory is made, a running serve's is left alone
+        os.makedirs(cfg.data, mode=0o700, exist_ok=True)
+    else:
+        checks.require_data_dir(cfg.data, cfg.env)
     with running.hold(cfg.data):
+        if cfg.init:
+            _init(cfg)
         server.run()
+
+
+def _init(cfg: ServeConfig) -> None:
+    """``python -m app init`` (data directory, migrations, export key), as a command of its
+    own: onion imports nothing of the app. Its lines go to serve's output as they are."""
+    argv = [sys.executable, "-m", "app", "--data", str(cfg.data), "init"]
+    done = subprocess.run(argv, env=cfg.env, cwd=CHECKOUT, check=False)
+    if done.returncode != 0:
+        raise StateError(f"`python -m app init` failed (exit {done.returncode}); serve did "
+                         "not start", hint="its own error lines above say why")

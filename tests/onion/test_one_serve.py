@@ -49,11 +49,11 @@ def pinned(data: Path) -> bool:
                if p.is_file())
 
 
-def start_serve(data: Path, torrc: Path) -> tuple[subprocess.Popen[str], Output]:
+def start_serve(data: Path, torrc: Path, *extra: str) -> tuple[subprocess.Popen[str], Output]:
     """serve with its own tor, offline (DisableNetwork), and the stub app."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "onion", "--data", str(data), "serve", "--tor-config",
-         str(torrc), "--wsgi", STUB, "--bind", f"127.0.0.1:{free_ports(1)[0]}"],
+         str(torrc), "--wsgi", STUB, "--bind", f"127.0.0.1:{free_ports(1)[0]}", *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return proc, Output(proc)
 
@@ -90,6 +90,11 @@ def test_a_second_serve_refuses_and_touches_nothing(tmp_path: Path, skrynka_data
             "`python -m onion status` shows it"]
         assert second.stdout == ""
         assert took < 10, took
+        again = onion("--data", str(data), "serve", "--init", "--tor-config", str(torrc),
+                      "--wsgi", STUB, "--bind", f"127.0.0.1:{free_ports(1)[0]}")  # make run
+        assert (again.returncode, again.stderr) == (29, second.stderr)
+        assert again.stdout == ""  # no `app init` ran on the running instance's database
+        assert listing(data) == before
         status = onion("--data", str(data), "status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert status.stdout.splitlines()[0].startswith(f"serve:      running, pid {first.pid}")
@@ -110,7 +115,7 @@ def test_a_second_serve_refuses_and_touches_nothing(tmp_path: Path, skrynka_data
     keys = data / "analysts.pub"
     assert (f"no usable analyst key (no analyst keys file at {keys}): every form page answers "
             f"503 and no report can be sent until an analyst key is added to {keys}") in out.text
-    assert f"hint: on the analyst's offline laptop run `python -m keys keygen`" in out.text
+    assert "hint: on the analyst's offline laptop run `python -m keys keygen`" in out.text
     assert running.running_pid(data) is None
     assert running.pid_path(data).read_text() == ""                # emptied when serve stops
 
@@ -201,6 +206,24 @@ def test_status_and_rotate_with_serve_stopped(skrynka_data: Path) -> None:
     assert lines[2] == (f"address:    {new.address}  configured (current), not published: "
                         "serve is not running")
     assert "descriptor published" not in status.stdout
+
+
+@pytest.mark.tor
+def test_serve_init_makes_a_new_data_directory_once_it_holds_the_lock(tmp_path: Path) -> None:
+    """`make run` on a fresh clone: `serve --init` makes the data directory and database."""
+    data = tmp_path / "new" / "data"
+    torrc = tmp_path / "offline.torrc"
+    torrc.write_text("DisableNetwork 1\n")
+    proc, out = start_serve(data, torrc, "--init")
+    try:
+        out.wait("Ctrl-C stops", 60)
+        assert (data / "export.key").is_file() and (data / "skrynka.db").is_file()
+        assert data.stat().st_mode & 0o777 == 0o700
+        assert "database ready at schema" in out.text and "export key made: " in out.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    assert proc.returncode == 0, out.text
 
 
 @pytest.mark.parametrize("command", [["status"], ["rotate"], ["serve", "--control-port", "9"]])
