@@ -3,6 +3,7 @@ with serve stopped, the addresses it would publish, never shown as published."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,27 @@ def ago(ts: float) -> str:
     return f"{secs // 86400}d {secs % 86400 // 3600}h {secs % 3600 // 60}m {secs % 60}s"
 
 
+def started_at(pid: int) -> float | None:
+    """When process ``pid`` started, from the kernel (/proc): status.json keeps no time
+    (invariant 6: nothing finer than the day on disk). None where /proc cannot say."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text("ascii", "replace")
+        boot = next(float(line.split()[1]) for line in
+                    Path("/proc/stat").read_text("ascii").splitlines()
+                    if line.startswith("btime "))
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
 def running(pid: int, st: dict[str, Any] | None) -> list[str]:
     """serve (``pid``, 0 if not written yet) holds the lock; ``st`` is status.json."""
     if st is None or not pid or st.get("pid") != pid or not st.get("running"):
         return [f"serve:      running, pid {pid or '?'} (starting: no status written yet)"]
     lines = [
         f"serve:      running, pid {pid}",
-        f"uptime:     {ago(float(st['started']))}",
+        f"uptime:     {_uptime(pid)}",
         f"tor:        {st.get('mode')}, bootstrap {st.get('bootstrap')}%, "
         f"restarted {st.get('tor_restarts', 0)} time(s)",
         f"pow:        {'on' if st.get('pow') else 'OFF'}, max streams per circuit "
@@ -36,6 +51,11 @@ def running(pid: int, st: dict[str, Any] | None) -> list[str]:
         extra = f", retired on {rotation.day(float(retire))}" if retire else ", current"
         lines.append(f"address:    {s['address']}  descriptor {pub}{extra}")
     return lines
+
+
+def _uptime(pid: int) -> str:
+    started = started_at(pid)
+    return "unknown (no /proc)" if started is None else ago(started)
 
 
 def stopped(data: Path) -> list[str]:

@@ -5,6 +5,7 @@ serve's lines carry the time, and no "next: open" line while every form would an
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -98,6 +99,10 @@ def test_a_second_serve_refuses_and_touches_nothing(tmp_path: Path, skrynka_data
         status = onion("--data", str(data), "status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert status.stdout.splitlines()[0].startswith(f"serve:      running, pid {first.pid}")
+        # the uptime comes from the kernel: status.json keeps no time finer than the day
+        assert re.search(r"^uptime:     0d 0h [0-2]m \d+s$", status.stdout, re.M), status.stdout
+        written = json.loads((data / "onion" / "status.json").read_text())
+        assert not {"started", "updated"} & set(written), written
         rotated = onion("--data", str(data), "rotate", "--grace-seconds", "3600")
         assert rotated.returncode == 0, rotated.stderr
         assert f"onion: the running serve (pid {first.pid}) picks this up" in rotated.stdout
