@@ -9,29 +9,53 @@ SKRYNKA_DATA ?= $(CURDIR)/data
 export SKRYNKA_DATA
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint bench soak analyst-kit setup setup-test clean
+.PHONY: run test test-fast lint bench soak analyst-kit setup setup-test install-commands lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.deps: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+# Every requirement is pinned with its sha256 hashes (`make lock` regenerates them).
+PIP_HASHED := $(PIP) install --quiet --require-hashes
+
+# Runtime only (the server): requirements.txt, then this checkout as an editable install
+# for the console commands skrynka, skrynka-onion, skrynka-keys in $(BIN). The editable
+# install cannot be hash-checked (a directory, not a file), so it is built offline by the
+# hashed setuptools already installed: --no-index --no-build-isolation --no-deps.
+$(VENV)/.deps-run: requirements.txt pyproject.toml | $(BIN)/python
+	$(PIP_HASHED) -r requirements.txt
+	$(PIP) install --quiet --no-index --no-build-isolation --no-deps --editable .
 	touch $@
 
-## setup: virtualenv, requirements and tor (for `make run`)
-setup: $(VENV)/.deps
+# Tests, lint and bench: the runtime, plus requirements-dev.txt.
+$(VENV)/.deps-dev: requirements-dev.txt $(VENV)/.deps-run
+	$(PIP_HASHED) -r requirements-dev.txt
+	touch $@
+
+## setup: virtualenv, runtime requirements, console commands and tor (for `make run`)
+setup: $(VENV)/.deps-run
 	scripts/system-deps.sh run
 
 ## setup-test: everything `make test` needs (tor, chromium, fonts, PostgreSQL, ssh-keygen)
-setup-test: $(VENV)/.deps
+setup-test: $(VENV)/.deps-dev
 	scripts/system-deps.sh test
+
+## install-commands: link skrynka, skrynka-onion, skrynka-keys into $(BINDIR) (on PATH)
+BINDIR ?= /usr/local/bin
+install-commands: $(VENV)/.deps-run
+	for cmd in skrynka skrynka-onion skrynka-keys; do \
+	    ln -sfn "$(abspath $(BIN))/$$cmd" "$(BINDIR)/$$cmd"; done
+
+## lock: regenerate the hashed requirements*.txt from requirements*.in (needs the registry)
+lock:
+	scripts/lock.sh
 
 ## run: data directory, migrations, then tor + gunicorn via `python -m onion serve`
 run: setup
 	$(BIN)/python -m app init
 	exec $(BIN)/python -m onion serve
 
-lint: $(VENV)/.deps
+lint: $(VENV)/.deps-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
@@ -40,7 +64,7 @@ test: setup-test lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-fast: the suite without the private Tor network, browser and PostgreSQL tests
-test-fast: $(VENV)/.deps
+test-fast: $(VENV)/.deps-dev
 	$(BIN)/python -m pytest -m "not e2e and not postgres" $(PYTEST_ARGS)
 
 ## bench: speed and memory figures, one table with ratios against in-run baselines
@@ -52,7 +76,7 @@ soak: setup-test
 	$(BIN)/python -m bench --soak
 
 ## analyst-kit: wheels + INSTALL.txt for the air-gapped laptop
-analyst-kit: $(VENV)/.deps
+analyst-kit: $(BIN)/python
 	scripts/analyst-kit.sh analyst-kit
 
 clean:
