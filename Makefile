@@ -46,6 +46,7 @@ setup-test: $(VENV)/.deps-dev
 ## install-commands: link skrynka, skrynka-onion, skrynka-keys into $(BINDIR) (on PATH)
 BINDIR ?= /usr/local/bin
 install-commands: $(VENV)/.deps-run
+	mkdir -p "$(BINDIR)"
 	for cmd in skrynka skrynka-onion skrynka-keys; do \
 	    ln -sfn "$(abspath $(BIN))/$$cmd" "$(BINDIR)/$$cmd"; done
 

@@ -49,7 +49,7 @@ def names(path: Path) -> set[str]:
 
 def run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("PYTHON", "VIRTUAL", "SKRYNKA"))}
+             if not k.startswith(("PYTHON", "VIRTUAL", "SKRYNKA", "MAKE", "MFLAGS"))}
     done = subprocess.run(args, cwd=cwd, env={**clean, **env}, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, (args, done.stdout, done.stderr)
@@ -141,3 +141,18 @@ def test_the_commands_run_from_another_directory(tmp_path: Path) -> None:
     assert re.search(r"^reports: 0$", stats, re.MULTILINE), stats
     assert (data / "skrynka.db").is_file()
     assert list(elsewhere.iterdir()) == []  # nothing written where the command ran
+
+
+def test_install_commands_links_them_onto_path(tmp_path: Path) -> None:
+    """`make install-commands BINDIR=…`: links that run from any directory by name."""
+    bindir, elsewhere = tmp_path / "bin", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    prefix = Path(sys.prefix)
+    # -o: this venv is set up already (make test ran setup-test); never reinstall it here
+    run(["make", "--no-print-directory", "-C", str(ROOT), "-o", f"{prefix}/.deps-run",
+         f"VENV={prefix}", f"BINDIR={bindir}", "install-commands"], elsewhere)
+    assert sorted(p.name for p in bindir.iterdir()) == sorted(COMMANDS)
+    path = f"{bindir}:/usr/bin:/bin"
+    for command in COMMANDS:
+        assert (bindir / command).resolve() == (BIN / command).resolve()
+        assert "usage:" in run([command, "--help"], elsewhere, PATH=path).stdout
