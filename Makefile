@@ -79,9 +79,9 @@ bench: setup-test
 soak: setup-test
 	$(BIN)/python -m bench --soak
 
-## analyst-kit: wheels + INSTALL.txt for the air-gapped laptop
+## analyst-kit: wheels (hash-checked) + INSTALL.txt + SHA256SUMS for the air-gapped laptop
 analyst-kit: $(BIN)/python
-	scripts/analyst-kit.sh analyst-kit
+	PYTHON="$(abspath $(BIN))/python" scripts/analyst-kit.sh analyst-kit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache analyst-kit
