@@ -9,7 +9,7 @@ SKRYNKA_DATA ?= $(CURDIR)/data
 export SKRYNKA_DATA
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint bench soak analyst-kit setup setup-test install-commands lock clean
+.PHONY: run test test-fast test-py313 lint bench soak analyst-kit setup setup-test install-commands lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,10 @@ test: setup-test lint
 ## test-fast: the suite without the private Tor network, browser and PostgreSQL tests
 test-fast: $(VENV)/.deps-dev
 	$(BIN)/python -m pytest -m "not e2e and not postgres" $(PYTEST_ARGS)
+
+## test-py313: only the Python 3.13 run (part of `make test`): runtime venv, stem, server
+test-py313: $(VENV)/.deps-dev
+	$(BIN)/python -m pytest tests/test_python313.py $(PYTEST_ARGS)
 
 ## bench: speed and memory figures, one table with ratios against in-run baselines
 bench: setup-test
