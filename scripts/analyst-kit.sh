@@ -3,8 +3,11 @@
 #   DIR/wheels/                    PyNaCl, argon2-cffi, Pillow and their dependencies, as wheels
 #   DIR/keys/                      the keys package (with SPEC.md and its subpackages)
 #   DIR/forms/election.toml        the form, for the labels of `python -m keys summary`
-#   DIR/requirements-analyst.txt   the pinned versions
-#   DIR/INSTALL.txt                offline install and use, step by step
+#   DIR/requirements-analyst.txt   the pinned versions, with the sha256 of every wheel
+#   DIR/INSTALL.txt                offline check, install and use, step by step
+#   DIR/SHA256SUMS                 the sha256 of every other file in DIR (`sha256sum -c`)
+# Its last line prints the hash of SHA256SUMS itself: give it to the analysts by another
+# channel than the kit (in person, by phone), so they can check the kit came from you.
 # Wheels are fetched for this machine's Python and for CPython 3.9-3.13 on
 # manylinux (this machine's architecture). Needs the package registry once;
 # the laptop that uses the kit needs nothing but Python 3.9+.
@@ -28,7 +31,7 @@ mkdir -p "$DIR/wheels" || die "cannot create $DIR/wheels"
 WHEELS=$(cd "$DIR/wheels" && pwd)
 ARCH=$(uname -m)
 PIP=("$PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all:
-     --dest "$WHEELS")
+     --require-hashes --dest "$WHEELS")
 
 # 1. This machine's interpreter and platform (required).
 "${PIP[@]}" -r "$REQ" ||
@@ -36,7 +39,7 @@ PIP=("$PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary
 got="this machine ($("$PYTHON" -V 2>&1), $ARCH)"
 
 # pip evaluates environment markers for the running Python, not the target one,
-# so the pins are resolved per target version first.
+# so the pins (and their hashes) are selected per target version first.
 pins_for() {  # pins_for VERSION OUTFILE
     "$PYTHON" - "$REQ" "$1" "$ARCH" > "$2" <<'PY'
 import sys
@@ -49,12 +52,14 @@ env = {"python_version": version, "python_full_version": version + ".0",
        "implementation_name": "cpython", "platform_python_implementation": "CPython",
        "sys_platform": "linux", "os_name": "posix", "platform_system": "Linux",
        "platform_machine": arch}
-for line in open(req_file, encoding="utf-8"):
+text = open(req_file, encoding="utf-8").read().replace("\\\n", " ")
+for line in text.splitlines():
     line = line.split("#", 1)[0].strip()
     if line:
-        req = Requirement(line)
+        spec, *hashes = line.split(" --hash=")
+        req = Requirement(spec)
         if req.marker is None or req.marker.evaluate(env):
-            print(f"{req.name}{req.specifier}")
+            print(" ".join([f"{req.name}{req.specifier}", *(f"--hash={h.strip()}" for h in hashes)]))
 PY
 }
 TMP=$(mktemp -d)
@@ -95,10 +100,25 @@ Skrynka analyst kit: offline install on the air-gapped laptop
 Wheels included for: $got.
 Needs Python 3.9 or newer (python3 -V). Nothing here connects to any network.
 
-1. Copy this whole folder to the laptop (USB), then in a terminal inside it:
+0. Check the kit before anything else, in a terminal inside this folder on the laptop.
+   Whoever built it gave you, in person or by phone (never with the kit, never by
+   the same USB stick or message), the hash of SHA256SUMS: a line of 64 letters and
+   digits. Compare it, every character, with:
+
+     sha256sum SHA256SUMS
+
+   Then check every file of the kit against SHA256SUMS; each line must say OK:
+
+     sha256sum -c SHA256SUMS
+
+   If a hash differs or a line says FAILED, stop: do not install or run anything
+   from this kit, and tell the person who built it.
+
+1. Install (the wheels are checked again, each against its hash in
+   requirements-analyst.txt: pip refuses any wheel that differs):
 
      python3 -m venv venv
-     venv/bin/pip install --no-index --find-links wheels -r requirements-analyst.txt
+     venv/bin/pip install --no-index --find-links wheels --require-hashes -r requirements-analyst.txt
 
    The wheels are for Linux ($ARCH) only; another system needs its own kit.
 
@@ -145,4 +165,13 @@ Needs Python 3.9 or newer (python3 -V). Nothing here connects to any network.
 The file formats are in keys/SPEC.md.
 TXT
 
+# 4. The checksums of every file in the kit (but SHA256SUMS itself), written last.
+rm -f "$DIR/SHA256SUMS"
+(cd "$DIR" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 sha256sum) \
+    > "$TMP/SHA256SUMS" && mv "$TMP/SHA256SUMS" "$DIR/SHA256SUMS" ||
+    die "cannot write $DIR/SHA256SUMS"
+sums=$(sha256sum < "$DIR/SHA256SUMS" | cut -d' ' -f1)
+
 echo "analyst-kit: $DIR ready: $(ls "$WHEELS" | wc -l) wheels; $got"
+echo "analyst-kit: give the analysts this hash of SHA256SUMS in person or by phone, not with the kit:"
+echo "$sums  SHA256SUMS"

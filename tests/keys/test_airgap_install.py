@@ -1,10 +1,12 @@
 """The analyst kit installs and works offline: a fresh venv, only the kit's wheels.
 
 Builds the kit with scripts/analyst-kit.sh (this needs the package registry),
-installs PyNaCl + argon2-cffi + Pillow from its wheels with ``--no-index`` into a new
-virtualenv on the oldest supported Python when available, then runs the kit's
+checks it on the "laptop" as INSTALL.txt says (``sha256sum -c SHA256SUMS``), installs
+PyNaCl + argon2-cffi + Pillow from its wheels with ``--no-index --require-hashes`` into a
+new virtualenv on the oldest supported Python when available, then runs the kit's
 own copy of keys/ there: ``--help``, keygen, pubkey, passwd, a full decrypt, and
-keys/evidence on a photo (metadata, scrub, perceptual hash, grouping).
+keys/evidence on a photo (metadata, scrub, perceptual hash, grouping). A tampered
+wheel fails both the checksum file and pip's hash check.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -50,14 +53,57 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     built = subprocess.run([str(ROOT / "scripts" / "analyst-kit.sh"), str(kit_dir)],
                            capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr
-    assert "CPython 3.9" in (kit_dir / "INSTALL.txt").read_text()
+    install_txt = (kit_dir / "INSTALL.txt").read_text()
+    assert "CPython 3.9" in install_txt
+    # the hash of SHA256SUMS, given to the analysts by another channel, is printed last
+    sums_hash = hashlib.sha256((kit_dir / "SHA256SUMS").read_bytes()).hexdigest()
+    assert built.stdout.splitlines()[-1] == f"{sums_hash}  SHA256SUMS"
     laptop = base / "laptop"
     shutil.copytree(kit_dir, laptop)  # what the USB stick carries
+    # INSTALL.txt's own commands, as printed
+    for command in ("sha256sum SHA256SUMS", "sha256sum -c SHA256SUMS", "python3 -m venv venv",
+                    INSTALL):
+        assert f"\n     {command}\n" in install_txt, command
+    assert _run(["sha256sum", "SHA256SUMS"], laptop).stdout.split()[0] == sums_hash
+    _run(["sha256sum", "-c", "SHA256SUMS"], laptop)
     _run([BASE_PYTHON, "-m", "venv", "venv"], laptop)
     python = laptop / "venv" / "bin" / "python"
-    _run([str(python), "-m", "pip", "install", "--no-index", "--find-links", "wheels",
-          "-r", "requirements-analyst.txt"], laptop)
+    _run(INSTALL.split(), laptop)  # venv/bin/pip, relative to the laptop folder
     return laptop, python
+
+
+INSTALL = ("venv/bin/pip install --no-index --find-links wheels --require-hashes "
+           "-r requirements-analyst.txt")
+
+
+def test_checksums_cover_the_whole_kit(kit: tuple[Path, Path]) -> None:
+    laptop, _ = kit
+    listed = {line.split("  ", 1)[1] for line in (laptop / "SHA256SUMS").read_text().splitlines()}
+    files = {str(p.relative_to(laptop)) for p in laptop.rglob("*")
+             if p.is_file() and "venv" not in p.relative_to(laptop).parts}
+    assert listed == files - {"SHA256SUMS"}
+    assert {"INSTALL.txt", "requirements-analyst.txt", "keys/cli.py"} <= listed
+    assert sum(name.startswith("wheels/") for name in listed) >= 6
+
+
+def test_a_tampered_wheel_is_refused(kit: tuple[Path, Path], tmp_path: Path) -> None:
+    """A wheel changed on the stick (here: a module added, still a valid wheel) fails
+    ``sha256sum -c`` and pip's --require-hashes install, and nothing gets installed."""
+    laptop, _ = kit
+    stick = tmp_path / "stick"
+    shutil.copytree(laptop, stick, ignore=shutil.ignore_patterns("venv"))
+    [wheel] = (stick / "wheels").glob("argon2_cffi-*-py3-none-any.whl")  # any Python picks it
+    with zipfile.ZipFile(wheel, "a") as whl:
+        whl.writestr("argon2/_sneaky.py", "print('hello')\n")
+    checked = _run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], stick, code=1)
+    assert f"{wheel.relative_to(stick)}: FAILED" in checked.stdout
+    _run([BASE_PYTHON, "-m", "venv", "venv"], stick)
+    refused = _run(INSTALL.split(), stick, code=1)
+    assert "THESE PACKAGES DO NOT MATCH THE HASHES" in refused.stderr
+    assert wheel.name in refused.stderr
+    listed = _run([str(stick / "venv" / "bin" / "python"), "-m", "pip", "list",
+                   "--format=json"], stick).stdout
+    assert {p["name"].lower() for p in json.loads(listed)} <= {"pip", "setuptools"}
 
 
 def test_only_the_analyst_packages_are_installed(kit: tuple[Path, Path]) -> None:

@@ -42,11 +42,13 @@ def _run(args: list[str], cwd: Path, code: int = 0,
 
 
 def _pins(target: Path) -> Path:
-    """requirements-analyst.txt's lines for PyNaCl, argon2-cffi and their dependencies only
-    (markers kept)."""
-    lines = [line for line in (ROOT / "requirements-analyst.txt").read_text().splitlines()
+    """requirements-analyst.txt's entries for PyNaCl, argon2-cffi and their dependencies only
+    (markers and hashes kept: pip checks every wheel)."""
+    text = (ROOT / "requirements-analyst.txt").read_text().replace("\\\n", " ")
+    lines = [line for line in text.splitlines()
              if line.split("==", 1)[0].strip().lower() in PACKAGES]
     assert {line.split("==", 1)[0].lower() for line in lines} == PACKAGES
+    assert all(" --hash=sha256:" in line for line in lines)
     target.write_text("\n".join(lines) + "\n")
     return target
 
