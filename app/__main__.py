@@ -20,7 +20,7 @@ from pathlib import Path
 
 from app.errors import ConfigError, ExportError, StorageError, UsageError
 from contract import DATA_ORDER, DEFAULT_DATA
-from keys.dispatch import exit_codes, run_cli
+from keys.dispatch import exit_codes, prog_name, run_cli
 from keys.errors import FormatError, KeyFileError, OutputError
 
 PROG = "skrynka"
@@ -41,7 +41,7 @@ def _data_option(p: argparse.ArgumentParser, default: object) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m app",
+        prog=prog_name("skrynka", "python -m app"),
         description=f"Skrynka server operations. The data directory: {DATA_ORDER}.",
         epilog=exit_codes(ERRORS), formatter_class=argparse.RawDescriptionHelpFormatter,
     )

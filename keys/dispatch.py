@@ -134,3 +134,9 @@ def _wrap(code: int, text: str, width: int = 78) -> str:
         row += word + " "
     rows.append(row.rstrip())
     return "\n".join(rows)
+
+
+def prog_name(command: str, module_form: str) -> str:
+    """What ``--help`` and usage lines call the program: the console command
+    (``skrynka``) when run as it, else the ``python -m …`` form that was run."""
+    return command if os.path.basename(sys.argv[0]) == command else module_form

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import DATA_ORDER, DEFAULT_MAX_STREAMS, DataDir, today, today_date
-from keys.dispatch import exit_codes, run_cli
+from keys.dispatch import exit_codes, prog_name, run_cli
 from onion import errors
 from onion.checks import require_data_dir
 from onion.errors import AnnouncementError, NotRunning, UsageError
@@ -353,7 +353,7 @@ def _announcement_parsers(sub: Any) -> None:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
-        prog="python -m onion", epilog=EPILOG,
+        prog=prog_name("skrynka-onion", "python -m onion"), epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter, description=(
             "Skrynka's onion service: serve it, check it, rotate its address, sign and "
             "verify address announcements."))
