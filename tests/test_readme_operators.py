@@ -28,6 +28,7 @@ import nacl.public
 import pytest
 
 from keys.pubkey import encode_public
+from onion import state
 from testkit.tornet import free_ports
 from tests.onion.test_serve import Output
 
@@ -206,9 +207,8 @@ def bind(command: str, work: Path, data: Path) -> str:
         written = sorted((data / "onion" / "announcements").glob("*.txt"))
         shutil.copy(written[-1], work / "ANNOUNCEMENT")
     if "OLD.onion" in command:
-        services = (data / "onion" / "hostnames").read_text().split("\n")
-        old = next(line.split()[0] for line in services if "# until" in line)
-        command = command.replace("OLD.onion", old)
+        old = [s.address for s in state.load_services(data) if s.superseded_at is not None]
+        command = command.replace("OLD.onion", old[-1])  # what rotate wrote
     return command
 
 
