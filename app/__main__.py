@@ -24,7 +24,7 @@ from keys.dispatch import exit_codes, prog_name, run_cli
 from keys.errors import FormatError, KeyFileError, OutputError
 
 PROG = "skrynka"
-INSTALL_HINT = "run `make setup` (it installs requirements.txt into .venv)"
+INSTALL_HINT = "run `make setup` (it installs requirements.txt, hash-checked, into .venv)"
 #: What these commands can raise: the server's errors, and the keys package's
 #: errors that reading analysts.pub or writing a batch can meet.
 ERRORS = [UsageError, ConfigError, StorageError, ExportError, FormatError, KeyFileError,

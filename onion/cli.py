@@ -28,7 +28,7 @@ from onion.errors import AnnouncementError, NotRunning, UsageError
 DEFAULT_EXPIRES_DAYS = 90
 
 PROG = "onion"
-INSTALL_HINT = ("run `make setup` (or `.venv/bin/pip install -r requirements.txt`); "
+INSTALL_HINT = ("run `make setup` (it installs requirements.txt, hash-checked, into .venv); "
                 "signing-keygen, sign and verify need only PyNaCl and argon2-cffi "
                 "(`pip install -r requirements-analyst.txt`)")
 EPILOG = exit_codes(errors.ALL)
