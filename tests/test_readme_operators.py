@@ -12,15 +12,11 @@ test talks to the Tor network.
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +25,7 @@ import pytest
 
 from keys.pubkey import encode_public
 from onion import state
+from testkit.terminal import on_terminal
 from testkit.tornet import free_ports
 from tests.onion.test_serve import Output
 
@@ -73,37 +70,18 @@ def commands(body: str) -> list[str]:
     return out
 
 
-def in_terminal(command: str, env: dict[str, str], cwd: Path, timeout: float = 120) -> tuple[
-        int, str]:
+def in_terminal(command: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """Run ``command`` with bash on a new terminal; answer every passphrase prompt."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: bash on the terminal
-        try:
-            os.chdir(cwd)
-            os.execve("/bin/bash", ["bash", "-c", command], env)
-        finally:
-            os._exit(127)
-    out, deadline = b"", time.monotonic() + timeout
     answered = 0
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-            prompts = len(re.findall(rb"(?i)passphrase[^\n]*: |Repeat it: ", out))
-            while answered < prompts:
-                os.write(fd, PASSPHRASE.encode() + b"\n")
-                answered += 1
-    else:
-        os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
+
+    def answer(_chunk: bytes, output: bytes) -> bytes | None:
+        nonlocal answered
+        if answered < len(re.findall(rb"(?i)passphrase[^\n]*: |Repeat it: ", output)):
+            answered += 1
+            return PASSPHRASE.encode()
+        return None
+
+    return on_terminal(["/bin/bash", "-c", command], cwd, answer, env)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 from keys import cli, keyfile
 from keys.pubkey import encode_public, fingerprint
+from testkit.terminal import on_terminal
 from tests.keys.helpers import Drop, assert_report_dir, folders
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,34 +235,17 @@ def test_bug_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
 
 
 def _on_tty(args: list[str], answers: list[bytes]) -> tuple[int, str]:
-    """Run ``python -m keys`` with a pseudo-terminal as its controlling terminal."""
-    import pty
-    import select
-
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        os.chdir(ROOT)
-        os.environ["PYTHONPATH"] = str(ROOT)
-        os.execv(sys.executable, [sys.executable, "-m", "keys", *args])
-    output = b""
+    """Run ``python -m keys`` with a pseudo-terminal as its controlling terminal, typing
+    ``answers`` in turn, each at a new prompt."""
     pending = list(answers)
-    while True:
-        ready, _, _ = select.select([fd], [], [], 60)
-        if not ready:
-            os.kill(pid, 9)
-            break
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
+
+    def answer(chunk: bytes, _output: bytes) -> bytes | None:
         if pending and chunk.rstrip().endswith(b":"):  # a new prompt, not an old one
-            os.write(fd, pending.pop(0) + b"\n")
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else (
-        status >> 8), output.decode("utf-8", "replace")
+            return pending.pop(0)
+        return None
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return on_terminal([sys.executable, "-m", "keys", *args], ROOT, answer, env, timeout=60)
 
 
 def test_tty_passphrase_and_progress(tmp_path: Path, keydir: Path, cli_drop: Drop) -> None:
