@@ -64,15 +64,21 @@ def analyst_keys_path(data_root: Path, env: Mapping[str, str] | None = None) -> 
     return Path(env.get("SKRYNKA_ANALYST_KEYS") or DataDir(data_root).analyst_keys)
 
 
-def problem_text(path: Path, exc: Exception) -> str:
-    """One line for an unusable key file: what and where, then ``hint: …``. Never the
-    file's text (an error's message names the line, not what is on it)."""
+def problem_parts(path: Path, exc: Exception) -> tuple[str, str]:
+    """What is wrong with an unusable key file, and where; and what to do ("" if nothing
+    better than to look). Never the file's text (an error's message names the line, not
+    what is on it)."""
     if isinstance(exc, SkrynkaError):
-        hint = exc.hint or KEYS_HINT.format(path=path)
-        return f"{exc.message}; hint: {hint}"
+        return exc.message, exc.hint or KEYS_HINT.format(path=path)
     if isinstance(exc, OSError):
-        return f"cannot read {path} ({exc.strerror or type(exc).__name__})"
-    return f"{path} cannot be used ({type(exc).__name__})"
+        return f"cannot read {path} ({exc.strerror or type(exc).__name__})", ""
+    return f"{path} cannot be used ({type(exc).__name__})", ""
+
+
+def problem_text(path: Path, exc: Exception) -> str:
+    """:func:`problem_parts` as one line: what and where, then ``hint: …``."""
+    what, hint = problem_parts(path, exc)
+    return f"{what}; hint: {hint}" if hint else what
 
 
 def load_keys(path: Path) -> tuple[bytes, ...]:

@@ -6,13 +6,13 @@ import os
 from collections.abc import Callable
 
 from app import exportkey, migrate
-from app.analystkeys import KEYS_HINT, check_count
+from app.analystkeys import KEYS_HINT, load_keys, problem_parts
 from app.config import Config
 from app.errors import ConfigError, StorageError
 from app.pgcheck import startup_warning
 from app.storage import Store, is_sqlite, make_engine, open_store
 from keys.errors import KeysError
-from keys.pubkey import encode_public, fingerprint, read_recipients
+from keys.pubkey import encode_public, fingerprint
 
 Say = Callable[[str], None]
 
@@ -46,13 +46,13 @@ def init(config: Config, say: Say, warn: Say) -> None:
     if removed:
         say(f"removed {removed} leftover piece(s) or file(s) of interrupted uploads")
     try:
-        keys = read_recipients(config.analyst_keys)
-        check_count(config.analyst_keys, keys)
+        keys = load_keys(config.analyst_keys)  # as the server reads them
         say(f"{len(keys)} analyst key(s) in {config.analyst_keys}: "
             + ", ".join(fingerprint(k) for k in keys))
-    except (KeysError, ConfigError) as exc:
-        warn(f"no usable analyst key: {exc}; the form will answer 503 until one is added")
-        warn("hint: " + KEYS_HINT.format(path=config.analyst_keys))
+    except (KeysError, ConfigError, OSError) as exc:
+        what, hint = problem_parts(config.analyst_keys, exc)
+        warn(f"no usable analyst key: {what}; the form will answer 503 until one is added")
+        warn("hint: " + (hint or KEYS_HINT.format(path=config.analyst_keys)))
 
 
 def check_schema(config: Config) -> None:
@@ -122,10 +122,9 @@ def stats(config: Config, say: Say) -> dict[str, int]:
 def _key_set(config: Config, say: Say) -> None:
     """Who can read what the server seals now: every key of analysts.pub by fingerprint."""
     try:
-        keys = read_recipients(config.analyst_keys)
-        check_count(config.analyst_keys, keys)
-    except (KeysError, ConfigError) as exc:
-        say(f"analyst_keys: unusable ({exc.message})")
+        keys = load_keys(config.analyst_keys)  # as the server reads them
+    except (KeysError, ConfigError, OSError) as exc:
+        say(f"analyst_keys: unusable ({problem_parts(config.analyst_keys, exc)[0]})")
         return
     say(f"analyst_keys: {len(keys)}")
     for key in keys:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.analystkeys import analyst_keys_path
 from app.errors import ConfigError, StorageError
 from contract import (
     DATA_HINT,
@@ -170,7 +171,7 @@ class Config:
         env = os.environ if env is None else env
         paths = DataDir.from_env(env, given=data)
         url = env.get(ENV_DATABASE_URL) or f"sqlite:///{paths.database}"
-        keys = Path(env.get("SKRYNKA_ANALYST_KEYS") or paths.analyst_keys)
+        keys = analyst_keys_path(paths.root, env)
         hostnames = env.get(ENV_HOSTNAMES_FILE)
         return cls(
             data=paths.root,
