@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from nacl.public import PrivateKey
 
 from keys.pubkey import encode_public
+from testkit.procfs import alive
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,11 +101,12 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def pids(self) -> list[int]:
-        """Master first, then its workers."""
+        """Master first, then its running workers (not a worker that has exited and
+        waits for the master to reap it: pgrep lists those zombies too)."""
         if self.proc is None or self.proc.poll() is not None:
             return []
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
-        return [self.proc.pid] + [int(p) for p in out.stdout.split()]
+        return [self.proc.pid] + [p for p in map(int, out.stdout.split()) if alive(p)]
 
     def kill_master(self) -> None:
         """SIGKILL the whole process group: master and workers die at once."""
