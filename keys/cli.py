@@ -159,24 +159,42 @@ def _trust(args: argparse.Namespace) -> Trust:
     from keys.origin import Trust
     from keys.signature import read_signer
 
-    if args.signer is not None and args.trust_first_signer:
+    if args.signer and args.trust_first_signer:
         raise UsageError("give either --signer or --trust-first-signer, not both",
                          hint="--signer KEY is the safe one: the key the operator gave you")
-    signer = read_signer(args.signer) if args.signer is not None else None
-    return Trust(signer=signer, trust_first=args.trust_first_signer,
-                 allow_unsigned=args.allow_unsigned, new_chain=args.new_chain)
+    if args.add_signer and args.trust_first_signer:
+        raise UsageError("give either --add-signer or --trust-first-signer, not both",
+                         hint="--add-signer KEY pins the key the operator gave you for a new "
+                              "backend")
+    given = [read_signer(s) for s in args.signer or ()]
+    return Trust(signer=given[0] if given else None, signers=tuple(given[1:]),
+                 add_signers=tuple(read_signer(s) for s in args.add_signer or ()),
+                 trust_first=args.trust_first_signer, allow_unsigned=args.allow_unsigned,
+                 new_chain=args.new_chain)
 
 
 def _origin_notes(summary: Summary, out: str) -> None:
-    """The loud lines: a signer pinned now, a new chain accepted."""
+    """The loud lines: signers pinned or added now, a new chain accepted."""
     from keys.signature import describe
 
-    if summary.signer_pinned is not None:
+    for key in summary.signers_pinned:
+        sys.stderr.write(clean(f"{PROG}: NOTE: {out} now trusts the export key "
+                               f"{describe(key)}") + "\n")
+    if len(summary.signers_pinned) == 1:
         sys.stderr.write(
-            clean(f"{PROG}: NOTE: {out} now trusts the export key "
-                  f"{describe(summary.signer_pinned)}") + "\n"
             f"{PROG}: NOTE: from now on it refuses batches signed by any other key; compare "
             "this key with the one the operator gave you\n")
+    elif summary.signers_pinned:
+        sys.stderr.write(
+            f"{PROG}: NOTE: from now on it refuses batches signed by any other key, and takes "
+            "each server chain only from the key that first signed it; compare these "
+            f"{len(summary.signers_pinned)} keys with the ones the operator gave you\n")
+    for key in summary.signers_added:
+        sys.stderr.write(clean(f"{PROG}: NOTE: {out} now also trusts the export key "
+                               f"{describe(key)} (--add-signer)") + "\n"
+                         f"{PROG}: NOTE: batches signed by it are accepted from now on; "
+                         "compare this key with the one the operator gave you for the new "
+                         "backend\n")
     for chain_id in summary.new_chains:
         sys.stderr.write(
             f"{PROG}: NOTE: accepted the new server chain {chain_id.hex()} (--new-chain): the "
@@ -216,13 +234,19 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.set_defaults(func=cmd_passwd)
 
     decrypt = add("decrypt", "decrypt batches into DIR (report folders, reports.csv/.jsonl, "
-                  "citations.csv); DIR trusts one server export key (--signer)")
+                  "citations.csv); DIR trusts the server's export key (--signer), or one "
+                  "per backend (--signer KEY1 --signer KEY2 …)")
     decrypt.add_argument("--key", required=True, help="your private key file")
     decrypt.add_argument("--out", required=True, help="output directory (made if missing)")
     decrypt.add_argument("--passphrase-file", help="read the passphrase from FILE")
-    decrypt.add_argument("--signer", metavar="KEY|FILE",
+    decrypt.add_argument("--signer", metavar="KEY|FILE", action="append",
                          help="the server's export key (skrynka-export1…, from the operator), "
-                              "or a file holding it: DIR trusts it and refuses other signers")
+                              "or a file holding it: DIR trusts it and refuses other signers; "
+                              "repeat it for several backends (Onionbalance): on DIR's first "
+                              "run all are pinned, later each must be one DIR trusts")
+    decrypt.add_argument("--add-signer", metavar="KEY|FILE", action="append",
+                         help="DIR already trusts other export keys: trust this one too (a "
+                              "new backend's, from the operator); printed loudly; repeatable")
     decrypt.add_argument("--trust-first-signer", action="store_true",
                          help="DIR trusts no key yet: trust the key these batches are signed "
                               "with (check the printed fingerprint with the operator!)")

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from nacl.public import PrivateKey
 
-from keys import batch, envelope, origin, output, quarantine, reader
+from keys import batch, continuity, envelope, origin, output, quarantine, reader
 from keys.errors import DamagedError, KeysError, NotRecipient, OutputError
 from keys.origin import STRICT, Trust
 from keys.recipients import Recipients, check_pin, describe, load_recipients
@@ -137,7 +137,8 @@ class _Run:
             self.publisher.discard()
             for bf in files:
                 bf.close()
-        self._gaps()
+        continuity.report_gaps(self.state, self.listed, self.anchors, self.known_chains,
+                               self.summary)
         self._recipient_notes()
         if self.not_recipient and self.not_recipient == self.read:  # SPEC 3.3
             self.summary.problems = [p for p in self.summary.problems
@@ -156,8 +157,10 @@ class _Run:
         verdict = origin.check(self.state, files, self.trust)
         self.summary.fatal.extend(verdict.refused)
         self.summary.signer_pinned = verdict.pinned_now
+        self.summary.signers_pinned, self.summary.signers_added = verdict.pinned, verdict.added
         self.summary.new_chains = verdict.new_chains
-        if verdict.pinned_now is not None:
+        self.summary.several_signers = len(self.state.signers) > 1
+        if verdict.pinned or verdict.added or verdict.bound:
             self.state.save(self.out)
         return verdict.accepted
 
@@ -219,9 +222,11 @@ class _Run:
         anchor = self.state.get(m.chain_id, m.prev_seq)
         known = batch.GENESIS if m.prev_seq == 0 else anchor.chain if anchor else None
         if known is not None and known != m.prev_chain:
+            lead = (f"{self.state.chain_name(m.chain_id)}: " if len(self.state.signers) > 1
+                    else "")
             self.summary.problems.append(
-                f"forked: {bf.name}: its link to report seq {m.prev_seq} differs from the one "
-                "seen before (this server's chain was rewritten); its reports are kept"
+                f"forked: {lead}{bf.name}: its link to report seq {m.prev_seq} differs from the "
+                "one seen before (this server's chain was rewritten); its reports are kept"
             )
         for index, item in enumerate(m.reports):
             self._report(bf, index, item)
@@ -262,7 +267,9 @@ class _Run:
         m = bf.manifest
         where = self.state.ids.get(item.id)
         if where is not None and where != (m.chain_id, item.seq):
-            raise _Reject("duplicate", f"this report id was seen before as seq {where[1]}")
+            other = (f" of {self.state.chain_name(where[0])}"
+                     if len(self.state.signers) > 1 and where[0] != m.chain_id else "")
+            raise _Reject("duplicate", f"this report id was seen before as seq {where[1]}{other}")
         known = self.state.get(m.chain_id, item.seq)
         if known is None or (known.report_id, known.envelope_sha256, known.chain) != (
                 item.id, item.sha256, item.chain):
@@ -318,7 +325,8 @@ class _Run:
         known = self.state.get(m.chain_id, seq)
         if known is None or known == seen:
             return self.out / seen.report_id.hex()
-        conflict = quarantine.Conflict(m.chain_id, seq, known, seen, bf.name, m.signer)
+        conflict = quarantine.Conflict(m.chain_id, seq, known, seen, bf.name, m.signer,
+                                       self.state.chain_name(m.chain_id))
         final = quarantine.prepare(self.out, conflict)
         self.quarantine.add(final)
         self.summary.problems.append(conflict.problem(final))
@@ -374,29 +382,6 @@ class _Run:
         if sha != att.sha256:
             raise _Reject("altered", f"attachment {att.id.hex()} differs from the batch manifest")
 
-    def _gaps(self) -> None:
-        """SPEC 3.2's one gap rule: seqs from the lowest a batch starts after (prev.seq + 1)
-        to the highest known (listed, recorded, or a batch's prev.seq) that no batch listed
-        and the directory has not recorded; for a chain new to the directory, the seq it
-        starts from."""
-        for chain_id, listed in self.listed.items():
-            chain = self.state.chains.get(chain_id)
-            have = listed | set(chain.seen if chain else ())
-            anchors = self.anchors[chain_id]
-            low = min(have | {a + 1 for a in anchors})
-            high = max(have | anchors)
-            if chain_id not in self.known_chains:
-                before = "" if low == 1 else (
-                    f"; seq {low - 1 if low == 2 else f'1-{low - 1}'} not seen here")
-                self.summary.notes.append(
-                    f"server {chain_id.hex()}: this folder starts at seq {low}{before}")
-            for first, last in _missing(low, high, have):
-                span = f"seq {first}" if first == last else f"seq {first}-{last}"
-                self.summary.gaps.append((first, last))
-                self.summary.problems.append(
-                    f"gap: server {chain_id.hex()}: reports {span} are in none of the batches seen"
-                )
-
 
 def _open_all(paths: list[Path]) -> list[reader.BatchFile]:
     files: list[reader.BatchFile] = []
@@ -408,18 +393,6 @@ def _open_all(paths: list[Path]) -> list[reader.BatchFile]:
             bf.close()
         raise
     return files
-
-
-def _missing(low: int, high: int, have: set[int]) -> list[tuple[int, int]]:
-    """The ranges of ``low .. high`` not in ``have``, without listing every seq (a hostile
-    prev.seq or seq may be 2^63 - 1)."""
-    out: list[tuple[int, int]] = []
-    expect = low
-    for seq in sorted(n for n in have if low <= n <= high) + [high + 1]:
-        if seq > expect:
-            out.append((expect, seq - 1))
-        expect = max(expect, seq + 1)
-    return out
 
 
 def _remove(path: Path) -> None:

@@ -37,6 +37,7 @@ class Conflict:
     new: Seen
     batch: str  # the file name the new version came in
     signer: bytes | None  # who signed that batch (None: unsigned)
+    name: str = ""  # how messages name the chain (keys.state.State.chain_name)
 
     def folder(self, out: Path) -> Path:
         return out / DIR_NAME / self.chain_id.hex() / str(self.seq)
@@ -46,7 +47,8 @@ class Conflict:
 
     def problem(self, final: Path) -> str:
         """The summary line naming both versions and where they are."""
-        return (f"conflict: server {self.chain_id.hex()} seq {self.seq}: report "
+        name = self.name or f"server {self.chain_id.hex()}"
+        return (f"conflict: {name} seq {self.seq}: report "
                 f"{self.new.report_id.hex()} in {self.batch} differs from report "
                 f"{self.recorded.report_id.hex()} recorded before; both are kept in "
                 f"{final.parent} (recorded/ and {final.name}/)")

@@ -3,8 +3,12 @@
 Per chain (one per server) every report sequence number accepted into the
 directory, with its report id, envelope SHA-256 and chain link, so a later
 batch can be checked for gaps, duplicates and altered reports, and reports
-already decrypted are skipped. ``signer``: the export key the directory
-trusts (keys/origin.py), once pinned.
+already decrypted are skipped. ``signers``: the export keys the directory
+trusts (keys/origin.py), once pinned, one per server (backend); ``owners``: the key
+each chain is bound to, the one that signed its first accepted batch (SPEC 6.3).
+Version 1 files (one ``signer``) are read as version 2 with that one key owning
+every chain; a run writes version 2, which a version 1 reader refuses as damaged
+(it would otherwise ignore the pins it does not know).
 """
 
 from __future__ import annotations
@@ -45,7 +49,24 @@ class ChainState:
 class State:
     chains: dict[bytes, ChainState] = field(default_factory=dict)
     ids: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
-    signer: bytes | None = None  # the pinned export key (Ed25519), SPEC 6.3
+    signers: list[bytes] = field(default_factory=list)  # pinned export keys, SPEC 6.3
+    owners: dict[bytes, bytes] = field(default_factory=dict)  # chain_id -> its signer
+
+    @property
+    def signer(self) -> bytes | None:
+        """The first pinned export key (the only one, unless several servers feed DIR)."""
+        return self.signers[0] if self.signers else None
+
+    def chain_name(self, chain_id: bytes) -> str:
+        """How messages name a chain: ``server <hex>``, led by its export key when the
+        directory trusts more than one (``export key skrynka-export1… (fingerprint …):
+        server <hex>``)."""
+        owner = self.owners.get(chain_id)
+        if len(self.signers) < 2 or owner is None:
+            return f"server {chain_id.hex()}"
+        from keys.signature import describe
+
+        return f"export key {describe(owner)}: server {chain_id.hex()}"
 
     def add(self, chain_id: bytes, seq: int, seen: Seen) -> None:
         self.chains.setdefault(chain_id, ChainState()).seen[seq] = seen
@@ -66,9 +87,10 @@ class State:
                     for seq, s in sorted(chain.seen.items())
                 ],
             }
-        data: dict[str, Any] = {"format": _FORMAT, "version": 1, "chains": chains}
-        if self.signer is not None:
-            data["signer"] = self.signer.hex()
+        data: dict[str, Any] = {
+            "format": _FORMAT, "version": 2, "signers": [k.hex() for k in self.signers],
+            "owners": {c.hex(): k.hex() for c, k in sorted(self.owners.items())},
+            "chains": chains}
         return (json.dumps(data, separators=(",", ":")) + "\n").encode("ascii")
 
     def save(self, out_dir: Path) -> None:
@@ -87,14 +109,29 @@ def load_state(out_dir: Path) -> State:
         raise OutputError(f"{path} is damaged", hint=_HINT) from None
 
 
+def _key(text: Any) -> bytes:
+    raw = bytes.fromhex(text)
+    if len(raw) != 32:
+        raise ValueError("bad signer")
+    return raw
+
+
 def _parse(data: Any) -> State:
-    if data["format"] != _FORMAT or data["version"] != 1:
+    if data["format"] != _FORMAT or data["version"] not in (1, 2):
         raise ValueError("not a state file")
     state = State()
-    if "signer" in data:
-        state.signer = bytes.fromhex(data["signer"])
-        if len(state.signer) != 32:
-            raise ValueError("bad signer")
+    if data["version"] == 1:  # one signer, if any: it owns every chain
+        state.signers = [_key(data["signer"])] if "signer" in data else []
+        if state.signers:
+            state.owners = {bytes.fromhex(c): state.signers[0] for c in data["chains"]}
+    else:
+        state.signers = [_key(k) for k in data["signers"]]
+        state.owners = {bytes.fromhex(c): _key(k) for c, k in data["owners"].items()}
+        if len(set(state.signers)) != len(state.signers) or not set(
+                state.owners.values()) <= set(state.signers):
+            raise ValueError("bad signers")
+    if any(len(c) != 16 for c in state.owners):
+        raise ValueError("bad chain id")
     for chain_hex, chain in data["chains"].items():
         chain_id = bytes.fromhex(chain_hex)
         for seq, rid, sha, link in chain["reports"]:

@@ -26,6 +26,9 @@ class Summary:
     left_out: list[str] = field(default_factory=list)  # from the tables, and why (no error)
     signer_pinned: bytes | None = None  # the export key this run pinned for the directory
     new_chains: list[bytes] = field(default_factory=list)  # accepted with --new-chain
+    signers_pinned: list[bytes] = field(default_factory=list)  # every key pinned this run
+    signers_added: list[bytes] = field(default_factory=list)  # --add-signer, beside others
+    several_signers: bool = False  # DIR trusts several export keys (messages name them)
 
     def line(self) -> str:
         count = len(self.problems) + len(self.fatal)
@@ -70,7 +73,9 @@ class Summary:
                     "(`python -m app export --again A-B --out FILE`)")
         spans = ", ".join(f"`python -m app export --again {a}-{b} --out FILE`"
                           for a, b in self.gaps[:3])
-        return f"ask the server operator for the missing reports: {spans}"
+        where = (" (each on the server whose export key its gap names above)"
+                 if self.several_signers else "")
+        return f"ask the server operator for the missing reports: {spans}{where}"
 
 
 def _verdict(problems: list[str]) -> str:
