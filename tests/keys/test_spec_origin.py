@@ -25,7 +25,11 @@ def _signer(name: str | None) -> bytes | None:
 
 def _outcome(run: dict[str, Any], out: Path) -> tuple[str, int]:
     trust = Trust(signer=_signer(run["signer"]), trust_first=run["trust_first"],
-                  allow_unsigned=run["allow_unsigned"], new_chain=run["new_chain"])
+                  allow_unsigned=run["allow_unsigned"], new_chain=run["new_chain"],
+                  signers=tuple(decode_signer(INDEX["signers"][n]["public"])
+                                for n in run.get("signers", [])),
+                  add_signers=tuple(decode_signer(INDEX["signers"][n]["public"])
+                                    for n in run.get("add_signers", [])))
     summary = None
     try:
         summary = decrypt_batches(KEYS["a"], [VECTORS / b for b in run["batches"]], out,
@@ -52,42 +56,70 @@ def test_origin_case_through_decryptor(case: dict[str, Any], tmp_path: Path) -> 
 
 
 class _Dir:
-    """What SPEC 6.3 says an output directory keeps: the pinned signer, the known
-    chains, each recorded seq's report id and envelope hash."""
+    """What SPEC 6.3 says an output directory keeps: the pinned signers, each chain's
+    owner, the known chains, each recorded seq's report id and envelope hash."""
 
     def __init__(self) -> None:
-        self.signer: bytes | None = None
+        self.signers: list[bytes] = []
+        self.owners: dict[str, bytes] = {}
         self.seqs: dict[tuple[str, int], tuple[str, str]] = {}
+
+    def _pin(self, run: dict[str, Any], signers: list[bytes | None]) -> bool:
+        """The options; False: the whole run is refused."""
+        given = [k for k in [_signer(run["signer"])] + [_signer(n) for n in run.get(
+            "signers", [])] if k is not None]
+        added = [_signer(n) for n in run.get("add_signers", [])]
+        if given or added:
+            if self.signers and any(k not in self.signers for k in given):
+                return False
+            for k in given + added:
+                if k is not None and k not in self.signers:
+                    self.signers.append(k)
+        elif not self.signers and run["trust_first"]:
+            distinct = {s for s in signers if s is not None}
+            if len(distinct) > 1:
+                return False
+            self.signers = list(distinct)
+        return True
+
+    def _known(self) -> set[str]:
+        return {chain for chain, _ in self.seqs} | set(self.owners)
 
     def run(self, run: dict[str, Any]) -> str:
         read = [spec_read_batch((VECTORS / b).read_bytes(), KEYS["a"]) for b in run["batches"]]
         blobs = [(VECTORS / b).read_bytes() for b in run["batches"]]
         signers = [blob[45 + int.from_bytes(blob[9:13], "big"):][:32] if blob[8] == 2 else None
                    for blob in blobs]
-        given = _signer(run["signer"])
-        if given is not None and self.signer not in (None, given):
+        if not self._pin(run, signers):
             return "OriginError"
-        if self.signer is None and given is not None:
-            self.signer = given
-        elif self.signer is None and run["trust_first"]:
-            distinct = {s for s in signers if s is not None}
-            if len(distinct) > 1:
-                return "OriginError"
-            self.signer = distinct.pop() if distinct else None
         verdict = "ok"
         accepted = []
         for (manifest, _), signer in zip(read, signers):
-            unsigned_ok = signer is None and self.signer is None and run["allow_unsigned"]
-            if not unsigned_ok and (signer is None or signer != self.signer):
+            unsigned_ok = signer is None and not self.signers and run["allow_unsigned"]
+            owner = self.owners.get(manifest["chain_id"])
+            if not unsigned_ok and (signer not in self.signers
+                                    or owner not in (None, signer)):
                 verdict = "OriginError"
             else:
-                accepted.append(manifest)
-        known = {chain for chain, _ in self.seqs}
-        new = {m["chain_id"] for m in accepted} - known
-        if not run["new_chain"] and (len(new) > 1 or (known and new)):
+                accepted.append((manifest, signer))
+        keys: dict[str, set[bytes]] = {}
+        for m, signer in accepted:
+            if signer is not None and m["chain_id"] not in self.owners:
+                keys.setdefault(m["chain_id"], set()).add(signer)
+        if any(len(k) > 1 for k in keys.values()):
             verdict = "OriginError"
-            accepted = [m for m in accepted if m["chain_id"] not in new]
-        return self._record(accepted, verdict)
+            accepted = [(m, s) for m, s in accepted if len(keys.get(m["chain_id"], ())) < 2]
+        known = self._known()
+        for signer in {s for _, s in accepted}:
+            new = {m["chain_id"] for m, s in accepted if s == signer} - known
+            has = any(self.owners.get(c) in (None, signer) for c in known)
+            if new and not run["new_chain"] and (len(new) > 1 or has):
+                verdict = "OriginError"
+                accepted = [(m, s) for m, s in accepted if s != signer or m["chain_id"] not in new]
+        for m, signer in accepted:
+            if signer is not None:
+                self.owners.setdefault(m["chain_id"], signer)
+        return self._record([m for m, _ in accepted], verdict)
 
     def _record(self, accepted: list[dict[str, Any]], verdict: str) -> str:
         conflict = False

@@ -2,7 +2,8 @@
 
 Called by make_vectors.main; the export keys are fixed seeds (index.json
 ``signers``): ``export`` is the server's, ``forger`` anyone else's (a courier,
-a coerced operator with only an analyst's public key).
+a coerced operator with only an analyst's public key), ``backend2`` a second
+backend's of the same drop (Onionbalance: its own key and chain, SPEC 6.3).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from nacl.signing import SigningKey
 from keys import batch, signature
 from tests.vectors.make_vectors import DAY, Rep, dump, entries, expect_reports, ident, set_byte
 
-SIGNERS = {"export": bytes(range(97, 129)), "forger": bytes(range(129, 161))}
+SIGNERS = {"export": bytes(range(97, 129)), "forger": bytes(range(129, 161)),
+           "backend2": bytes(range(161, 193))}
 CHAIN = ident("signed-chain")
 NEW_CHAIN = ident("signed-chain-new")
+CHAIN_B2 = ident("signed-chain-b2")
+CHAIN_B2_NEW = ident("signed-chain-b2-new")
 
 
 def _key(name: str) -> SigningKey:
@@ -77,6 +81,9 @@ def signed_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[
         files[name], last = write(reps, seq, link, signer, chain)
         index.append(_ok(name, reps, (seq, link), (reps[-1].seq, last), signer, chain,
                          "ok-alone"))
+    more_files, more_index = backend_vectors(link2)
+    files.update(more_files)
+    index += more_index
     first = files["signed-1.skb"]
     mlen = struct.unpack(">I", first[9:13])[0]
     sig_at, signer_at = 13 + mlen + 32 + 32, 13 + mlen + 32
@@ -98,10 +105,31 @@ def signed_vectors() -> tuple[dict[str, bytes], list[dict[str, Any]], list[dict[
     return files, index, origin_cases(), signers
 
 
+def backend_vectors(link2: bytes) -> tuple[dict[str, bytes], list[dict[str, Any]]]:
+    """A second backend's batches (signed by ``backend2``): its own chain (reports 1-2),
+    and, valid alone, a second chain of its own, a continuation of ``export``'s chain
+    after ``link2`` (its seq 2), and a batch of the chain of signed-new-chain.skb."""
+    b1, b2 = Rep(1, "b2-1"), Rep(2, "b2-2")
+    files: dict[str, bytes] = {}
+    files["signed-b2-1.skb"], last = write([b1, b2], 0, batch.GENESIS, "backend2", CHAIN_B2)
+    index = [_ok("signed-b2-1.skb", [b1, b2], (0, batch.GENESIS), (2, last), "backend2",
+                 CHAIN_B2)]
+    alone = [("signed-b2-into-1.skb", [Rep(3, "s3-b2")], 2, link2, CHAIN),
+             ("signed-b2-new-chain.skb", [Rep(1, "b2-new-1")], 0, batch.GENESIS, CHAIN_B2_NEW),
+             ("signed-b2-on-new.skb", [Rep(1, "n1-b2")], 0, batch.GENESIS, NEW_CHAIN)]
+    for name, reps, seq, link, chain in alone:
+        files[name], last = write(reps, seq, link, "backend2", chain)
+        index.append(_ok(name, reps, (seq, link), (reps[-1].seq, last), "backend2", chain,
+                         "ok-alone"))
+    return files, index
+
+
 def _run(batches: list[str], expect: str, *, signer: str | None = None,
          trust_first: bool = False, allow_unsigned: bool = False, new_chain: bool = False,
-         quarantined: int = 0) -> dict[str, Any]:
-    return {"batches": batches, "signer": signer, "trust_first": trust_first,
+         quarantined: int = 0, signers: tuple[str, ...] = (),
+         add_signers: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"batches": batches, "signer": signer, "signers": list(signers),
+            "add_signers": list(add_signers), "trust_first": trust_first,
             "allow_unsigned": allow_unsigned, "new_chain": new_chain, "expect": expect,
             "quarantined": quarantined}
 
@@ -139,4 +167,44 @@ def origin_cases() -> list[dict[str, Any]]:
         {"why": "a seq conflict by the pinned signer: both versions kept, named",
          "runs": [_run(["signed-1.skb", "signed-2.skb"], "ok", signer="export"),
                   _run(["signed-conflict-3.skb"], "VerificationError", quarantined=1)]},
+        *backend_cases(),
+    ]
+
+
+def backend_cases() -> list[dict[str, Any]]:
+    """Several backends into one directory (SPEC 6.3: pinned signers, chain owners)."""
+    both = {"signer": "export", "signers": ("backend2",)}
+    return [
+        {"why": "two backends' keys pinned in one run: each key's first chain needs no flag",
+         "runs": [_run(["signed-b2-1.skb", "signed-1.skb"], "ok", **both),  # type: ignore[arg-type]
+                  _run(["signed-2.skb"], "ok")]},
+        {"why": "a key pinned with no chain yet: its first chain later needs no flag, its "
+                "second one --new-chain",
+         "runs": [_run(["signed-1.skb"], "ok", **both),  # type: ignore[arg-type]
+                  _run(["signed-b2-1.skb"], "ok"),
+                  _run(["signed-b2-new-chain.skb"], "OriginError"),
+                  _run(["signed-b2-new-chain.skb"], "ok", new_chain=True)]},
+        {"why": "a known chain signed by the other pinned key is refused, even with "
+                "--new-chain; its owner's next batch is accepted",
+         "runs": [_run(["signed-1.skb", "signed-b2-1.skb"], "ok", **both),  # type: ignore[arg-type]
+                  _run(["signed-b2-into-1.skb"], "OriginError"),
+                  _run(["signed-b2-into-1.skb"], "OriginError", new_chain=True),
+                  _run(["signed-2.skb"], "ok")]},
+        {"why": "a key the directory does not pin needs --add-signer: --signer never adds one",
+         "runs": [_run(["signed-1.skb"], "ok", signer="export"),
+                  _run(["signed-b2-1.skb"], "OriginError"),
+                  _run(["signed-b2-1.skb"], "OriginError", signer="backend2"),
+                  _run(["signed-b2-1.skb"], "OriginError", **both),  # type: ignore[arg-type]
+                  _run(["signed-b2-1.skb"], "ok", add_signers=("backend2",)),
+                  _run(["signed-b2-new-chain.skb"], "OriginError")]},
+        {"why": "a forger's batch among the pinned backends' is refused alone",
+         "runs": [_run(["signed-1.skb", "signed-b2-1.skb", "signed-forged-3.skb"],
+                       "OriginError", **both),  # type: ignore[arg-type]
+                  _run(["signed-2.skb"], "ok")]},
+        {"why": "a new chain signed by two pinned keys in one run: refused for both; "
+                "alone, its first key's first chain",
+         "runs": [_run(["signed-new-chain.skb", "signed-b2-on-new.skb"], "OriginError",
+                       **both),  # type: ignore[arg-type]
+                  _run(["signed-new-chain.skb"], "ok"),
+                  _run(["signed-b2-on-new.skb"], "OriginError")]},
     ]
