@@ -255,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "DIR trusts no export key; anyone can make such a batch")
     decrypt.add_argument("--new-chain", action="store_true",
                          help="accept a server chain DIR does not know although it knows one "
-                              "(the server was re-initialised)")
+                              "of the same export key (the server was re-initialised); a "
+                              "key's first chain needs no flag")
     decrypt.add_argument("--recipients", metavar="FILE",
                          help="pin the keys reports must be sealed to (skrynka1… lines); "
                               "remembered in DIR, every report sealed to another key is flagged")

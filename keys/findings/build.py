@@ -34,7 +34,7 @@ from keys.findings.page import STYLE, STYLE_FILE
 from keys.findings.pagecache import PageCache
 from keys.findings.pages import find_links, list_pages, report_page, up_to
 from keys.findings.records import CACHE_FILE, Scan, scan
-from keys.findings.sources import sources
+from keys.findings.sources import section, sources
 from keys.state import STATE_FILE
 
 SUBDIRS = ("lists", "reports", "tables")
@@ -121,7 +121,7 @@ def _render(writer: _Writer, in_dir: Path, found: Scan, counted: Tally, labels: 
         writer.result.rendered += 1
         writer.put(name, report_page(record, labels, links, up, evidence).encode("utf-8"),
                    done=partial(cache.written, record.id, fp))
-    origin = sources(in_dir, (r.id for r in counted.records))
+    origin = section(sources(in_dir, (r.id for r in counted.records)), labels)
     writer.put("index.html", index_page(counted, labels, left_out, evidence, official,
                                         origin).encode("utf-8"))
     return cache

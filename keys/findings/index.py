@@ -8,7 +8,6 @@ from keys.findings.counts import Counts, Key, Tally, choice_order, station_order
 from keys.findings.evidence import Evidence
 from keys.findings.labels import Labels
 from keys.findings.page import count_link, document, esc, href, link, table
-from keys.findings.sources import Source, section
 
 INDEX_ROWS = 100  # towns and stations on the index: the busiest; all of them in the CSV
 TABLE_FILES = ("reports.csv", "by_category.csv", "by_region.csv", "by_stage.csv",
@@ -26,16 +25,16 @@ def _cell(counts: Counts, key: Key) -> str:
 
 def index_page(tally: Tally, labels: Labels, left_out: list[str],
                evidence: Evidence | None = None, official: bool = False,
-               sources: list[Source] | None = None) -> str:
-    """The index; ``sources``: the chains the reports came from (keys.findings.sources),
-    shown under the totals."""
+               sources: str = "") -> str:
+    """The index; ``sources``: the section on the chains the reports came from
+    (keys.findings.sources.section), shown under the totals."""
     w = labels.word
     body = [f"<h1>{esc(w('title'))}</h1>"]
     if labels.form.path is None:
         body.append(f'<p class="note">{esc(w("no_form"))}</p>')
     body.append(_totals(tally, labels))
-    if sources is not None:
-        body.append(section(sources, labels))
+    if sources:
+        body.append(sources)
     body += [_section("map", labels), _map(tally, labels),
              _section("by_category", labels), _choices(tally.category, "what", labels),
              _section("category_region", labels), _matrix(tally, labels),

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keys.continuity import missing
+from keys.errors import OutputError
 from keys.findings.labels import Labels
 from keys.findings.page import esc, table
 from keys.signature import encode_signer, fingerprint
-from keys.state import load_state
+from keys.state import STATE_FILE, load_state
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,14 @@ class Source:
     gaps: list[tuple[int, int]] = field(default_factory=list)  # unrecorded seqs between
 
 
-def sources(in_dir: Path, counted: Iterable[str]) -> list[Source]:
+def sources(in_dir: Path, counted: Iterable[str]) -> list[Source] | None:
     """The chains of ``in_dir``'s state, in chain id order; ``counted``: the report ids
-    (hex) the summary counts."""
-    state = load_state(in_dir)
+    (hex) the summary counts. None if the state file is damaged (the counts do not
+    depend on it; the index says the sources are unknown)."""
+    try:
+        state = load_state(in_dir)
+    except OutputError:
+        return None
     ids = set(counted)
     found = []
     for chain_id in sorted(set(state.chains) | set(state.owners)):
@@ -52,10 +57,12 @@ def _span(first: int, last: int) -> str:
     return str(first) if first == last else f"{first}–{last}"
 
 
-def section(found: list[Source], labels: Labels) -> str:
-    """The heading and table (or "none")."""
+def section(found: list[Source] | None, labels: Labels) -> str:
+    """The heading and table (or "none", or why they are unknown)."""
     w = labels.word
     head = f'<h2 id="sources">{esc(w("sources"))}</h2>'
+    if found is None:
+        return head + f'<p class="note">{esc(w("sources_unknown").format(file=STATE_FILE))}</p>'
     if not found:
         return head + f"<p>{esc(w('none'))}</p>"
     rows = []

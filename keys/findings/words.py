@@ -61,6 +61,10 @@ _WORDS: dict[str, tuple[str, str, str]] = {  # key: (be, ru, en)
     "unsigned": ("без подпісу (версія 1)", "без подписи (версия 1)", "unsigned (version 1)"),
     "seqs": ("Нумары (seq)", "Номера (seq)", "Numbers (seq)"),
     "gaps": ("Прапушчаныя нумары", "Пропущенные номера", "Missing numbers"),
+    "sources_unknown": ("Файл {file} пашкоджаны: крыніцы невядомыя (лічбы ад яго не залежаць).",
+                        "Файл {file} повреждён: источники неизвестны (числа от него не зависят).",
+                        "{file} is damaged: the sources are unknown (the counts do not "
+                        "depend on it)."),
     "more": ("Паказаны {shown} з {total} (больш за ўсё паведамленняў); усе:",
              "Показаны {shown} из {total} (больше всего сообщений); все:",
              "The {shown} of {total} with the most reports; all of them:"),

@@ -14,6 +14,7 @@ from keys import keyfile
 from keys.findings.build import summarize
 from keys.origin import Trust
 from keys.signature import describe, encode_signer, fingerprint
+from keys.state import STATE_FILE
 from tests.keys.helpers import Drop, decrypt_batches, folders
 from tests.keys.test_cli import run
 
@@ -111,3 +112,8 @@ def test_summary_counts_every_backend_and_lists_the_sources(tmp_path: Path,
     assert cells[-3:] == [' class="n">3', ' class="n">1–5', ' class="n">3–4'], cells
     cells = [c.split("</td>")[0] for c in row_b.split(">", 1)[1].split("<td")[1:]]
     assert cells[-3:] == [' class="n">3', ' class="n">1–3', ' class="n">none'], cells
+    (out / STATE_FILE).write_text("{damaged")  # the counts do not depend on the state
+    assert summarize(out, tmp_path / "summary").reports == 6
+    index = (tmp_path / "summary" / "index.html").read_text("utf-8")
+    assert f"{STATE_FILE} is damaged: the sources are unknown" in index
+    assert a.chain_id.hex() not in index
