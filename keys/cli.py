@@ -157,7 +157,7 @@ def cmd_summary(args: argparse.Namespace, out: TextIO) -> int:
 
 def _trust(args: argparse.Namespace) -> Trust:
     from keys.origin import Trust
-    from keys.signature import read_signer
+    from keys.signature import read_named_signer
 
     if args.signer and args.trust_first_signer:
         raise UsageError("give either --signer or --trust-first-signer, not both",
@@ -166,9 +166,12 @@ def _trust(args: argparse.Namespace) -> Trust:
         raise UsageError("give either --add-signer or --trust-first-signer, not both",
                          hint="--add-signer KEY pins the key the operator gave you for a new "
                               "backend")
-    given = [read_signer(s) for s in args.signer or ()]
-    return Trust(signer=given[0] if given else None, signers=tuple(given[1:]),
-                 add_signers=tuple(read_signer(s) for s in args.add_signer or ()),
+    given = [read_named_signer(s) for s in args.signer or ()]
+    added = [read_named_signer(s) for s in args.add_signer or ()]
+    keys = [k for _, k in given]
+    return Trust(signer=keys[0] if keys else None, signers=tuple(keys[1:]),
+                 add_signers=tuple(k for _, k in added),
+                 names=tuple((k, n) for n, k in given + added if n is not None),
                  trust_first=args.trust_first_signer, allow_unsigned=args.allow_unsigned,
                  new_chain=args.new_chain)
 
@@ -177,9 +180,13 @@ def _origin_notes(summary: Summary, out: str) -> None:
     """The loud lines: signers pinned or added now, a new chain accepted."""
     from keys.signature import describe
 
+    def called(key: bytes) -> str:
+        name = summary.names.get(key)
+        return f" as {name}" if name else ""
+
     for key in summary.signers_pinned:
         sys.stderr.write(clean(f"{PROG}: NOTE: {out} now trusts the export key "
-                               f"{describe(key)}") + "\n")
+                               f"{describe(key)}{called(key)}") + "\n")
     if len(summary.signers_pinned) == 1:
         sys.stderr.write(
             f"{PROG}: NOTE: from now on it refuses batches signed by any other key; compare "
@@ -189,9 +196,12 @@ def _origin_notes(summary: Summary, out: str) -> None:
             f"{PROG}: NOTE: from now on it refuses batches signed by any other key, and takes "
             "each server chain only from the key that first signed it; compare these "
             f"{len(summary.signers_pinned)} keys with the ones the operator gave you\n")
+    for key in set(summary.names) - set(summary.signers_pinned + summary.signers_added):
+        sys.stderr.write(clean(f"{PROG}: note: {out} now calls the export key "
+                               f"{describe(key)}{called(key)}") + "\n")
     for key in summary.signers_added:
         sys.stderr.write(clean(f"{PROG}: NOTE: {out} now also trusts the export key "
-                               f"{describe(key)} (--add-signer)") + "\n"
+                               f"{describe(key)}{called(key)} (--add-signer)") + "\n"
                          f"{PROG}: NOTE: batches signed by it are accepted from now on; "
                          "compare this key with the one the operator gave you for the new "
                          "backend\n")
@@ -239,12 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     decrypt.add_argument("--key", required=True, help="your private key file")
     decrypt.add_argument("--out", required=True, help="output directory (made if missing)")
     decrypt.add_argument("--passphrase-file", help="read the passphrase from FILE")
-    decrypt.add_argument("--signer", metavar="KEY|FILE", action="append",
+    decrypt.add_argument("--signer", metavar="[NAME=]KEY|FILE", action="append",
                          help="the server's export key (skrynka-export1…, from the operator), "
                               "or a file holding it: DIR trusts it and refuses other signers; "
                               "repeat it for several backends (Onionbalance): on DIR's first "
-                              "run all are pinned, later each must be one DIR trusts")
-    decrypt.add_argument("--add-signer", metavar="KEY|FILE", action="append",
+                              "run all are pinned, later each must be one DIR trusts; NAME "
+                              "(e.g. b2=skrynka-export1…) names the backend in messages")
+    decrypt.add_argument("--add-signer", metavar="[NAME=]KEY|FILE", action="append",
                          help="DIR already trusts other export keys: trust this one too (a "
                               "new backend's, from the operator); printed loudly; repeatable")
     decrypt.add_argument("--trust-first-signer", action="store_true",

@@ -160,7 +160,8 @@ class _Run:
         self.summary.signers_pinned, self.summary.signers_added = verdict.pinned, verdict.added
         self.summary.new_chains = verdict.new_chains
         self.summary.several_signers = len(self.state.signers) > 1
-        if verdict.pinned or verdict.added or verdict.bound:
+        self.summary.names = {k: self.state.names[k] for k in verdict.named}
+        if verdict.pinned or verdict.added or verdict.bound or verdict.named:
             self.state.save(self.out)
         return verdict.accepted
 
@@ -222,8 +223,8 @@ class _Run:
         anchor = self.state.get(m.chain_id, m.prev_seq)
         known = batch.GENESIS if m.prev_seq == 0 else anchor.chain if anchor else None
         if known is not None and known != m.prev_chain:
-            lead = (f"{self.state.chain_name(m.chain_id)}: " if len(self.state.signers) > 1
-                    else "")
+            name = self.state.chain_name(m.chain_id)
+            lead = "" if name == f"server {m.chain_id.hex()}" else f"{name}: "
             self.summary.problems.append(
                 f"forked: {lead}{bf.name}: its link to report seq {m.prev_seq} differs from the "
                 "one seen before (this server's chain was rewritten); its reports are kept"
@@ -268,7 +269,7 @@ class _Run:
         where = self.state.ids.get(item.id)
         if where is not None and where != (m.chain_id, item.seq):
             other = (f" of {self.state.chain_name(where[0])}"
-                     if len(self.state.signers) > 1 and where[0] != m.chain_id else "")
+                     if where[0] != m.chain_id and self.summary.several_signers else "")
             raise _Reject("duplicate", f"this report id was seen before as seq {where[1]}{other}")
         known = self.state.get(m.chain_id, item.seq)
         if known is None or (known.report_id, known.envelope_sha256, known.chain) != (

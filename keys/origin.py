@@ -39,6 +39,7 @@ class Trust:
     new_chain: bool = False  # --new-chain: accept chains the directory does not know
     signers: tuple[bytes, ...] = ()  # further --signer keys (one per backend)
     add_signers: tuple[bytes, ...] = ()  # --add-signer: pin these beside the pinned keys
+    names: tuple[tuple[bytes, str], ...] = ()  # --signer NAME=KEY: the analyst's names
 
     def given(self) -> list[bytes]:
         """Every --signer key, once each, in the order given."""
@@ -58,6 +59,7 @@ class Verdict:
     pinned: list[bytes] = field(default_factory=list)  # every key pinned on a bare directory
     added: list[bytes] = field(default_factory=list)  # pinned beside others (--add-signer)
     bound: bool = False  # a chain was bound to its signer (the state must be saved)
+    named: list[bytes] = field(default_factory=list)  # pinned keys whose name this run set
 
 
 def trusted(state: State) -> str:
@@ -138,6 +140,10 @@ def check(state: State, files: Sequence[BatchFile], trust: Trust) -> Verdict:
     and bind each newly accepted chain to its signer."""
     pinned, added = pin(state, files, trust)
     verdict = Verdict(pinned_now=pinned[0] if pinned else None, pinned=pinned, added=added)
+    for key, name in trust.names:  # names only label keys; they never pin one
+        if key in state.signers and state.names.get(key) != name:
+            state.names[key] = name
+            verdict.named.append(key)
     for bf in files:
         refusal = _refusal(bf, state, trust)
         if refusal is None:

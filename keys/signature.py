@@ -11,6 +11,7 @@ binds every envelope by its hash, so the signature binds the whole batch.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from nacl.exceptions import BadSignatureError
@@ -118,3 +119,16 @@ def read_signer(value: str) -> bytes:
     if len(found) != 1 or len(raw) > _MAX_FILE:
         raise KeyFileError(f"{value} does not hold exactly one skrynka-export1… key", hint=_HINT)
     return found.pop()
+
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")
+
+
+def read_named_signer(value: str) -> tuple[str | None, bytes]:
+    """``--signer [NAME=]KEY|FILE``: an optional short name the analyst gives the key (a
+    backend's, say ``b2``), then :func:`read_signer`. A value that is an existing file is
+    a file, whatever it holds; a name is 1-32 letters, digits, ``_``, ``.`` or ``-``."""
+    name, sep, rest = value.partition("=")
+    if sep and NAME_PATTERN.fullmatch(name) and not Path(value).exists():
+        return name, read_signer(rest)
+    return None, read_signer(value)

@@ -21,6 +21,7 @@ from typing import Any
 
 from keys.errors import OutputError
 from keys.output import read_json, write_atomic
+from keys.signature import NAME_PATTERN, describe
 
 STATE_FILE = ".skrynka-state.json"
 _FORMAT = "skrynka-analyst-state"
@@ -51,6 +52,7 @@ class State:
     ids: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
     signers: list[bytes] = field(default_factory=list)  # pinned export keys, SPEC 6.3
     owners: dict[bytes, bytes] = field(default_factory=dict)  # chain_id -> its signer
+    names: dict[bytes, str] = field(default_factory=dict)  # signer -> the analyst's name
 
     @property
     def signer(self) -> bytes | None:
@@ -59,14 +61,14 @@ class State:
 
     def chain_name(self, chain_id: bytes) -> str:
         """How messages name a chain: ``server <hex>``, led by its export key when the
-        directory trusts more than one (``export key skrynka-export1… (fingerprint …):
-        server <hex>``)."""
+        directory trusts more than one or the analyst named the key (``backend NAME,
+        export key skrynka-export1… (fingerprint …): server <hex>``)."""
         owner = self.owners.get(chain_id)
-        if len(self.signers) < 2 or owner is None:
+        name = self.names.get(owner) if owner else None
+        if owner is None or (len(self.signers) < 2 and not name):
             return f"server {chain_id.hex()}"
-        from keys.signature import describe
-
-        return f"export key {describe(owner)}: server {chain_id.hex()}"
+        lead = f"backend {name}, " if name else ""
+        return f"{lead}export key {describe(owner)}: server {chain_id.hex()}"
 
     def add(self, chain_id: bytes, seq: int, seen: Seen) -> None:
         self.chains.setdefault(chain_id, ChainState()).seen[seq] = seen
@@ -90,6 +92,7 @@ class State:
         data: dict[str, Any] = {
             "format": _FORMAT, "version": 2, "signers": [k.hex() for k in self.signers],
             "owners": {c.hex(): k.hex() for c, k in sorted(self.owners.items())},
+            "names": {k.hex(): n for k, n in sorted(self.names.items())},
             "chains": chains}
         return (json.dumps(data, separators=(",", ":")) + "\n").encode("ascii")
 
@@ -116,6 +119,12 @@ def _key(text: Any) -> bytes:
     return raw
 
 
+def _name(text: Any) -> str:
+    if not isinstance(text, str) or not NAME_PATTERN.fullmatch(text):
+        raise ValueError("bad name")
+    return text
+
+
 def _parse(data: Any) -> State:
     if data["format"] != _FORMAT or data["version"] not in (1, 2):
         raise ValueError("not a state file")
@@ -127,8 +136,9 @@ def _parse(data: Any) -> State:
     else:
         state.signers = [_key(k) for k in data["signers"]]
         state.owners = {bytes.fromhex(c): _key(k) for c, k in data["owners"].items()}
-        if len(set(state.signers)) != len(state.signers) or not set(
-                state.owners.values()) <= set(state.signers):
+        state.names = {_key(k): _name(n) for k, n in data.get("names", {}).items()}
+        if len(set(state.signers)) != len(state.signers) or not (
+                set(state.owners.values()) | set(state.names)) <= set(state.signers):
             raise ValueError("bad signers")
     if any(len(c) != 16 for c in state.owners):
         raise ValueError("bad chain id")

@@ -29,6 +29,7 @@ class Summary:
     signers_pinned: list[bytes] = field(default_factory=list)  # every key pinned this run
     signers_added: list[bytes] = field(default_factory=list)  # --add-signer, beside others
     several_signers: bool = False  # DIR trusts several export keys (messages name them)
+    names: dict[bytes, str] = field(default_factory=dict)  # names given to keys this run
 
     def line(self) -> str:
         count = len(self.problems) + len(self.fatal)

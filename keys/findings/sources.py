@@ -26,6 +26,7 @@ from keys.state import STATE_FILE, load_state
 class Source:
     chain_id: bytes
     signer: bytes | None  # None: no key owns the chain (unsigned version 1 batches)
+    name: str | None  # the analyst's name for the key (decrypt --signer NAME=KEY)
     reports: int  # of its recorded reports, those the summary counts
     first: int | None  # lowest and highest seq recorded
     last: int | None
@@ -47,7 +48,8 @@ def sources(in_dir: Path, counted: Iterable[str]) -> list[Source] | None:
         seen = chain.seen if chain else {}
         first, last = (min(seen), max(seen)) if seen else (None, None)
         gaps = missing(first, last, set(seen)) if first is not None and last is not None else []
-        found.append(Source(chain_id, state.owners.get(chain_id),
+        owner = state.owners.get(chain_id)
+        found.append(Source(chain_id, owner, state.names.get(owner) if owner else None,
                             sum(s.report_id.hex() in ids for s in seen.values()),
                             first, last, gaps))
     return found
@@ -69,6 +71,8 @@ def section(found: list[Source] | None, labels: Labels) -> str:
     for s in found:
         key = (f"<code>{esc(encode_signer(s.signer))}</code><br>{esc(w('fingerprint'))} "
                f"{esc(fingerprint(s.signer))}" if s.signer else esc(w("unsigned")))
+        if s.name:
+            key = f"<strong>{esc(s.name)}</strong><br>{key}"
         seqs = _span(s.first, s.last) if s.first is not None and s.last is not None else ""
         gaps = ", ".join(_span(a, b) for a, b in s.gaps) or w("none")
         rows.append([f"<code>{esc(s.chain_id.hex())}</code>", key, str(s.reports),

@@ -5,16 +5,18 @@ backend's reports together and lists where they came from."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 from nacl.public import PrivateKey
 
 from keys import keyfile
+from keys.errors import OutputError
 from keys.findings.build import summarize
 from keys.origin import Trust
 from keys.signature import describe, encode_signer, fingerprint
-from keys.state import STATE_FILE
+from keys.state import STATE_FILE, load_state
 from tests.keys.helpers import Drop, decrypt_batches, folders
 from tests.keys.test_cli import run
 
@@ -117,3 +119,38 @@ def test_summary_counts_every_backend_and_lists_the_sources(tmp_path: Path,
     index = (tmp_path / "summary" / "index.html").read_text("utf-8")
     assert f"{STATE_FILE} is damaged: the sources are unknown" in index
     assert a.chain_id.hex() not in index
+
+
+def test_backend_names(tmp_path: Path, keydir: Path) -> None:
+    """--signer NAME=KEY|FILE: the analyst's name for a backend, in messages and the
+    summary; a file whose name has "=" in it is still a file."""
+    pub = [keyfile.public_from_file(keydir / "analyst.key")]
+    a, b = Drop(pub), Drop(pub)
+    a1 = a.export(tmp_path / "a1.skb", [a.submit()])
+    a.export(tmp_path / "lost.skb", [a.submit()])
+    a3 = a.export(tmp_path / "a3.skb", [a.submit()])
+    b1 = b.export(tmp_path / "b1.skb", [b.submit()])
+    (tmp_path / "x=y").write_text(encode_signer(_key(b)) + "\n")
+    out = tmp_path / "out"
+    code, _, err = _decrypt(keydir, out, "--signer", f"minsk-1={encode_signer(_key(a))}",
+                            "--signer", tmp_path / "x=y", a1, b1)
+    assert code == 0, err
+    assert f"now trusts the export key {describe(_key(a))} as minsk-1\n" in err
+    assert f"now trusts the export key {describe(_key(b))}\n" in err  # a file, no name
+    code, _, err = _decrypt(keydir, out, "--signer", f"b2={tmp_path / 'x=y'}", a3)
+    assert code == 8, err
+    assert f"now calls the export key {describe(_key(b))} as b2" in err
+    assert (f"gap: backend minsk-1, export key {describe(_key(a))}: server {a.chain_id.hex()}: "
+            "reports seq 2 are in none") in err
+    state = load_state(out)
+    assert state.names == {_key(a): "minsk-1", _key(b): "b2"}
+    summarize(out, tmp_path / "summary")
+    index = (tmp_path / "summary" / "index.html").read_text("utf-8")
+    assert "<strong>minsk-1</strong>" in index and "<strong>b2</strong>" in index
+    code, _, err = _decrypt(keydir, out, "--signer", f"no name={encode_signer(_key(a))}", a3)
+    assert code == 6 and "export key" in err  # not a name: read as a key, which it is not
+    data = json.loads((out / STATE_FILE).read_text())
+    data["names"][bytes(32).hex()] = "stranger"  # a name for a key not pinned
+    (out / STATE_FILE).write_text(json.dumps(data))
+    with pytest.raises(OutputError, match="damaged"):
+        load_state(out)
