@@ -196,7 +196,7 @@ def _origin_notes(summary: Summary, out: str) -> None:
             f"{PROG}: NOTE: from now on it refuses batches signed by any other key, and takes "
             "each server chain only from the key that first signed it; compare these "
             f"{len(summary.signers_pinned)} keys with the ones the operator gave you\n")
-    for key in set(summary.names) - set(summary.signers_pinned + summary.signers_added):
+    for key in sorted(set(summary.names) - set(summary.signers_pinned + summary.signers_added)):
         sys.stderr.write(clean(f"{PROG}: note: {out} now calls the export key "
                                f"{describe(key)}{called(key)}") + "\n")
     for key in summary.signers_added:
