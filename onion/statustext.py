@@ -85,4 +85,8 @@ def stopped(data: Path) -> list[str]:
         role = f"old, kept until {rotation.day(retire)}" if retire is not None else "current"
         lines.append(f"address:    {s.address}  configured ({role}), not published: serve "
                      "is not running")
+    hostname = state.onion_dir(data) / "instance" / "hostname"   # backend mode
+    if hostname.is_file():
+        lines.append(f"instance:   {hostname.read_text().strip()}  Onionbalance backend, not "
+                     "published: serve is not running")
     return lines

@@ -170,3 +170,13 @@ def test_announce_writes_the_frontend_move_to_sign(tmp_path: Path) -> None:
     assert "python -m onion sign --key signing.key" in res.stdout
     bad = onion("announce", old, "nope.onion", "--out", str(tmp_path / "x.txt"))
     assert bad.returncode != 0 and not (tmp_path / "x.txt").exists()
+
+
+def test_status_of_a_stopped_backend_names_its_instance(tmp_path: Path) -> None:
+    from onion import statustext
+
+    assert not any("instance:" in line for line in statustext.stopped(tmp_path))
+    key = backend.prepare(tmp_path, backend.check_frontends(addresses(1)))
+    (tmp_path / "onion" / "instance" / "hostname").write_text(key.address + "\n")  # as tor
+    assert f"instance:   {key.address}  Onionbalance backend, not published: serve is not " \
+        "running" in statustext.stopped(tmp_path)
