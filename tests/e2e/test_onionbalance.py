@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.tor]
 
 FRONTEND_WAIT = 240       # the first fetch took 51-73 s here
 BEFORE = 8                # acknowledged reports before the kill (at least)
-BEFORE_MAX = 16           # voters at most, until both backends hold a report
+BEFORE_MAX = 24           # voters at most, until both backends hold a report
 AFTER = 5                 # acknowledged reports needed after the kill ...
 AFTER_BUDGET = 150        # ... within this many seconds
 
