@@ -53,14 +53,14 @@ def _measure(root: Path, net: TorNet) -> list[Row]:
     try:
         first = bal.wait_frontend(300)
         log(f"first fetch through the frontend {first:.0f} s after onionbalance started")
-        before = [bal.post_report(f"before{i}", root) for i in range(BEFORE)]
+        before = [bal.post_report(f"before{i}") for i in range(BEFORE)]
         held = [b.report_count() for b in bal.backends]
         rss = bal.rss_mib()
         victim = bal.backends[1]
         dead = victim.instance()
         victim.kill()
         t_kill = time.monotonic()
-        after = _after(bal, root, t_kill)
+        after = _after(bal, t_kill)
         dropped = _dropped_after(bal, dead, t_kill)
         found = decrypt_backends(bal.backends, root / "out")
     finally:
@@ -90,10 +90,10 @@ def _measure(root: Path, net: TorNet) -> list[Row]:
     return rows
 
 
-def _after(bal: Balanced, root: Path, t_kill: float) -> list[Vote]:
+def _after(bal: Balanced, t_kill: float) -> list[Vote]:
     votes: list[Vote] = []
     while time.monotonic() - t_kill < AFTER_SECONDS:
-        votes.append(bal.post_report(f"after{len(votes)}", root))
+        votes.append(bal.post_report(f"after{len(votes)}"))
         if not votes[-1].ok:
             log(f"after kill +{votes[-1].started - t_kill:.0f} s: {votes[-1].detail}")
     return votes

@@ -14,7 +14,7 @@ descriptor at random, as separate Tor Browsers do. Nothing else about the client
 
     with Balanced.start(root, net, n=2) as bal:
         bal.wait_frontend(240)            # seconds until the first fetch answered
-        vote = bal.post_report("voter-1", tmp)
+        vote = bal.post_report("voter-1")
         found = decrypt_backends(bal.backends, out_root)
 """
 
@@ -212,7 +212,7 @@ class Balanced:
         body.unlink(missing_ok=True)
         return Curl(res.returncode, int(res.stdout or 0), text, url)
 
-    def post_report(self, voter: str, tmp: Path, max_time: float = 45) -> Vote:
+    def post_report(self, voter: str, max_time: float = 45) -> Vote:
         """One voter: GET the form, POST a report; acknowledged when the receipt shows."""
         marker = f"balance {voter} {secrets.token_hex(5)}"
         t0 = time.monotonic()

@@ -28,22 +28,22 @@ AFTER = 5                 # acknowledged reports needed after the kill ...
 AFTER_BUDGET = 150        # ... within this many seconds
 
 
-def spread(bal: Balanced, tmp: Path) -> list[Vote]:
+def spread(bal: Balanced) -> list[Vote]:
     """Voters until BEFORE are acknowledged and both backends hold a report."""
     votes: list[Vote] = []
     for i in range(BEFORE_MAX):
-        votes.append(bal.post_report(f"before{i}", tmp))
+        votes.append(bal.post_report(f"before{i}"))
         if sum(v.ok for v in votes) >= BEFORE and all(b.report_count() for b in bal.backends):
             break
     return votes
 
 
-def after_kill(bal: Balanced, tmp: Path) -> list[Vote]:
+def after_kill(bal: Balanced) -> list[Vote]:
     votes: list[Vote] = []
     deadline = time.monotonic() + AFTER_BUDGET
     i = 0
     while sum(v.ok for v in votes) < AFTER and time.monotonic() < deadline:
-        votes.append(bal.post_report(f"after{i}", tmp,
+        votes.append(bal.post_report(f"after{i}",
                                      max_time=max(10, min(45, deadline - time.monotonic()))))
         i += 1
     return votes
@@ -55,7 +55,7 @@ def test_frontend_spreads_reports_and_survives_a_dead_backend(tornet: TorNet,
     bal = Balanced.start(tmp_path / "bal", tornet, n=2)
     try:
         first_fetch = bal.wait_frontend(FRONTEND_WAIT)
-        before = spread(bal, tmp_path)
+        before = spread(bal)
         held = [b.report_count() for b in bal.backends]
         rss = bal.rss_mib()
         assert sum(v.ok for v in before) >= BEFORE, [v.detail for v in before if not v.ok]
@@ -63,7 +63,7 @@ def test_frontend_spreads_reports_and_survives_a_dead_backend(tornet: TorNet,
 
         bal.backends[1].kill()
         t_kill = time.monotonic()
-        after = after_kill(bal, tmp_path)
+        after = after_kill(bal)
         assert sum(v.ok for v in after) >= AFTER, \
             (f"the frontend took {sum(v.ok for v in after)} reports in {AFTER_BUDGET} s after "
              f"a backend was killed: {[v.detail for v in after if not v.ok]}")
