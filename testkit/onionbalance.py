@@ -127,29 +127,32 @@ class Balanced:
     root: Path
     net: TorNet
     backends: list[Backend] = field(default_factory=list)
-    frontend: str = ""
+    frontends: list[str] = field(default_factory=list)    # current first
     front_tor: Node | None = None
     ob_proc: subprocess.Popen[bytes] | None = None
     ob_started: float = 0.0
 
+    @property
+    def frontend(self) -> str:
+        return self.frontends[0]
+
     @classmethod
-    def start(cls, root: Path, net: TorNet, n: int = 2, grace: str = "3600") -> Balanced:
+    def start(cls, root: Path, net: TorNet, n: int = 2, frontends: int = 1,
+              grace: str = "3600") -> Balanced:
+        """``n`` backends; ``frontends`` > 1: as during a frontend move, every backend serves
+        them all and onionbalance publishes one descriptor for each."""
         bal = cls(root=root, net=net)
         try:
-            bal._start(n, grace)
+            bal._start(n, frontends, grace)
         except BaseException:
             bal.stop()
             raise
         return bal
 
-    def _start(self, n: int, grace: str) -> None:
+    def _start(self, n: int, frontends: int, grace: str) -> None:
         ob = self.root / "ob"
-        res = subprocess.run([str(BIN / "onionbalance-config"), "--hs-version", "v3",
-                              "--no-interactive", "-n", str(n), "--output", str(ob)],
-                             capture_output=True, text=True, timeout=60, check=False)
-        assert res.returncode == 0, res.stdout + res.stderr
-        key = next(ob.glob("*.key"))
-        self.frontend = key.stem + ".onion"
+        keys = [frontend_key(ob, f"f{j}", n) for j in range(frontends)]
+        self.frontends = [key.stem + ".onion" for key in keys]
         shared = self.root / "analyst"
         shared.mkdir(parents=True)
         Served.make_analyst_key(Backend(root=shared, net=self.net, env=dict(os.environ)))
@@ -158,15 +161,15 @@ class Balanced:
             broot.mkdir(parents=True)
             for name in ("analyst.key", "analyst.key.pub", "pass"):
                 shutil.copy(shared / name, broot / name)
+            fronts = [a for f in self.frontends for a in ("--onionbalance-frontend", f)]
             self.backends.append(Backend.start(  # type: ignore[arg-type]
-                broot, self.net, ["--onionbalance-frontend", self.frontend,
-                                  "--grace-seconds", grace]))
+                broot, self.net, [*fronts, "--grace-seconds", grace]))
         for b in self.backends:
             b.wait_for(b.instance_published, 120, "the instance descriptor to be uploaded")
         instances = "".join(f"  - address: {b.instance()}\n    name: node{i + 1}\n"
                             for i, b in enumerate(self.backends))
-        (ob / "config.yaml").write_text(f"services:\n- instances:\n{instances}"
-                                        f"  key: {key.name}\n")
+        (ob / "config.yaml").write_text("services:\n" + "".join(
+            f"- instances:\n{instances}  key: {key.name}\n" for key in keys))
         self._start_frontend(ob)
 
     def _start_frontend(self, ob: Path) -> None:
@@ -188,12 +191,14 @@ class Balanced:
         path = self.root / "onionbalance.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def wait_frontend(self, timeout: float) -> float:
-        """Seconds from onionbalance's start until a GET through the frontend answered."""
+    def wait_frontend(self, timeout: float, address: str = "") -> float:
+        """Seconds from onionbalance's start until a GET through the frontend (``address``,
+        default the current one) answered."""
+        address = address or self.frontend
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.ob_proc is not None and self.ob_proc.poll() is None, self.ob_log()
-            res = self.curl("probe", f"http://{self.frontend}/en/", [],
+            res = self.curl(f"probe-{address[:8]}", f"http://{address}/en/", [],
                             max_time=min(45, max(5, deadline - time.monotonic())))
             if res.code == 0 and res.status == 200:
                 return time.monotonic() - self.ob_started
@@ -212,17 +217,19 @@ class Balanced:
         body.unlink(missing_ok=True)
         return Curl(res.returncode, int(res.stdout or 0), text, url)
 
-    def post_report(self, voter: str, max_time: float = 45) -> Vote:
-        """One voter: GET the form, POST a report; acknowledged when the receipt shows."""
+    def post_report(self, voter: str, max_time: float = 45, address: str = "") -> Vote:
+        """One voter: GET the form, POST a report through the frontend (``address``,
+        default the current one); acknowledged when the receipt shows."""
+        address = address or self.frontend
         marker = f"balance {voter} {secrets.token_hex(5)}"
         t0 = time.monotonic()
-        page = self.curl(voter, f"http://{self.frontend}/en/", [], max_time=max_time)
+        page = self.curl(voter, f"http://{address}/en/", [], max_time=max_time)
         if page.code != 0 or page.status != 200:
             return Vote(voter, marker, False, "", t0, time.monotonic() - t0,
                         f"GET: curl {page.code}, HTTP {page.status}")
         form = parse_form(page.body)
         values = answers(form, marker)
-        action = urljoin(f"http://{self.frontend}/en/", form.action or "/en/")
+        action = urljoin(f"http://{address}/en/", form.action or "/en/")
         got = self.curl(voter, action, ["-L", *curl_form_args(values, {})], max_time=max_time)
         ok = got.code == 0 and got.status == 200 and 'class="receipt"' in got.body
         return Vote(voter, marker, ok, got.body if ok else "", t0, time.monotonic() - t0,
@@ -273,6 +280,16 @@ class Balanced:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def frontend_key(ob: Path, name: str, n: int) -> Path:
+    """A frontend key made by ``onionbalance-config`` (as on the offline machine), in ``ob``."""
+    res = subprocess.run([str(BIN / "onionbalance-config"), "--hs-version", "v3",
+                          "--no-interactive", "-n", str(n), "--output", str(ob / name)],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    key = next((ob / name).glob("*.key"))
+    return Path(shutil.move(key, ob / key.name))
 
 
 def wait_bootstrapped(node: Node, timeout: float) -> None:

@@ -1,5 +1,6 @@
 """Onionbalance over the private Tor network: two Skrynka backends (``onion serve
---onionbalance-frontend``) behind one frontend address.
+--onionbalance-frontend``) behind one frontend address, and a second (old) frontend address
+served beside it, as during a frontend move.
 
 Reports posted through the frontend land on both backends; one backend is then killed
 (SIGKILL: serve, its tor, its gunicorn, as a seized machine) and the frontend keeps
@@ -52,10 +53,13 @@ def after_kill(bal: Balanced) -> list[Vote]:
 def test_frontend_spreads_reports_and_survives_a_dead_backend(tornet: TorNet,
                                                               tmp_path: Path) -> None:
     t0 = time.monotonic()
-    bal = Balanced.start(tmp_path / "bal", tornet, n=2)
+    bal = Balanced.start(tmp_path / "bal", tornet, n=2, frontends=2)
     try:
         first_fetch = bal.wait_frontend(FRONTEND_WAIT)
-        before = spread(bal)
+        old_fetch = bal.wait_frontend(FRONTEND_WAIT, bal.frontends[1])
+        on_old = bal.post_report("old-frontend", address=bal.frontends[1])
+        assert on_old.ok, on_old.detail
+        before = [on_old, *spread(bal)]
         held = [b.report_count() for b in bal.backends]
         rss = bal.rss_mib()
         assert sum(v.ok for v in before) >= BEFORE, [v.detail for v in before if not v.ok]
@@ -85,7 +89,8 @@ def test_frontend_spreads_reports_and_survives_a_dead_backend(tornet: TorNet,
             assert list(counts[v.marker]) == ["backend0"], "a dead backend took a report"
     assert {name for v in before if v.ok for name in counts[v.marker]} == {"backend0",
                                                                           "backend1"}
-    print(f"\nonionbalance: first fetch {first_fetch:.0f} s after onionbalance started; "
+    print(f"\nonionbalance: first fetch {first_fetch:.0f} s after onionbalance started "
+          f"(old frontend {old_fetch:.0f} s); "
           f"before the kill {held[0]}/{held[1]} reports on backend0/backend1 "
           f"({len(before)} voters); after the kill {sum(v.ok for v in after)} acknowledged of "
           f"{len(after)} tries, outage {outage(after):.1f} s, first report after the kill "
