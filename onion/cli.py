@@ -1,4 +1,5 @@
-"""``python -m onion serve | status | rotate | signing-keygen | sign | revoke | verify``.
+"""``python -m onion serve | status | rotate | signing-keygen | sign | announce | revoke |
+verify``.
 
 Errors go through ``keys.dispatch.run_cli``, the one dispatcher of every Skrynka
 command: ``onion: error: …`` and ``hint: …`` on stderr, exit 0 only on full success,
@@ -21,7 +22,7 @@ from typing import Any
 
 from contract import DATA_ORDER, DEFAULT_MAX_STREAMS, DataDir, today, today_date
 from keys.dispatch import exit_codes, prog_name, run_cli
-from onion import errors
+from onion import cli_backend, errors
 from onion.checks import require_data_dir
 from onion.errors import AnnouncementError, NotRunning, UsageError
 
@@ -90,6 +91,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                          "--control-socket serve attaches to your tor and cannot configure it",
                          "put those lines into that tor's own torrc (see torrc.example) and "
                          "reload it, then run serve without --tor-config")
+    frontends = cli_backend.frontends(args)
     days = args.grace_days if args.grace_days is not None else state.DEFAULT_GRACE_DAYS
     grace = args.grace_seconds if args.grace_seconds is not None else days * state.DAY
     cfg = ServeConfig(
@@ -99,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pow_queue_burst=args.pow_queue_burst, max_streams=args.max_streams,
         client_auth=read_client_auth(args.client_auth) if args.client_auth else (),
         bootstrap_warn=args.bootstrap_warn, local_look=args.local_look, wsgi=args.wsgi,
-        init=args.init)
+        init=args.init, frontends=frontends)
     if cfg.control_port is not None and cfg.control_socket is not None:
         raise UsageError("give --control-port or --control-socket, not both")
     serve(cfg, say_at)
@@ -129,6 +131,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         args.grace_days * state.DAY if args.grace_days is not None else None)
     data = data_dir(args)
     require_data_dir(data, os.environ)
+    cli_backend.refuse_rotate(data)
     sk = _signing_key(args) if args.signing_key else None   # asks before rotating
     path, new = rotation.rotate(data, grace)
     say(f"new onion address: {new}")
@@ -303,6 +306,7 @@ def _serve_parser(sub: Any) -> None:
     p.add_argument("--init", action="store_true",
                    help="first run `python -m app init` (make the data directory and database "
                         "or migrate them), once no other serve runs with them (`make run`)")
+    cli_backend.add_serve_options(p)
     p.set_defaults(func=cmd_serve)
 
 
@@ -339,6 +343,7 @@ def _announcement_parsers(sub: Any) -> None:
     p.add_argument("--as-of", help="day from which it must not be used (default today, UTC)")
     p.add_argument("--out", help="file to write (default revocation-<address prefix>.txt)")
     p.set_defaults(func=cmd_revoke)
+    cli_backend.announce_parser(sub, _add)
     p = _add(sub, "verify", "check an announcement or revocation: signature, expiry, and "
              "serial against those seen before")
     p.add_argument("--verify-key", required=True, help="the verify key text or a file with it "

@@ -28,7 +28,7 @@ from contract import (
     ENV_HOSTNAMES_FILE,
     DataDir,
 )
-from onion import checks, running, state
+from onion import backend, checks, running, state
 from onion.errors import OnionError, StateError
 from onion.onionkey import OnionKey
 from onion.tor import LinkConfig, Say, TorLink
@@ -52,20 +52,32 @@ class ServeConfig:
     local_look: bool = False             # also answer Host: 127.0.0.1/localhost
     wsgi: str = "app.wsgi:app"
     init: bool = False                   # run `python -m app init` once the lock is held
+    frontends: tuple[str, ...] = ()      # backend mode: Onionbalance frontend(s), current first
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @property
     def attached(self) -> bool:
         return self.control_port is not None or self.control_socket is not None
 
-    def link(self) -> LinkConfig:
-        """What :class:`~onion.tor.TorLink` needs of this configuration."""
+    @property
+    def backend(self) -> backend.Backend | None:
+        return backend.Backend(self.frontends) if self.frontends else None
+
+    def link(self, target: str) -> LinkConfig:
+        """What :class:`~onion.tor.TorLink` needs of this configuration (``target``: the
+        web server, for a backend's ``HiddenServicePort``)."""
+        extra = self.tor_config
+        if self.frontends:
+            extra += backend.torrc_lines(
+                self.data, target, pow_enabled=self.pow_enabled,
+                pow_queue_rate=self.pow_queue_rate, pow_queue_burst=self.pow_queue_burst,
+                max_streams=self.max_streams)
         return LinkConfig(
             tor_dir=DataDir(self.data).tor, control_port=self.control_port,
-            control_socket=self.control_socket, extra_config=self.tor_config,
+            control_socket=self.control_socket, extra_config=extra,
             pow_enabled=self.pow_enabled, pow_queue_rate=self.pow_queue_rate,
             pow_queue_burst=self.pow_queue_burst, max_streams=self.max_streams,
-            client_auth=self.client_auth)
+            client_auth=self.client_auth, torrc_service=bool(self.frontends))
 
 
 class Server:
@@ -77,7 +89,9 @@ class Server:
         env[ENV_HOSTNAMES_FILE] = str(state.hostnames_path(cfg.data))
         env[ENV_ALLOW_LOCAL_HOST] = "1" if cfg.local_look else "0"  # the flag decides
         self.web = Web(cfg.bind, env, cfg.wsgi)
-        self.tor = TorLink(cfg.link(), say)
+        self.tor = TorLink(cfg.link(self.web.target), say)
+        self.backend = cfg.backend
+        self.instance: OnionKey | None = None
         self.stop_event = threading.Event()
         self.started = time.time()
         self.services: list[state.Service] = []
@@ -89,10 +103,14 @@ class Server:
         self.dirty = False
 
     def keys(self) -> dict[str, OnionKey]:
+        if self.instance is not None:    # backend mode: tor runs it from its torrc
+            return {self.instance.address: self.instance}
         return {s.address: state.load_key(self.cfg.data, s) for s in self.services}
 
     def refresh_services(self) -> bool:
         """Retire what is due, reload services.json; True if the set changed."""
+        if self.backend is not None:     # the frontend rotates, not a backend
+            return False
         for gone in state.retire_due(self.cfg.data, self.cfg.grace_seconds):
             self.say(f"grace period over: retired {gone.address}")
         path = state.onion_dir(self.cfg.data) / "services.json"
@@ -109,8 +127,12 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         warn_if_root(self.say, os.geteuid())
-        state.ensure_services(self.cfg.data)
-        self.refresh_services()
+        if self.backend is not None:
+            self.instance = backend.prepare(self.cfg.data, self.backend)
+            backend.write_hostnames(self.cfg.data, self.backend)
+        else:
+            state.ensure_services(self.cfg.data)
+            self.refresh_services()
         try:
             self.tor.start()
             self.web.start()
@@ -129,9 +151,12 @@ class Server:
         self.stop_event.set()
 
     def announce(self) -> None:
-        cur = state.current(self.services)
         pow_text = "on" if self.cfg.pow_enabled else "OFF"
-        self.say(f"onion address: http://{cur.address}/")
+        if self.backend is not None and self.instance is not None:
+            self.announce_backend(self.backend, self.instance)
+        else:
+            cur = state.current(self.services)
+            self.say(f"onion address: http://{cur.address}/")
         for s in self.services:
             if s.superseded_at is not None:
                 self.say(f"also serving the old address during its grace period: {s.address}")
@@ -151,6 +176,14 @@ class Server:
         hint = hint or ("on the analyst's offline laptop run `python -m keys keygen`, then "
                         f"copy the skrynka1… line of its .pub file into {keys}")
         self.say(f"hint: {hint}; serve needs no restart. Ctrl-C stops")
+
+    def announce_backend(self, be: backend.Backend, instance: OnionKey) -> None:
+        self.say(f"onion address: http://{be.current}/ (Onionbalance frontend; this serve is "
+                 "one of its backends)")
+        for old in be.old:
+            self.say(f"also serving the old frontend address: {old}")
+        self.say(f"instance address: {instance.address} (put it into onionbalance's "
+                 f"config.yaml on the frontend host; {backend.instance_hint()})")
 
     def loop(self) -> None:
         last_status = 0.0
@@ -224,6 +257,7 @@ class Server:
             "tor_pid": self.tor.proc.pid if self.tor.proc is not None else None,
             "web_pid": self.web.proc.pid if self.web.proc is not None else None,
             "mode": "attached" if self.cfg.attached else "launched",
+            "backend": self._backend_status(published, running),
             "bootstrap": self.tor.bootstrap() if running else -1,
             "pow": self.cfg.pow_enabled, "grace_seconds": self.cfg.grace_seconds,
             "max_streams": self.cfg.max_streams,
@@ -235,6 +269,12 @@ class Server:
                          for s in self.services],
         }
         state.write_status(self.cfg.data, status)
+
+    def _backend_status(self, published: set[str], running: bool) -> dict[str, Any] | None:
+        if self.backend is None or self.instance is None:
+            return None
+        return {"frontends": list(self.backend.frontends), "instance": self.instance.address,
+                "published": self.instance.service_id in published and running}
 
 
 def warn_if_root(say: Say, euid: int) -> None:

@@ -45,11 +45,27 @@ def running(pid: int, st: dict[str, Any] | None) -> list[str]:
         f"{st.get('max_streams')}, client auth {'on' if st.get('client_auth') else 'off'}",
         f"web:        {st.get('web')} (restarted {st.get('web_restarts', 0)} time(s))",
     ]
+    lines += backend_lines(st.get("backend"))
     for s in st.get("services", []):
         pub = "published" if s.get("published") else "NOT published"
         retire = s.get("retire_at")
         extra = f", retired on {rotation.day(float(retire))}" if retire else ", current"
         lines.append(f"address:    {s['address']}  descriptor {pub}{extra}")
+    return lines
+
+
+def backend_lines(be: Any) -> list[str]:
+    """Backend mode (docs/onionbalance.md): the frontend(s) voters use, the instance address
+    onionbalance's config.yaml needs, and whether tor uploaded the instance's descriptor."""
+    if not isinstance(be, dict):
+        return []
+    fronts = [str(f) for f in be.get("frontends", [])]
+    lines = [f"frontend:   {fronts[0]}  (Onionbalance; voters use this address)"] if fronts \
+        else []
+    lines += [f"frontend:   {old}  (old, still served)" for old in fronts[1:]]
+    pub = "published" if be.get("published") else "NOT published"
+    lines.append(f"instance:   {be.get('instance')}  descriptor {pub} (for onionbalance's "
+                 "config.yaml)")
     return lines
 
 
@@ -69,4 +85,8 @@ def stopped(data: Path) -> list[str]:
         role = f"old, kept until {rotation.day(retire)}" if retire is not None else "current"
         lines.append(f"address:    {s.address}  configured ({role}), not published: serve "
                      "is not running")
+    hostname = state.onion_dir(data) / "instance" / "hostname"   # backend mode
+    if hostname.is_file():
+        lines.append(f"instance:   {hostname.read_text().strip()}  Onionbalance backend, not "
+                     "published: serve is not running")
     return lines

@@ -253,6 +253,7 @@ class LinkConfig:
     pow_queue_burst: int = 2500
     max_streams: int = DEFAULT_MAX_STREAMS
     client_auth: tuple[str, ...] = ()
+    torrc_service: bool = False          # the service is in extra_config (onion/backend.py)
 
     @property
     def attached(self) -> bool:
@@ -335,6 +336,8 @@ class TorLink:
     def publish_all(self, keys: dict[str, OnionKey], target: str) -> None:
         assert self.ctl is not None
         self.wanted = dict(keys)
+        if self.cfg.torrc_service:       # tor runs it from its torrc: nothing to add
+            return
         with stem_errors():
             for address, key in keys.items():
                 if address not in self.serving:
