@@ -21,6 +21,7 @@ descriptor at random, as separate Tor Browsers do. Nothing else about the client
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -36,6 +37,7 @@ from urllib.parse import urljoin
 
 import stem
 
+from keys.reader import open_batch
 from testkit.formfill import answers, curl_form_args, parse_form
 from testkit.onion_serve import Curl, Served, run
 from testkit.procfs import alive, rss_kib
@@ -310,16 +312,30 @@ def wait_bootstrapped(node: Node, timeout: float) -> None:
 
 
 def decrypt_backends(backends: list[Backend], out_root: Path) -> dict[str, list[dict[str, Any]]]:
-    """Export each backend's batch and decrypt it, each into its own folder for now.
-
-    MERGER: once the analysts' several-signers decrypt lands, make this one ``keys decrypt``
-    into ONE output directory with a ``--signer`` per backend and split the reports by
-    their chain; the callers only need ``{backend name: [report.json dicts]}``.
-    """
-    found: dict[str, list[dict[str, Any]]] = {}
+    """Export each backend's batch and decrypt them all in ONE ``keys decrypt`` run into one
+    output directory, as the analysts do: a ``--signer NAME=export.key`` per backend (the
+    directory pins them all; each chain is checked against its own key), then the reports
+    split by the chain each backend's batch carries: ``{backend name: [report.json dicts]}``."""
     out_root.mkdir(parents=True, exist_ok=True)
+    env = backends[0].env
+    chains: dict[str, str] = {}
+    args = ["-m", "keys", "decrypt", "--key", str(backends[0].key_file), "--passphrase-file",
+            str(backends[0].root / "pass"), "--out", str(out_root / "all")]
+    batches = []
     for i, b in enumerate(backends):
-        found[f"backend{i}"] = [r for r, _ in b.export_and_decrypt(out_root / f"backend{i}")]
+        batch = out_root / f"backend{i}.batch"
+        run(["-m", "app", "export", "--out", str(batch)], b.env)
+        with open_batch(batch) as bf:
+            chains[bf.manifest.chain_id.hex()] = f"backend{i}"
+        args += ["--signer", f"backend{i}={b.data / 'export.key'}"]
+        batches.append(str(batch))
+    run([*args, *batches], env)
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in chains.values()}
+    for line in (out_root / "all" / "reports.jsonl").read_text("utf-8").splitlines():
+        row = json.loads(line)
+        folder = out_root / "all" / row["report_id"]
+        report = json.loads((folder / "report.json").read_text("utf-8"))
+        found[chains[row["chain_id"]]].append(report)
     return found
 
 
