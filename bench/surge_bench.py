@@ -20,12 +20,20 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from bench import Row
 from testkit.onion_serve import Served
 from testkit.surge.observe import ClientTors
-from testkit.surge.scenario import Flood, Outcome, binding_limit, run_surge
+from testkit.surge.scenario import (
+    Flood,
+    Outcome,
+    binding_limit,
+    ours_busy,
+    run_surge,
+    utilisation,
+)
 from testkit.surge.voters import Profile
 from testkit.tornet import TorNet
 
@@ -65,9 +73,9 @@ def pow_rows(name: str, out: Outcome, pow_on: bool) -> list[Row]:
     return rows
 
 
-def run_rows(name: str, out: Outcome, pow_on: bool, flood: bool,
+def run_rows(name: str, out: Outcome, pow_on: bool, judged: bool,
              reconciled: tuple[int, int, int], profile: Profile) -> list[Row]:
-    judged = pow_on and flood
+    """The run's rows; ``judged``: the issue's targets apply (PoW on, under the flood)."""
     n = len(out.voters)
     ok = out.receipts() * 100
     p95 = out.p(0.95)
@@ -93,25 +101,35 @@ def run_rows(name: str, out: Outcome, pow_on: bool, flood: bool,
     for why, count in sorted(out.whys().items(), key=lambda kv: -kv[1])[:4]:
         rows.append(Row(GROUP, f"{name}: failed attempts: {why}", count, "attempts"))
     rows += pow_rows(name, out, pow_on)
-    for key, attacker in out.flood.items():
-        rate = attacker.opened / max(1.0, out.seconds)
+    for key in out.flood:
+        workers = sum(a.workers for a in out.flood[key])
         rows.append(Row(GROUP, f"{name}: flood {key}: streams connected / failed "
-                        f"({attacker.workers} at once)", attacker.opened, "streams",
-                        baseline=float(attacker.failed)))
-        if key == "intro":
-            rows.append(Row(GROUP, f"{name}: flood intro: new circuits connected per second",
-                            rate, "/s"))
+                        f"({workers} at once on {out.flood_tors} client tor(s))",
+                        out.flood_total(key, "opened"), "streams",
+                        baseline=float(out.flood_total(key, "failed"))))
+    if out.flood:
+        rows.append(Row(GROUP, f"{name}: flood intro: new circuits connected per second",
+                        out.flood_total("intro", "opened") / max(1.0, out.seconds), "/s"))
     for group, used in m.used.items():
-        rows.append(Row(GROUP, f"{name}: CPU {group}", used, "s", baseline=m.seconds))
+        rows.append(Row(GROUP, f"{name}: CPU {group} (baseline: the run's seconds)", used, "s",
+                        baseline=m.seconds))
     server = sum(m.used[k] for k in ("service tor", "gunicorn", "serve (supervisor)"))
     per_report = server / max(1, acked)
+    per_intro = m.used["service tor"] / max(1, out.pow_paid[0])
+    rows += [Row(GROUP, f"{name}: CPU of {group}, % of the cores it can use", pct, "%")
+             for group, pct in utilisation(out).items()]
     rows += [
-        Row(GROUP, f"{name}: machine busy (all {CORES} cores)", m.machine, "%"),
+        Row(GROUP, f"{name}: machine busy, this run's processes / whole machine (others' "
+            f"too; {CORES} cores)", ours_busy(out, CORES), "%", baseline=m.machine),
         Row(GROUP, f"{name}: service tor main thread, busiest second", m.tor_main_peak, "%"),
         Row(GROUP, f"{name}: gunicorn (all processes), busiest second", m.web_peak, "%"),
+        Row(GROUP, f"{name}: service tor CPU per client introduction (rendezvous included)",
+            per_intro * 1000, "ms"),
+        Row(GROUP, f"{name}: introductions/s one core of service tor would take at that cost "
+            "(extrapolated)", 1 / per_intro if per_intro else 0.0, "/s"),
         Row(GROUP, f"{name}: server CPU per acknowledged report (tor + gunicorn + serve, "
             "flood's cost included)", per_report * 1000, "ms"),
-        Row(GROUP, f"{name}: capacity at that cost, 1 core of a small server",
+        Row(GROUP, f"{name}: reports/h one server core holds at that cost (extrapolated)",
             3600 / per_report if per_report else 0.0, "reports/h"),
     ]
     what, figure, unit = binding_limit(out, CORES)
@@ -119,26 +137,29 @@ def run_rows(name: str, out: Outcome, pow_on: bool, flood: bool,
     return rows
 
 
-def one_run(net: TorNet, clients: ClientTors, root: Path, name: str, pow_on: bool,
-            flood: Flood | None, profile: Profile) -> list[Row]:
+def one_run(net: TorNet, clients: tuple[ClientTors, ClientTors], root: Path, name: str,
+            pow_on: bool, flood: Flood | None, profile: Profile) -> list[Row]:
     log(f"{name}: serve {'with PoW' if pow_on else '--no-pow'}, "
         f"{len(profile.arrivals())} voters{', flood' if flood else ''}")
     started = time.monotonic()
     extra = ["--grace-seconds", "3600"] + ([] if pow_on else ["--no-pow"])
-    srv = Served.start(root / name.replace(" ", "-").replace(",", ""), net, extra)
+    slug = "".join(c if c.isalnum() else "-" for c in name)
+    srv = Served.start(root / slug, net, extra)
     try:
         srv.wait_for(lambda: (srv.data / "onion" / "status.json").exists(), 60, "status")
         srv.wait_for(lambda: all(s.get("published") for s in srv.status()["services"]), 90,
                      "the descriptor upload")
-        out = run_surge(srv, net, clients, profile, flood, grace=240)
-        reconciled = out.reconcile(srv, root / f"{name}-out".replace(" ", "-"))
+        out = run_surge(srv, net, clients[0], profile, flood, grace=240,
+                        more_flood_tors=clients[1])
+        reconciled = out.reconcile(srv, root / f"{slug}-out")
     finally:
         code = srv.stop()
         if code != 0:
             log(f"{name}: serve exited with {code}")
     log(f"{name}: done in {time.monotonic() - started:.0f} s; receipts "
         f"{out.receipts():.0%}, p95 {out.p(0.95):.1f} s")
-    return run_rows(name, out, pow_on, flood is not None, reconciled, profile)
+    judged = pow_on and flood is not None and flood.tors == 1
+    return run_rows(name, out, pow_on, judged, reconciled, profile)
 
 
 def run(soak: bool) -> list[Row]:
@@ -146,21 +167,25 @@ def run(soak: bool) -> list[Row]:
         log("tor missing: surge rows left out")
         return []
     profile, flood = sizes(soak)
+    heavy = replace(flood, intro=3 * flood.intro, heads=2 * flood.heads, tors=3)
     rows: list[Row] = []
-    budget = time.monotonic() + (3600 if soak else 420)
+    budget = time.monotonic() + (3600 if soak else 450)
     with tempfile.TemporaryDirectory(prefix="surge-bench-") as d:
         root = Path(d)
         with TorNet.start(root / "net") as net:
             net.wait_client_bootstrapped(150)
-            with ClientTors(net, root / "clients", 3) as clients:
+            with ClientTors(net, root / "voters", 3) as voters, \
+                    ClientTors(net, root / "flooders", 2) as flooders:
                 for name, pow_on, fl in (("PoW on + flood", True, flood),
                                          ("PoW off + flood", False, flood),
+                                         ("PoW on + 3x flood on 3 tors", True, heavy),
                                          ("PoW on, no flood", True, None)):
                     if fl is None and time.monotonic() > budget:
                         log(f"{name}: skipped (time budget spent)")
                         continue
                     try:
-                        rows += one_run(net, clients, root, name, pow_on, fl, profile)
+                        rows += one_run(net, (voters, flooders), root, name, pow_on, fl,
+                                        profile)
                     except Exception:
                         log(f"{name}: FAILED\n{traceback.format_exc()}")
                         rows.append(Row(GROUP, f"{name}: run failed (see stderr)", 1, "",

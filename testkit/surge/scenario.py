@@ -41,6 +41,7 @@ class Flood:
     heads: int = 24     # slow-head streams
     bodies: int = 4     # slow-body uploads
     lead_s: float = 10  # the flood starts this long before the first voter
+    tors: int = 1       # client tors it is spread over (the network's, then extra ones)
 
 
 class CpuMeter:
@@ -98,8 +99,13 @@ class Outcome:
     pow_before: tuple[bool, PowParams | None]
     pow_after: tuple[bool, PowParams | None]
     pow_paid: tuple[int, int, int, float]   # intro circuits, with effort > 0, max, mean
-    flood: dict[str, IntroFlood | SlowHeads | SlowBodies] = field(default_factory=dict)
+    flood: dict[str, list[IntroFlood | SlowHeads | SlowBodies]] = field(default_factory=dict)
     seconds: float = 0.0
+    flood_tors: int = 1
+    voter_tors: int = 1
+
+    def flood_total(self, key: str, what: str) -> int:
+        return sum(int(getattr(a, what)) for a in self.flood.get(key, []))
 
     @property
     def acknowledged(self) -> list[Voter]:
@@ -124,8 +130,8 @@ class Outcome:
     def busy_answers(self) -> int:
         """503s the app gave voters, and slow-body uploads it refused as busy."""
         n = sum(c for w, c in self.whys().items() if "HTTP 503" in w)
-        bodies = self.flood.get("bodies")
-        return n + (bodies.answers.get(503, 0) if isinstance(bodies, SlowBodies) else 0)
+        return n + sum(a.answers.get(503, 0) for a in self.flood.get("bodies", [])
+                       if isinstance(a, SlowBodies))
 
     def reconcile(self, srv: Served, out: Path) -> tuple[int, int, int]:
         """Export and decrypt: (acknowledged, found exactly once, lost) for this run's
@@ -137,12 +143,12 @@ class Outcome:
         return len(acked), sum(c == 1 for c in counts), sum(c == 0 for c in counts)
 
 
-def groups(srv: Served, net: TorNet, voter_tors: ClientTors) -> dict[str, Callable[[], float]]:
+def groups(srv: Served, net: TorNet, voter_tors: ClientTors,
+           flood_tor_pids: list[int]) -> dict[str, Callable[[], float]]:
     st = srv.status()
     tor_pid, web_pid = int(st["tor_pid"]), int(st["web_pid"])
     serve_pid = srv.proc.pid if srv.proc is not None else 0
     relays = [n.proc.pid for n in net.nodes[:-1] if n.proc is not None]
-    flood_tor = [net.client.proc.pid] if net.client.proc is not None else []
     return {
         "service tor": lambda: cpu_seconds([tor_pid]),
         "gunicorn": lambda: (cpu_seconds([web_pid], reaped_children=True)
@@ -150,41 +156,70 @@ def groups(srv: Served, net: TorNet, voter_tors: ClientTors) -> dict[str, Callab
         "serve (supervisor)": lambda: cpu_seconds([serve_pid]),
         "relays + authority": lambda: cpu_seconds(relays),
         "voters' client tors": lambda: cpu_seconds(voter_tors.pids()),
-        "flood's client tor": lambda: cpu_seconds(flood_tor),
+        "flood's client tors": lambda: cpu_seconds(flood_tor_pids),
         "driver (this python)": lambda: cpu_seconds([os.getpid()]),
     }
 
 
 def run_surge(srv: Served, net: TorNet, voter_tors: ClientTors, profile: Profile,
-              flood: Flood | None, *, grace: float = 300.0) -> Outcome:
-    """Flood (on the network's own client tor) while the voters (on ``voter_tors``) vote."""
+              flood: Flood | None, *, grace: float = 300.0,
+              more_flood_tors: ClientTors | None = None) -> Outcome:
+    """Flood (on the network's own client tor, and ``more_flood_tors`` if ``flood.tors``
+    asks for more) while the voters (on ``voter_tors``) vote."""
     address = srv.address
     srv.fetch(address, "/en/", timeout=150)
     before = published_pow(net.client, address)
     st = srv.status()
-    meter = CpuMeter(groups(srv, net, voter_tors), int(st["tor_pid"]), int(st["web_pid"]))
+    nodes = [net.client, *(more_flood_tors.nodes if more_flood_tors else [])]
+    ports = [net.socks_port, *(more_flood_tors.socks_ports if more_flood_tors else [])]
+    n = min(len(nodes), flood.tors) if flood else 1
+    nodes, ports = nodes[:n], ports[:n]
+    meter = CpuMeter(groups(srv, net, voter_tors, [x.proc.pid for x in nodes if x.proc]),
+                     int(st["tor_pid"]), int(st["web_pid"]))
     limit = flood.lead_s + profile.steady_s + profile.spike_s + grace if flood else 0
-    attackers: dict[str, IntroFlood | SlowHeads | SlowBodies] = {}
+    attackers: dict[str, list[IntroFlood | SlowHeads | SlowBodies]] = {}
     if flood is not None:
-        port = net.socks_port
-        attackers = {"intro": IntroFlood(port, address, flood.intro, limit),
-                     "heads": SlowHeads(port, address, flood.heads, limit),
-                     "bodies": SlowBodies(port, address, flood.bodies, limit)}
+        attackers = {"intro": [IntroFlood(p, address, max(1, flood.intro // n), limit)
+                               for p in ports],
+                     "heads": [SlowHeads(p, address, max(1, flood.heads // n), limit)
+                               for p in ports],
+                     "bodies": [SlowBodies(p, address, max(1, flood.bodies // n), limit)
+                                for p in ports]}
+    everyone = [a for group in attackers.values() for a in group]
     started = time.monotonic()
-    with meter, PowWatch([*voter_tors.nodes, net.client]) as watch:
-        for a in attackers.values():
+    with meter, PowWatch([*voter_tors.nodes, *nodes]) as watch:
+        for a in everyone:
             a.__enter__()
         try:
             if flood is not None:
                 time.sleep(flood.lead_s)
             voters = Election(address, voter_tors.socks_ports, profile).run(grace=grace)
         finally:
-            for a in attackers.values():
+            for a in everyone:
                 a.stop()
         paid = watch.summary()
     seconds = time.monotonic() - started
     after = published_pow(net.client, address)
-    return Outcome(voters, meter, before, after, paid, attackers, seconds)
+    return Outcome(voters, meter, before, after, paid, attackers, seconds, flood_tors=n,
+                   voter_tors=len(voter_tors.nodes))
+
+
+def utilisation(out: Outcome) -> dict[str, float]:
+    """Each group's CPU over the run as % of what it can use: one core per tor process
+    (tor's main loop is one thread), one per gunicorn worker (2), one per client tor."""
+    used, secs = out.meter.used, max(1e-9, out.meter.seconds)
+    return {
+        "service tor": 100 * used["service tor"] / secs,
+        "gunicorn (2 workers)": 100 * used["gunicorn"] / secs / 2,
+        "flood's client tors": 100 * used["flood's client tors"] / secs / out.flood_tors,
+        "voters' client tors": 100 * used["voters' client tors"] / secs / out.voter_tors,
+        "relays + authority (6 tors)": 100 * used["relays + authority"] / secs / 6,
+    }
+
+
+def ours_busy(out: Outcome, cores: int) -> float:
+    """CPU of every process this run started, as % of the machine's cores."""
+    return 100 * sum(out.meter.used.values()) / max(1e-9, out.meter.seconds) / cores
 
 
 def binding_limit(out: Outcome, cores: int) -> tuple[str, float, str]:
@@ -192,14 +227,17 @@ def binding_limit(out: Outcome, cores: int) -> tuple[str, float, str]:
     fails = len(out.voters) - sum(v.ok for v in out.voters)
     circuit_fails = sum(c for w, c in out.whys().items()
                         if w.startswith("socks") or w == "timeout")
-    if out.meter.machine >= 90:
-        top = max(out.meter.used, key=lambda k: out.meter.used[k])
-        return f"the machine's {cores} cores (most CPU: {top})", out.meter.machine, "% busy"
+    util = utilisation(out)
+    top = max(util, key=lambda k: util[k])
     if out.meter.tor_main_hot >= 3:
         return ("the service tor's main thread (>= 90 % of a core)",
                 float(out.meter.tor_main_hot), "s at >= 90 %")
     if out.busy_answers():
         return "gunicorn's upload cap / gate (503 busy)", float(out.busy_answers()), "answers"
+    busy = max(ours_busy(out, cores), out.meter.machine)
+    if busy >= 85:
+        return (f"the machine's {cores} cores (closest to its own ceiling: {top})", busy,
+                "% busy")
     if circuit_fails and circuit_fails * 2 >= fails:
         return "tor circuits (introduction/rendezvous failures)", float(circuit_fails), "failures"
-    return "none reached at this load", out.meter.machine, "% busy"
+    return f"none reached; closest to its ceiling: {top}", util[top], "% of its cores"

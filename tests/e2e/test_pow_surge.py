@@ -32,8 +32,8 @@ def test_voters_get_receipts_under_a_flood(served: Served, tornet: TorNet,
     assert not [p for p in pids if alive(p)], "client tors left behind"
     assert len(out.voters) >= 10
     # the flood really ran through tor: new circuits connected, slow streams held
-    assert out.flood["intro"].opened >= 5, out.flood["intro"].errors
-    assert out.flood["heads"].opened >= 1, out.flood["heads"].errors
+    assert out.flood_total("intro", "opened") >= 5, [a.errors for a in out.flood["intro"]]
+    assert out.flood_total("heads", "opened") >= 1, [a.errors for a in out.flood["heads"]]
     # generous: most voters get a receipt on a noisy machine (the bench's target is 95 %)
     assert out.receipts() >= 0.8, out.whys()
     acked, once, lost = out.reconcile(served, tmp_path / "out")
