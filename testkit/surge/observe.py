@@ -87,7 +87,7 @@ class PowWatch:
     def __enter__(self) -> PowWatch:
         for node in self.nodes:
             ctl = node.controller()
-            ctl.add_event_listener(self._handler(node.name), EventType.CIRC)  # type: ignore[arg-type]
+            ctl.add_event_listener(self._handler(node.name), EventType.CIRC)
             self._ctls.append(ctl)
         return self
 
@@ -134,7 +134,7 @@ def published_pow(node: Node, address: str, timeout: float = 60) -> tuple[bool, 
             got.set()
 
     with node.controller() as ctl:
-        ctl.add_event_listener(on_desc, EventType.HS_DESC)  # type: ignore[arg-type]
+        ctl.add_event_listener(on_desc, EventType.HS_DESC)
         deadline = time.monotonic() + timeout
         text = ""
         while time.monotonic() < deadline and not text:

@@ -78,4 +78,4 @@ class SocksHTTPConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         self.sock = open_stream(self.socks_port, self.host, self.port, self.user,
-                                self.password, float(self.timeout or 60))  # type: ignore[arg-type]
+                                self.password, float(self.timeout or 60))

@@ -50,12 +50,15 @@ def test_voters_get_receipts_under_a_flood(served: Served, tornet: TorNet,
 
 def test_no_pow_serve_publishes_no_pow_params(tornet: TorNet, tmp_path: Path) -> None:
     srv = Served.start(tmp_path / "nopow", tornet, ["--no-pow"])
+    pids: list[int] = []
     try:
         srv.wait_for(lambda: (srv.data / "onion" / "status.json").exists(), 60, "status")
         srv.wait_for(lambda: all(s.get("published") for s in srv.status()["services"]), 90,
                      "the descriptor upload")
+        pids = [srv.status()["tor_pid"], srv.status()["web_pid"]]
         fetched, params = published_pow(tornet.client, srv.address)
         assert fetched, "the client could not fetch the descriptor"
         assert params is None, params
     finally:
         assert srv.stop() == 0, srv.log_text()[-2000:]
+    assert not [p for p in pids if alive(p)], "serve left tor or gunicorn running"
