@@ -138,11 +138,13 @@ def run_rows(name: str, out: Outcome, pow_on: bool, judged: bool,
 
 
 def one_run(net: TorNet, clients: tuple[ClientTors, ClientTors], root: Path, name: str,
-            pow_on: bool, flood: Flood | None, profile: Profile) -> list[Row]:
-    log(f"{name}: serve {'with PoW' if pow_on else '--no-pow'}, "
+            serve_args: list[str], flood: Flood | None, profile: Profile) -> list[Row]:
+    """One fresh ``onion serve`` with ``serve_args``, one surge, its rows."""
+    pow_on = "--no-pow" not in serve_args
+    log(f"{name}: serve {' '.join(serve_args) or '(PoW on, defaults)'}, "
         f"{len(profile.arrivals())} voters{', flood' if flood else ''}")
     started = time.monotonic()
-    extra = ["--grace-seconds", "3600"] + ([] if pow_on else ["--no-pow"])
+    extra = ["--grace-seconds", "3600", *serve_args]
     slug = "".join(c if c.isalnum() else "-" for c in name)
     srv = Served.start(root / slug, net, extra)
     try:
@@ -158,8 +160,23 @@ def one_run(net: TorNet, clients: tuple[ClientTors, ClientTors], root: Path, nam
             log(f"{name}: serve exited with {code}")
     log(f"{name}: done in {time.monotonic() - started:.0f} s; receipts "
         f"{out.receipts():.0%}, p95 {out.p(0.95):.1f} s")
-    judged = pow_on and flood is not None and flood.tors == 1
+    judged = not serve_args and flood is not None and flood.tors == 1
     return run_rows(name, out, pow_on, judged, reconciled, profile)
+
+
+def runs(flood: Flood, soak: bool) -> list[tuple[str, list[str], Flood | None]]:
+    """(name, serve's extra arguments, flood) of each run, in order. ``make soak`` adds
+    one whose PoW queue is throttled below the flood's rate, so the queue binds (and, the
+    run being longer than 300 s, tor has a chance to raise the suggested effort)."""
+    heavy = replace(flood, intro=3 * flood.intro, heads=2 * flood.heads, tors=3)
+    out: list[tuple[str, list[str], Flood | None]] = [
+        ("PoW on + flood", [], flood),
+        ("PoW off + flood", ["--no-pow"], flood),
+        ("PoW on + 3x flood on 3 tors", [], heavy)]
+    if soak:
+        out.append(("PoW queue 10/s (burst 20) + flood",
+                    ["--pow-queue-rate", "10", "--pow-queue-burst", "20"], flood))
+    return [*out, ("PoW on, no flood", [], None)]
 
 
 def run(soak: bool) -> list[Row]:
@@ -167,7 +184,6 @@ def run(soak: bool) -> list[Row]:
         log("tor missing: surge rows left out")
         return []
     profile, flood = sizes(soak)
-    heavy = replace(flood, intro=3 * flood.intro, heads=2 * flood.heads, tors=3)
     rows: list[Row] = []
     budget = time.monotonic() + (3600 if soak else 450)
     with tempfile.TemporaryDirectory(prefix="surge-bench-") as d:
@@ -176,15 +192,12 @@ def run(soak: bool) -> list[Row]:
             net.wait_client_bootstrapped(150)
             with ClientTors(net, root / "voters", 3) as voters, \
                     ClientTors(net, root / "flooders", 2) as flooders:
-                for name, pow_on, fl in (("PoW on + flood", True, flood),
-                                         ("PoW off + flood", False, flood),
-                                         ("PoW on + 3x flood on 3 tors", True, heavy),
-                                         ("PoW on, no flood", True, None)):
+                for name, args, fl in runs(flood, soak):
                     if fl is None and time.monotonic() > budget:
                         log(f"{name}: skipped (time budget spent)")
                         continue
                     try:
-                        rows += one_run(net, (voters, flooders), root, name, pow_on, fl,
+                        rows += one_run(net, (voters, flooders), root, name, args, fl,
                                         profile)
                     except Exception:
                         log(f"{name}: FAILED\n{traceback.format_exc()}")

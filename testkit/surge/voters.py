@@ -95,7 +95,6 @@ class Election:
         self.run_id = run_id or os.urandom(3).hex()
         self.voters = [Voter(i, t, p, token(f"surge{self.run_id}v{i}"))
                        for i, (t, p) in enumerate(profile.arrivals())]
-        self._lock = threading.Lock()
 
     def run(self, *, grace: float = 300.0) -> list[Voter]:
         """Start each voter at its arrival; wait for all, at most ``grace`` s after the
