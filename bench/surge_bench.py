@@ -9,8 +9,11 @@ seconds per process group, the busiest second of the service tor's main thread a
 gunicorn, the limit that bound first (read from those figures), and every acknowledged
 report found exactly once after export + decrypt. Voters use client tors of their own
 (several, as on the real network each voter solves PoW on their own device); the flood
-uses the network's client tor. All of it runs on one 2-core machine: the client side's
-CPU is in the table so the figures can be read honestly.
+uses the network's client tor (and two more in the 3x run). All of it runs on one 2-core
+machine: the client side's CPU is in the table so the figures can be read honestly. No
+run's suggested effort moved in `make bench`: tor recomputes it every 300 s, and only
+when its PoW queue backed up; `make soak` runs longer, with one run whose queue rate is
+throttled below the flood's.
 """
 
 from __future__ import annotations
