@@ -229,6 +229,10 @@ def binding_limit(out: Outcome, cores: int) -> tuple[str, float, str]:
                         if w.startswith("socks") or w == "timeout")
     util = utilisation(out)
     top = max(util, key=lambda k: util[k])
+    effort = [p.suggested_effort if p else 0 for _, p in (out.pow_before, out.pow_after)]
+    if effort[1] > effort[0]:
+        return ("tor's PoW queue (it backed up: tor raised the suggested effort "
+                f"{effort[0]} -> {effort[1]})", float(circuit_fails), "failed attempts")
     if out.meter.tor_main_hot >= 3:
         return ("the service tor's main thread (>= 90 % of a core)",
                 float(out.meter.tor_main_hot), "s at >= 90 %")

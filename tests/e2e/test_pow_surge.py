@@ -2,8 +2,9 @@
 figures are `make bench`'s surge table): voters on a steady-then-spike profile, each on a
 circuit of its own, file reports under an introduction/rendezvous flood and slow heads
 and bodies, with serve's PoW defense on. No timing is asserted: a busy machine is slow,
-not wrong. Runs before test_rotation.py (file order), which changes the served address:
-the flood ends here and the service must answer normally again.
+not wrong. A --no-pow serve's descriptor is checked first, on a quiet network. Runs before
+test_rotation.py (file order), which changes the served address: the flood ends here and
+the service must answer normally again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,22 @@ from testkit.surge.voters import Profile
 from testkit.tornet import TorNet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tor]
+
+
+def test_no_pow_serve_publishes_no_pow_params(tornet: TorNet, tmp_path: Path) -> None:
+    srv = Served.start(tmp_path / "nopow", tornet, ["--no-pow"])
+    pids: list[int] = []
+    try:
+        srv.wait_for(lambda: (srv.data / "onion" / "status.json").exists(), 60, "status")
+        srv.wait_for(lambda: all(s.get("published") for s in srv.status()["services"]), 90,
+                     "the descriptor upload")
+        pids = [srv.status()["tor_pid"], srv.status()["web_pid"]]
+        fetched, params = published_pow(tornet.client, srv.address)
+        assert fetched, "the client could not fetch the descriptor"
+        assert params is None, params
+    finally:
+        assert srv.stop() == 0, srv.log_text()[-2000:]
+    assert not [p for p in pids if alive(p)], "serve left tor or gunicorn running"
 
 
 def test_voters_get_receipts_under_a_flood(served: Served, tornet: TorNet,
@@ -46,19 +63,3 @@ def test_voters_get_receipts_under_a_flood(served: Served, tornet: TorNet,
     # the flood is over: the service answers a new visitor normally
     page = served.fetch(served.address, "/en/", timeout=120)
     assert page.status == 200
-
-
-def test_no_pow_serve_publishes_no_pow_params(tornet: TorNet, tmp_path: Path) -> None:
-    srv = Served.start(tmp_path / "nopow", tornet, ["--no-pow"])
-    pids: list[int] = []
-    try:
-        srv.wait_for(lambda: (srv.data / "onion" / "status.json").exists(), 60, "status")
-        srv.wait_for(lambda: all(s.get("published") for s in srv.status()["services"]), 90,
-                     "the descriptor upload")
-        pids = [srv.status()["tor_pid"], srv.status()["web_pid"]]
-        fetched, params = published_pow(tornet.client, srv.address)
-        assert fetched, "the client could not fetch the descriptor"
-        assert params is None, params
-    finally:
-        assert srv.stop() == 0, srv.log_text()[-2000:]
-    assert not [p for p in pids if alive(p)], "serve left tor or gunicorn running"
