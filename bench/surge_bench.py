@@ -123,7 +123,8 @@ def run_rows(name: str, out: Outcome, pow_on: bool, judged: bool,
              for group, pct in utilisation(out).items()]
     rows += [
         Row(GROUP, f"{name}: machine busy, this run's processes / whole machine (others' "
-            f"too; {CORES} cores)", ours_busy(out, CORES), "%", baseline=m.machine),
+            f"too; {CORES} cores; per-process vs /proc/stat counters, a few points apart)",
+            ours_busy(out, CORES), "%", baseline=m.machine),
         Row(GROUP, f"{name}: service tor main thread, busiest second", m.tor_main_peak, "%"),
         Row(GROUP, f"{name}: gunicorn (all processes), busiest second", m.web_peak, "%"),
         Row(GROUP, f"{name}: service tor CPU per client introduction (rendezvous included)",
