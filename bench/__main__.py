@@ -10,7 +10,8 @@ from bench import Row, table
 
 # keys_bench runs last: its decrypt rounds start from a cold cache (see
 # keys_bench._cold_cache), which would slow the others' first requests.
-MODULES = ["app_bench", "hostile_bench", "slow_bench", "summary_bench", "balance_bench",
+MODULES = ["app_bench", "hostile_bench", "slow_bench", "summary_bench", "surge_bench",
+           "balance_bench",
            "keys_bench"]
 
 
