@@ -42,6 +42,21 @@ class Curl:
     url: str = ""
 
 
+def curl_socks(socks_port: int, url: str, body: Path, extra: list[str] | None = None,
+               max_time: float = 30, user: str | None = None) -> Curl:
+    """curl ``url`` through tor's SOCKS port (the name goes to tor, no DNS); ``user``: SOCKS
+    credentials of its own, so tor gives it a circuit of its own (IsolateSOCKSAuth)."""
+    proxy = f"socks5h://{user}:x@127.0.0.1:{socks_port}" if user else \
+        f"socks5h://127.0.0.1:{socks_port}"
+    res = subprocess.run(
+        ["curl", "-sS", "-o", str(body), "-w", "%{http_code}", "--max-time", str(max_time),
+         "-x", proxy, *(extra or []), url], capture_output=True, text=True,
+        timeout=max_time + 10)
+    text = body.read_text(errors="replace") if body.exists() else ""
+    body.unlink(missing_ok=True)
+    return Curl(res.returncode, int(res.stdout or 0), text, url)
+
+
 @dataclass
 class Served:
     root: Path
@@ -119,14 +134,7 @@ class Served:
                 if line.split("#", 1)[0].strip()]
 
     def curl(self, url: str, extra: list[str] | None = None, max_time: float = 30) -> Curl:
-        body = self.root / "curl.body"
-        res = subprocess.run(
-            ["curl", "-sS", "-o", str(body), "-w", "%{http_code}", "--max-time",
-             str(max_time), "--socks5-hostname", f"127.0.0.1:{self.net.socks_port}",
-             *(extra or []), url], capture_output=True, text=True, timeout=max_time + 10)
-        text = body.read_text(errors="replace") if body.exists() else ""
-        body.unlink(missing_ok=True)
-        return Curl(res.returncode, int(res.stdout or 0), text, url)
+        return curl_socks(self.net.socks_port, url, self.root / "curl.body", extra, max_time)
 
     def fetch(self, address: str, path: str = "/", timeout: float = 120,
               extra: list[str] | None = None) -> Curl:

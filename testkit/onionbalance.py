@@ -35,13 +35,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-import stem
-
 from keys.reader import open_batch
 from testkit.formfill import answers, curl_form_args, parse_form
-from testkit.onion_serve import Curl, Served, run
+from testkit.onion_serve import Curl, Served, curl_socks, run
 from testkit.procfs import alive, rss_kib
-from testkit.tornet import Node, TorNet, free_ports
+from testkit.tornet import Node, TorNet, free_ports, wait_bootstrapped
 
 BIN = Path(sys.executable).parent
 
@@ -210,14 +208,8 @@ class Balanced:
 
     def curl(self, voter: str, url: str, extra: list[str], max_time: float) -> Curl:
         """curl through the network's client as ``voter`` (its own SOCKS credentials)."""
-        body = self.root / f"curl-{voter}.body"
-        res = subprocess.run(
-            ["curl", "-sS", "-o", str(body), "-w", "%{http_code}", "--max-time",
-             str(max_time), "-x", f"socks5h://{voter}:x@127.0.0.1:{self.net.socks_port}",
-             *extra, url], capture_output=True, text=True, timeout=max_time + 10)
-        text = body.read_text(errors="replace") if body.exists() else ""
-        body.unlink(missing_ok=True)
-        return Curl(res.returncode, int(res.stdout or 0), text, url)
+        return curl_socks(self.net.socks_port, url, self.root / f"curl-{voter}.body", extra,
+                          max_time, user=voter)
 
     def post_report(self, voter: str, max_time: float = 45, address: str = "") -> Vote:
         """One voter: GET the form, POST a report through the frontend (``address``,
@@ -292,23 +284,6 @@ def frontend_key(ob: Path, name: str, n: int) -> Path:
     assert res.returncode == 0, res.stdout + res.stderr
     key = next((ob / name).glob("*.key"))
     return Path(shutil.move(key, ob / key.name))
-
-
-def wait_bootstrapped(node: Node, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        assert node.proc is not None and node.proc.poll() is None, \
-            f"tor {node.name} exited: see {node.data / 'tor.log'}"
-        try:
-            with node.controller() as ctl:
-                last = ctl.get_info("status/bootstrap-phase")
-                if "PROGRESS=100" in last:
-                    return
-        except (stem.SocketError, stem.ControllerError) as exc:
-            last = str(exc)
-        time.sleep(1)
-    raise TimeoutError(f"tor {node.name} did not bootstrap: {last}")
 
 
 def decrypt_backends(backends: list[Backend], out_root: Path) -> dict[str, list[dict[str, Any]]]:

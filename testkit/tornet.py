@@ -198,21 +198,7 @@ TestingV3AuthVotingStartOffset {offset}
         return [n.proc.pid for n in self.nodes if n.proc is not None]
 
     def wait_client_bootstrapped(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            for node in self.nodes:
-                if node.proc is not None and node.proc.poll() is not None:
-                    raise RuntimeError(f"tor {node.name} exited: see {node.data / 'tor.log'}")
-            try:
-                with self.client.controller() as ctl:
-                    last = ctl.get_info("status/bootstrap-phase")
-                    if "PROGRESS=100" in last:
-                        return
-            except (stem.SocketError, stem.ControllerError) as exc:
-                last = str(exc)
-            time.sleep(1)
-        raise TimeoutError(f"the private network's client did not bootstrap: {last}")
+        wait_bootstrapped(self.client, timeout, watch=self.nodes)
 
     def stop(self) -> None:
         for node in reversed(self.nodes):
@@ -227,3 +213,23 @@ TestingV3AuthVotingStartOffset {offset}
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_bootstrapped(node: Node, timeout: float, watch: list[Node] | None = None) -> None:
+    """Wait until ``node``'s tor reports 100 % bootstrapped; fail at once if it (or any tor
+    of ``watch``) exited."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        for other in watch or [node]:
+            if other.proc is not None and other.proc.poll() is not None:
+                raise RuntimeError(f"tor {other.name} exited: see {other.data / 'tor.log'}")
+        try:
+            with node.controller() as ctl:
+                last = ctl.get_info("status/bootstrap-phase")
+                if "PROGRESS=100" in last:
+                    return
+        except (stem.SocketError, stem.ControllerError) as exc:
+            last = str(exc)
+        time.sleep(1)
+    raise TimeoutError(f"tor {node.name} did not bootstrap: {last}")

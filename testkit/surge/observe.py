@@ -25,7 +25,7 @@ from stem.control import Controller, EventType
 from stem.descriptor.hidden_service import HiddenServiceDescriptorV3
 
 from testkit.procfs import CLK_TCK
-from testkit.tornet import COMMON, Node, TorNet, free_ports
+from testkit.tornet import COMMON, Node, TorNet, free_ports, wait_bootstrapped
 
 POW_RE = re.compile(r"\bHS_POW=v1,(\d+)")
 PARAMS_RE = re.compile(r"^pow-params (\S+) (\S+) (\d+) (\S+)$", re.M)
@@ -59,14 +59,7 @@ class ClientTors:
     def wait_bootstrapped(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         for node in self.nodes:
-            while True:
-                with contextlib.suppress(stem.SocketError, stem.ControllerError), \
-                        node.controller() as ctl:
-                    if "PROGRESS=100" in ctl.get_info("status/bootstrap-phase"):
-                        break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"client tor {node.name} did not bootstrap")
-                time.sleep(1)
+            wait_bootstrapped(node, max(1.0, deadline - time.monotonic()), watch=self.nodes)
 
     def pids(self) -> list[int]:
         return [n.proc.pid for n in self.nodes if n.proc is not None]
