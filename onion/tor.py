@@ -367,8 +367,9 @@ class TorLink:
         self.publish_all(self.wanted, target)
         self.down = False
         self.restarts += 1
-        self.say("tor is back; the same address(es) are handed to it again (wait for "
-                 "'descriptor published')")
+        again = ("it runs the instance from its torrc again" if self.cfg.torrc_service
+                 else "the same address(es) are handed to it again")
+        self.say(f"tor is back; {again} (wait for 'descriptor published')")
 
     def bootstrap(self) -> int:
         return bootstrap_percent(self.ctl) if self.ctl is not None else -1
