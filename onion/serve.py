@@ -233,7 +233,8 @@ class Server:
             self.set_instance_id()
             with self.tor.lock:
                 self.tor.published.add(self.instance_address[:-6])
-            self.say(f"instance address (from tor's upload): {self.instance_address}")
+            self.say(f"instance address (from tor's upload): {self.instance_address} (tor's "
+                     "torrc has this one service; --instance-address makes it certain)")
 
     def loop(self) -> None:
         last_status = 0.0

@@ -142,3 +142,29 @@ def test_status_says_when_the_instance_is_not_known() -> None:
                                       "published": False})
     assert lines[0].startswith(f"frontend:   {front}")
     assert lines[1].startswith("instance:   address not known yet")
+
+
+def test_the_instance_is_learnt_only_from_one_upload_of_a_sole_service(tmp_path: Path) -> None:
+    """No --instance-address, no readable hostname: with one torrc service, the one
+    service id tor reported uploaded is the instance's; with two, nothing is guessed."""
+    from onion.serve import ServeConfig, Server
+
+    front, inst, other = (OnionKey.generate() for _ in range(3))
+    said: list[str] = []
+    cfg = ServeConfig(data=tmp_path, control_port=9, frontends=(front.address,))
+    server = Server(cfg, said.append)
+    server.tor.uploads = {inst.service_id}
+    server.learn_instance()
+    assert server.instance_address is None             # the torrc may hold others
+    server.sole_service = True
+    server.tor.uploads = {inst.service_id, other.service_id}
+    server.learn_instance()
+    assert server.instance_address is None             # two candidates: no guess
+    server.tor.uploads = {inst.service_id}
+    server.learn_instance()
+    assert server.instance_address == inst.address
+    assert server.tor.instance_id == inst.service_id
+    assert server._backend_status(server.tor.published, True) == {
+        "frontends": [front.address], "instance": inst.address, "published": True}
+    assert said == [f"instance address (from tor's upload): {inst.address} (tor's torrc "
+                    "has this one service; --instance-address makes it certain)"]
