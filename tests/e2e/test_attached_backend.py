@@ -2,13 +2,13 @@
 system tor under deploy/systemd/skrynka.service) runs the Onionbalance instance from its
 torrc, ``onion serve --control-port … --onionbalance-frontend X`` attaches to it.
 
-serve accepts that tor, learns the instance address (its hostname file is readable here),
-sees the descriptor published, and the app answers through the instance address for
-Host = the frontend; a report posted there decrypts from the export. The operator's tor is
-then restarted: serve keeps running and sees the instance published again. Last, serve
-with another --bind is refused, its hint naming the lines to add. Onionbalance itself is
-not run here (tests/e2e/test_onionbalance.py does, with own-tor backends): a frontend's
-first fetch alone takes about a minute.
+serve accepts that tor, takes the instance address (--instance-address, checked against
+the hostname file, readable here), sees the descriptor published, and the app answers
+through the instance address for Host = the frontend; a report posted there decrypts from
+the export. The operator's tor is then restarted: serve keeps running and sees the
+instance published again. Last, serve with another --bind is refused, its hint naming the
+lines to add. Onionbalance itself is not run here (tests/e2e/test_onionbalance.py does,
+with own-tor backends): a frontend's first fetch alone takes about a minute.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def run_attached(root: Path, net: TorNet, node: Node, hs: Path, frontend: str,
     through the instance address for Host = the frontend. Returns serve (running), the
     receipt page and the report's marker."""
     instance = wait_hostname(hs, 30)
-    attach = ["--control-port", str(node.control_port), "--onionbalance-frontend", frontend]
+    attach = ["--control-port", str(node.control_port), "--onionbalance-frontend", frontend,
+              "--instance-address", instance]         # as the unit's drop-in gives it
     srv = Served.start(root / "serve", net, attach, port=port, own_tor=False)
     try:
         be = wait_published(srv, 0)
@@ -101,6 +102,10 @@ def run_attached(root: Path, net: TorNet, node: Node, hs: Path, frontend: str,
         assert srv.hostnames() == [frontend]
         assert f"instance address: {instance}" in srv.log_text()
         assert srv.status()["mode"] == "attached"
+        shown = subprocess.run([sys.executable, "-m", "onion", "status"], cwd=ROOT,
+                               env=srv.env, capture_output=True, text=True, timeout=60)
+        assert f"instance:   {instance}  descriptor published" in shown.stdout, shown.stdout
+        assert f"frontend:   {frontend}" in shown.stdout
         marker = f"attached {OnionKey.generate().service_id[:10]}"
         page = post_report(srv, instance, frontend, marker)
         wrong = srv.curl(f"http://{instance}/en/", max_time=60)   # Host = the instance
