@@ -140,7 +140,7 @@ class Server:
         try:
             self.tor.start()
             if self.backend is not None and self.cfg.attached:
-                self.check_attached()
+                self.check_attached(self.backend)
             self.web.start()
             self.tor.publish_all(self.keys(), self.web.target)
             self.announce()
@@ -196,7 +196,7 @@ class Server:
         self.say(f"instance address: {self.instance_address} (put it into onionbalance's "
                  f"config.yaml on the frontend host; {backend.instance_hint()})")
 
-    def check_attached(self) -> None:
+    def check_attached(self, be: backend.Backend) -> None:
         """Attached backend mode: the operator's tor must run the instance from its torrc,
         port 80 to our --bind (refused otherwise, with the lines to add)."""
         wanted = backend.service_lines(
@@ -208,11 +208,10 @@ class Server:
         for warning in warnings:
             self.say(f"WARNING: tor's instance service {service.directory}: {warning}")
         self.sole_service = len(services) == 1
-        assert self.backend is not None
-        backend.prepare_attached(self.cfg.data)
-        backend.write_hostnames(self.cfg.data, self.backend)
         self.instance_address = backend.attached_address(Path(service.directory),
                                                          self.cfg.instance_address)
+        backend.prepare_attached(self.cfg.data)
+        backend.write_hostnames(self.cfg.data, be)
         self.set_instance_id()
 
     def set_instance_id(self) -> None:
