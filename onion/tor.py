@@ -192,8 +192,8 @@ def hs_options(ctl: Controller) -> list[str]:
 
 
 def descriptor_built(ctl: Controller, service_id: str) -> bool:
-    """True if tor holds a built descriptor of its service ``service_id`` (it uploads it
-    as soon as it is built)."""
+    """True if tor holds a built descriptor of its service ``service_id`` (tor builds one
+    once it has the network and uploads it when the introduction points are up: seconds)."""
     try:
         return bool(ctl.get_info(f"hs/service/desc/id/{service_id}", ""))
     except stem.ControllerError:
@@ -292,7 +292,8 @@ class TorLink:
             self.note_instance_built()
 
     def note_instance_built(self) -> None:
-        """Attached backend: a descriptor tor built before we came counts as published."""
+        """Attached backend: a descriptor tor built before we came (attached to a tor that
+        runs for days, no upload is due soon) counts as published."""
         sid = self.instance_id
         if self.ctl is not None and sid and descriptor_built(self.ctl, sid):
             with self.lock:
