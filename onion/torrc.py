@@ -136,8 +136,10 @@ def check_instance(services: list[HsService], target: str,
     if not found:
         raise InstanceMissing(missing_reason(services, target), add_hint(wanted))
     service = found[0]
+    names = {line.split(" ", 1)[0].lower(): line.split(" ", 1)[0]
+             for line in wanted.splitlines() if line.strip()}
     want = expected_options(wanted)
-    warnings = [f"{name} is {service.options.get(name, 'not set')}, serve would set "
+    warnings = [f"{names[name]} is {service.options.get(name, 'not set')}, serve would set "
                 f"{value}" for name, value in want.items()
                 if name.startswith("hiddenservice") and name not in ("hiddenservicedir",
                                                                      "hiddenserviceport")

@@ -70,8 +70,8 @@ def test_pow_off_or_other_limits_are_warned() -> None:
     _, warnings = torrc.check_instance(torrc.parse_hs_options(lines), "127.0.0.1:8086",
                                        wanted())
     assert len(warnings) == 4, warnings
-    assert "hiddenservicepowdefensesenabled is not set, serve would set 1" in warnings
-    assert "hiddenservicemaxstreams is 40, serve would set 8" in warnings
+    assert "HiddenServicePoWDefensesEnabled is not set, serve would set 1" in warnings
+    assert "HiddenServiceMaxStreams is 40, serve would set 8" in warnings
     _, none = torrc.check_instance(torrc.parse_hs_options(lines),
                                    "127.0.0.1:8086", wanted(pow_enabled=False).replace(
                                        "MaxStreams 8", "MaxStreams 40"))
