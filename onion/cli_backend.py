@@ -73,7 +73,8 @@ def cmd_backend_config(args: argparse.Namespace) -> int:
         hs_dir, str(loopback_tcp(args.bind)), pow_enabled=not args.no_pow,
         pow_queue_rate=args.pow_queue_rate, pow_queue_burst=args.pow_queue_burst,
         max_streams=args.max_streams)
-    print(f"# add to your tor's torrc (Debian: /etc/tor/torrc), see {DOCS}")
+    print(f"# put into your tor's configuration (after `make install`: "
+          f"/etc/tor/torrc.d/skrynka-instance.conf), see {DOCS}")
     print(lines, end="")
     print(f"# tor reads {backend.OB_CONFIG} when it loads the service: first `install -d -m "
           f"0700 -o debian-tor -g debian-tor {hs_dir}`, write {hs_dir}/{backend.OB_CONFIG} "
