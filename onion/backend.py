@@ -94,10 +94,41 @@ def prepare(data: Path, backend: Backend) -> onionkey.OnionKey:
     return key
 
 
+def prepare_attached(data: Path) -> None:
+    """Attached backend mode: the instance lives in the operator tor's HiddenServiceDir;
+    ours only marks this data directory as a backend's (no key, no ob_config)."""
+    hs = instance_dir(data)
+    hs.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    hs.mkdir(exist_ok=True, mode=0o700)
+
+
+def attached_address(hs_dir: Path, given: str | None) -> str | None:
+    """The instance's address: ``--instance-address``, or tor's ``hostname`` file when
+    this user may read it (Debian's /var/lib/tor is tor's alone); None if neither."""
+    try:
+        found: str | None = (hs_dir / "hostname").read_text("ascii").strip().lower()
+    except (OSError, UnicodeDecodeError):
+        found = None
+    if given and found and given != found:
+        raise UsageError(f"--instance-address {given} is not the address of tor's instance "
+                         f"service: its {hs_dir / 'hostname'} says {found}",
+                         "give the address that file holds, or leave the option out")
+    return given or found
+
+
 def torrc_lines(data: Path, target: str, *, pow_enabled: bool, pow_queue_rate: int,
                 pow_queue_burst: int, max_streams: int) -> str:
     """The service's torrc lines, with the defenses serve sets with ADD_ONION."""
-    lines = [f"HiddenServiceDir {instance_dir(data)}",
+    return service_lines(str(instance_dir(data)), target, pow_enabled=pow_enabled,
+                         pow_queue_rate=pow_queue_rate, pow_queue_burst=pow_queue_burst,
+                         max_streams=max_streams)
+
+
+def service_lines(hs_dir: str, target: str, *, pow_enabled: bool, pow_queue_rate: int,
+                  pow_queue_burst: int, max_streams: int) -> str:
+    """The instance service's torrc lines in ``hs_dir``: the same for the tor serve
+    launches (own-tor backend mode) and for an operator's tor (attached backend mode)."""
+    lines = [f"HiddenServiceDir {hs_dir}",
              f"HiddenServicePort 80 {target}",
              "HiddenServiceOnionbalanceInstance 1",
              f"HiddenServiceMaxStreams {max_streams}",

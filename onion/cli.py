@@ -101,7 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         pow_queue_burst=args.pow_queue_burst, max_streams=args.max_streams,
         client_auth=read_client_auth(args.client_auth) if args.client_auth else (),
         bootstrap_warn=args.bootstrap_warn, local_look=args.local_look, wsgi=args.wsgi,
-        init=args.init, frontends=frontends)
+        init=args.init, frontends=frontends,
+        instance_address=cli_backend.instance_address(args))
     if cfg.control_port is not None and cfg.control_socket is not None:
         raise UsageError("give --control-port or --control-socket, not both")
     serve(cfg, say_at)
@@ -344,6 +345,7 @@ def _announcement_parsers(sub: Any) -> None:
     p.add_argument("--out", help="file to write (default revocation-<address prefix>.txt)")
     p.set_defaults(func=cmd_revoke)
     cli_backend.announce_parser(sub, _add)
+    cli_backend.config_parser(sub, _add)
     p = _add(sub, "verify", "check an announcement or revocation: signature, expiry, and "
              "serial against those seen before")
     p.add_argument("--verify-key", required=True, help="the verify key text or a file with it "

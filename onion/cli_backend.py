@@ -18,29 +18,92 @@ DOCS = "docs/onionbalance.md"
 def add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--onionbalance-frontend", action="append", metavar="ADDRESS.onion",
                    help="backend mode: serve as one Onionbalance instance of this frontend "
-                   "address (a torrc service on the tor serve launches; repeat it during a "
-                   f"frontend rotation, the new address first; see {DOCS})")
+                   "address (a torrc service: on the tor serve launches, or, with "
+                   "--control-socket/--control-port, on your tor as `skrynka-onion "
+                   "backend-config` prints it; repeat it during a frontend rotation, the new "
+                   f"address first; see {DOCS})")
+    p.add_argument("--instance-address", metavar="ADDRESS.onion",
+                   help="attached backend mode: the instance service's address (its "
+                   "HiddenServiceDir/hostname), shown by `skrynka-onion status`")
 
 
 def frontends(args: argparse.Namespace) -> tuple[str, ...]:
     """The checked frontend addresses, or () outside backend mode; refuses what backend
     mode cannot do."""
+    attached = args.control_port is not None or bool(args.control_socket)
+    if args.instance_address and not (args.onionbalance_frontend and attached):
+        raise UsageError("--instance-address is for attached backend mode",
+                         "give it with --onionbalance-frontend and --control-socket or "
+                         "--control-port; the tor serve launches tells serve its address")
     if not args.onionbalance_frontend:
         return ()
     from onion import backend
-
-    if args.control_port is not None or args.control_socket:
-        raise UsageError(
-            "--onionbalance-frontend needs the tor serve launches: an Onionbalance instance "
-            "is a torrc service (HiddenServiceOnionbalanceInstance), which serve cannot add "
-            "to your tor over its control port",
-            f"run serve without --control-port/--control-socket, or configure the instance "
-            f"in your tor's torrc and run one Skrynka per backend as {DOCS} shows")
     if args.client_auth:
         raise UsageError("--client-auth cannot be used with --onionbalance-frontend: the "
                          "frontend's descriptor is published by onionbalance, not by serve",
                          "a staff-only drop runs without Onionbalance")
     return backend.check_frontends(args.onionbalance_frontend).frontends
+
+
+def instance_address(args: argparse.Namespace) -> str | None:
+    """``--instance-address``, checked (a v3 address), or None."""
+    if not args.instance_address:
+        return None
+    from onion import announce
+    from onion.errors import AnnouncementError
+
+    addr = str(args.instance_address).strip().lower()
+    try:
+        announce.check_address(addr)
+    except AnnouncementError as exc:
+        raise UsageError(f"--instance-address {addr}: {exc.message}",
+                         "copy it from the instance's HiddenServiceDir/hostname") from exc
+    return addr
+
+
+def cmd_backend_config(args: argparse.Namespace) -> int:
+    """Print the torrc lines and the ob_config of the instance service for the operator's
+    tor (attached backend mode), exactly as serve checks them."""
+    from onion import backend, torrc
+    from onion.web import loopback_tcp
+
+    be = backend.check_frontends(args.onionbalance_frontend)
+    hs_dir = args.hs_dir.rstrip("/")
+    lines = backend.service_lines(
+        hs_dir, str(loopback_tcp(args.bind)), pow_enabled=not args.no_pow,
+        pow_queue_rate=args.pow_queue_rate, pow_queue_burst=args.pow_queue_burst,
+        max_streams=args.max_streams)
+    print(f"# put into your tor's configuration (after `make install`: "
+          f"/etc/tor/torrc.d/skrynka-instance.conf), see {DOCS}")
+    print(lines, end="")
+    print(f"# tor reads {backend.OB_CONFIG} when it loads the service: first `install -d -m "
+          f"0700 -o debian-tor -g debian-tor {hs_dir}`, write {hs_dir}/{backend.OB_CONFIG} "
+          "as below (owner debian-tor, mode 0600), then `systemctl reload tor`")
+    print(backend.ob_config_text(be), end="")
+    if hs_dir != torrc.SYSTEM_HS_DIR:
+        print(f"# serve checks the lines above but for the directory ({torrc.SYSTEM_HS_DIR} "
+              "in its hints)")
+    return 0
+
+
+def config_parser(sub: Any, add: Any) -> None:
+    from contract import DEFAULT_MAX_STREAMS
+    from onion import torrc
+
+    p = add(sub, "backend-config", "print the torrc lines and ob_config of an Onionbalance "
+            "instance on your tor (attached backend mode: serve --control-socket "
+            "--onionbalance-frontend)")
+    p.add_argument("--onionbalance-frontend", action="append", required=True,
+                   metavar="ADDRESS.onion", help="the frontend address (repeat: new first)")
+    p.add_argument("--bind", default="127.0.0.1:8086", help="serve's --bind (default "
+                   "127.0.0.1:8086)")
+    p.add_argument("--hs-dir", default=torrc.SYSTEM_HS_DIR,
+                   help=f"the instance's HiddenServiceDir (default {torrc.SYSTEM_HS_DIR})")
+    p.add_argument("--no-pow", action="store_true", help="as serve's --no-pow (not advised)")
+    p.add_argument("--pow-queue-rate", type=int, default=250)
+    p.add_argument("--pow-queue-burst", type=int, default=2500)
+    p.add_argument("--max-streams", type=int, default=DEFAULT_MAX_STREAMS)
+    p.set_defaults(func=cmd_backend_config)
 
 
 def refuse_rotate(data: Path) -> None:

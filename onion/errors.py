@@ -51,6 +51,11 @@ class TorFailed(OnionError):
     exit_code = 21
 
 
+class InstanceMissing(TorFailed):
+    """The tor serve attaches to has no Onionbalance instance service sending port 80 to
+    serve's --bind (attached backend mode)."""
+
+
 class ControlRefused(OnionError):
     """tor's control port or socket refused the connection or our authentication, or
     closed it"""
@@ -114,7 +119,8 @@ class AlreadyRunning(OnionError):
 
 #: Every error class ``python -m onion`` can end with, for its ``--help``.
 ALL: tuple[type[SkrynkaError], ...] = (
-    UsageError, TorUnavailable, TorMissing, TorTooOld, TorFailed, ControlRefused, ControlLost,
+    UsageError, TorUnavailable, TorMissing, TorTooOld, TorFailed, InstanceMissing,
+    ControlRefused, ControlLost,
     OnionKeyError, AnnouncementError, AnnouncementRefused, StateError, WebFailed, NotRunning,
     AlreadyRunning, WeakPassphrase, WrongPassphrase,
 )

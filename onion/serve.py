@@ -28,7 +28,7 @@ from contract import (
     ENV_HOSTNAMES_FILE,
     DataDir,
 )
-from onion import backend, checks, running, state
+from onion import backend, checks, running, state, torrc
 from onion.errors import OnionError, StateError
 from onion.onionkey import OnionKey
 from onion.tor import LinkConfig, Say, TorLink
@@ -53,6 +53,7 @@ class ServeConfig:
     wsgi: str = "app.wsgi:app"
     init: bool = False                   # run `python -m app init` once the lock is held
     frontends: tuple[str, ...] = ()      # backend mode: Onionbalance frontend(s), current first
+    instance_address: str | None = None  # attached backend mode: the torrc instance's address
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
 
     @property
@@ -91,7 +92,9 @@ class Server:
         self.web = Web(cfg.bind, env, cfg.wsgi)
         self.tor = TorLink(cfg.link(self.web.target), say)
         self.backend = cfg.backend
-        self.instance: OnionKey | None = None
+        self.instance: OnionKey | None = None      # own-tor backend mode: its key
+        self.instance_address: str | None = None   # backend mode: the instance's address
+        self.sole_service = False                  # attached: the torrc has one service
         self.stop_event = threading.Event()
         self.started = time.time()
         self.services: list[state.Service] = []
@@ -127,14 +130,17 @@ class Server:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         warn_if_root(self.say, os.geteuid())
-        if self.backend is not None:
-            self.instance = backend.prepare(self.cfg.data, self.backend)
-            backend.write_hostnames(self.cfg.data, self.backend)
-        else:
+        if self.backend is None:
             state.ensure_services(self.cfg.data)
             self.refresh_services()
+        elif not self.cfg.attached:      # attached: check_attached() writes, once tor has it
+            self.instance = backend.prepare(self.cfg.data, self.backend)
+            self.instance_address = self.instance.address
+            backend.write_hostnames(self.cfg.data, self.backend)
         try:
             self.tor.start()
+            if self.backend is not None and self.cfg.attached:
+                self.check_attached(self.backend)
             self.web.start()
             self.tor.publish_all(self.keys(), self.web.target)
             self.announce()
@@ -152,8 +158,8 @@ class Server:
 
     def announce(self) -> None:
         pow_text = "on" if self.cfg.pow_enabled else "OFF"
-        if self.backend is not None and self.instance is not None:
-            self.announce_backend(self.backend, self.instance)
+        if self.backend is not None:
+            self.announce_backend(self.backend)
         else:
             cur = state.current(self.services)
             self.say(f"onion address: http://{cur.address}/")
@@ -177,13 +183,57 @@ class Server:
                         f"copy the skrynka1… line of its .pub file into {keys}")
         self.say(f"hint: {hint}; serve needs no restart. Ctrl-C stops")
 
-    def announce_backend(self, be: backend.Backend, instance: OnionKey) -> None:
+    def announce_backend(self, be: backend.Backend) -> None:
         self.say(f"onion address: http://{be.current}/ (Onionbalance frontend; this serve is "
                  "one of its backends)")
         for old in be.old:
             self.say(f"also serving the old frontend address: {old}")
-        self.say(f"instance address: {instance.address} (put it into onionbalance's "
+        if self.instance_address is None:
+            self.say("instance address: not known yet (it is learnt from tor's next upload "
+                     "when its torrc has this one service; or give serve --instance-address "
+                     f"from {torrc.SYSTEM_HS_DIR}/hostname)")
+            return
+        self.say(f"instance address: {self.instance_address} (put it into onionbalance's "
                  f"config.yaml on the frontend host; {backend.instance_hint()})")
+
+    def check_attached(self, be: backend.Backend) -> None:
+        """Attached backend mode: the operator's tor must run the instance from its torrc,
+        port 80 to our --bind (refused otherwise, with the lines to add)."""
+        wanted = backend.service_lines(
+            torrc.SYSTEM_HS_DIR, self.web.target, pow_enabled=self.cfg.pow_enabled,
+            pow_queue_rate=self.cfg.pow_queue_rate, pow_queue_burst=self.cfg.pow_queue_burst,
+            max_streams=self.cfg.max_streams)
+        services = torrc.parse_hs_options(self.tor.hs_services())
+        service, warnings = torrc.check_instance(services, self.web.target, wanted)
+        for warning in warnings:
+            self.say(f"WARNING: tor's instance service {service.directory}: {warning}")
+        self.sole_service = len(services) == 1
+        self.instance_address = backend.attached_address(Path(service.directory),
+                                                         self.cfg.instance_address)
+        backend.prepare_attached(self.cfg.data)
+        backend.write_hostnames(self.cfg.data, be)
+        self.set_instance_id()
+
+    def set_instance_id(self) -> None:
+        if self.instance_address is not None:
+            self.tor.instance_id = self.instance_address.removesuffix(".onion")
+            self.tor.note_instance_built()
+
+    def learn_instance(self) -> None:
+        """Attached backend, address unknown, one torrc service: the one service id tor
+        reports uploaded that no controller added (ADD_ONION) is the instance's."""
+        if self.instance_address is not None or not self.sole_service:
+            return
+        with self.tor.lock:
+            seen = set(self.tor.uploads)
+        found = seen - self.tor.ephemeral()
+        if len(found) == 1:
+            self.instance_address = found.pop() + ".onion"
+            self.set_instance_id()
+            with self.tor.lock:
+                self.tor.published.add(self.instance_address[:-6])
+            self.say(f"instance address (from tor's upload): {self.instance_address} (tor's "
+                     "torrc has this one service; --instance-address makes it certain)")
 
     def loop(self) -> None:
         last_status = 0.0
@@ -204,6 +254,8 @@ class Server:
         if self.dirty and self.tor.healthy():
             self._try(self.republish)
         self.check_bootstrap()
+        if self.backend is not None and self.cfg.attached:
+            self._try(self.learn_instance)
         self.report_published()
 
     def republish(self) -> None:
@@ -271,10 +323,11 @@ class Server:
         state.write_status(self.cfg.data, status)
 
     def _backend_status(self, published: set[str], running: bool) -> dict[str, Any] | None:
-        if self.backend is None or self.instance is None:
+        if self.backend is None:
             return None
-        return {"frontends": list(self.backend.frontends), "instance": self.instance.address,
-                "published": self.instance.service_id in published and running}
+        addr = self.instance_address
+        return {"frontends": list(self.backend.frontends), "instance": addr,
+                "published": addr is not None and addr[:-6] in published and running}
 
 
 def warn_if_root(say: Say, euid: int) -> None:

@@ -64,6 +64,10 @@ def backend_lines(be: Any) -> list[str]:
         else []
     lines += [f"frontend:   {old}  (old, still served)" for old in fronts[1:]]
     pub = "published" if be.get("published") else "NOT published"
+    if be.get("instance") is None:    # attached backend mode, address not learnt yet
+        lines.append("instance:   address not known yet (serve --instance-address, from the "
+                     "instance's HiddenServiceDir/hostname)")
+        return lines
     lines.append(f"instance:   {be.get('instance')}  descriptor {pub} (for onionbalance's "
                  "config.yaml)")
     return lines

@@ -27,14 +27,11 @@ import stem.process
 from stem.control import Controller
 
 from contract import DEFAULT_MAX_STREAMS
-from onion.errors import ControlLost, ControlRefused, OnionError, TorFailed, TorMissing, TorTooOld
+from onion.errors import ControlLost, ControlRefused, OnionError, TorFailed, TorMissing
 from onion.onionkey import OnionKey
+from onion.torrc import check_version, parse_version, torrc_text, unreachable_hint
 
 Say = Callable[[str], None]
-
-MIN_VERSION = (0, 4, 9, 2)
-VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)\.(\d+)")
-
 
 @dataclass(frozen=True)
 class PublishOptions:
@@ -54,21 +51,6 @@ def find_tor() -> str:
     return path
 
 
-def parse_version(text: str) -> tuple[int, int, int, int]:
-    m = VERSION_RE.search(text)
-    if m is None:
-        raise TorFailed(f"cannot read tor's version from {text.strip()[:80]!r}")
-    a, b, c, d = (int(g) for g in m.groups())
-    return (a, b, c, d)
-
-
-def check_version(version: tuple[int, int, int, int], where: str = "tor") -> None:
-    if version < MIN_VERSION:
-        shown = ".".join(map(str, version))
-        raise TorTooOld(f"{where} {shown} is too old: onion-service proof-of-work needs "
-                        "0.4.9.2 or later")
-
-
 def binary_version(tor_cmd: str) -> tuple[int, int, int, int]:
     try:
         out = subprocess.run([tor_cmd, "--version"], capture_output=True, text=True,
@@ -78,20 +60,6 @@ def binary_version(tor_cmd: str) -> tuple[int, int, int, int]:
     except subprocess.TimeoutExpired as exc:
         raise TorFailed(f"`{tor_cmd} --version` did not answer within 30 s") from exc
     return parse_version(out)
-
-
-def torrc_text(tor_dir: Path, extra: str = "") -> str:
-    lines = [
-        f"DataDirectory {tor_dir}",
-        "ControlPort auto",
-        f"ControlPortWriteToFile {tor_dir / 'control-port'}",
-        "CookieAuthentication 1",
-        "SocksPort 0",
-        "Log notice stdout",
-        f"Log notice file {tor_dir / 'tor.log'}",
-        f"__OwningControllerProcess {os.getpid()}",
-    ]
-    return "\n".join(lines) + "\n" + extra + ("\n" if extra and not extra.endswith("\n") else "")
 
 
 def launch(tor_cmd: str, tor_dir: Path, extra_config: str = "") -> subprocess.Popen[bytes]:
@@ -149,20 +117,6 @@ def connect(*, port: int | None = None, socket_path: str | None = None) -> Contr
         ctl.close()
         raise
     return ctl
-
-
-def unreachable_hint(exc: stem.SocketError, socket_path: str | None) -> str:
-    """What to check when the control port or socket cannot be reached at all (nothing
-    about cookies: we never got as far as authenticating)."""
-    cause = exc.args[0] if exc.args else None
-    if isinstance(cause, PermissionError):
-        return ("this user may not open the control socket: add it to tor's group (Debian: "
-                "`usermod -aG debian-tor USER`) and keep `ControlSocketsGroupWritable 1` "
-                "(see torrc.example)")
-    what = ("`ControlSocket PATH` (Debian: /run/tor/control)" if socket_path
-            else "`ControlPort 127.0.0.1:PORT`")
-    return (f"check the path/port: is tor running (`systemctl status tor`), and does its "
-            f"torrc have {what} as in torrc.example, the same as given to serve?")
 
 
 def add_onion_command(key: OnionKey, opts: PublishOptions) -> str:
@@ -228,6 +182,24 @@ def listen_hs_desc(ctl: Controller, on_uploaded: Callable[[str], None]) -> None:
     ctl.add_event_listener(handler, stem.control.EventType.HS_DESC)  # type: ignore[arg-type]
 
 
+def hs_options(ctl: Controller) -> list[str]:
+    """``GETCONF HiddenServiceOptions``: the torrc services' lines, ``Name=value``, in order
+    (onion/torrc.py reads them)."""
+    reply = ctl.msg("GETCONF HiddenServiceOptions")
+    if not reply.is_ok():
+        raise TorFailed(f"tor refused GETCONF HiddenServiceOptions: {reply}")
+    return [str(content) for _, _, content in reply.content()]
+
+
+def descriptor_built(ctl: Controller, service_id: str) -> bool:
+    """True if tor holds a built descriptor of its service ``service_id`` (tor builds one
+    once it has the network and uploads it when the introduction points are up: seconds)."""
+    try:
+        return bool(ctl.get_info(f"hs/service/desc/id/{service_id}", ""))
+    except stem.ControllerError:
+        return False
+
+
 @contextlib.contextmanager
 def stem_errors() -> Iterator[None]:
     """Turn stem's exceptions into ours; nothing outside this module needs to know stem."""
@@ -274,6 +246,8 @@ class TorLink:
         self.proc: subprocess.Popen[bytes] | None = None
         self.ctl: Controller | None = None
         self.published: set[str] = set()    # service ids with an uploaded descriptor
+        self.uploads: set[str] = set()      # every service id tor reported uploaded
+        self.instance_id: str | None = None  # attached backend: the torrc instance's id
         self.serving: dict[str, OnionKey] = {}
         self.wanted: dict[str, OnionKey] = {}
         self.restarts = 0
@@ -315,6 +289,25 @@ class TorLink:
                 ctl.close()
                 raise
             self.ctl = ctl
+            self.note_instance_built()
+
+    def note_instance_built(self) -> None:
+        """Attached backend: a descriptor tor built before we came (attached to a tor that
+        runs for days, no upload is due soon) counts as published."""
+        sid = self.instance_id
+        if self.ctl is not None and sid and descriptor_built(self.ctl, sid):
+            with self.lock:
+                self.published.add(sid)
+
+    def ephemeral(self) -> set[str]:
+        """Service ids added over a control port and detached (not torrc services)."""
+        return detached(self.ctl) if self.ctl is not None else set()
+
+    def hs_services(self) -> list[str]:
+        """The operator's torrc services (``GETCONF HiddenServiceOptions`` lines)."""
+        assert self.ctl is not None
+        with stem_errors():
+            return hs_options(self.ctl)
 
     def _connect_ours(self, port: int) -> Controller:
         """The tor we launched: if it does not answer, its log says why (not the operator's
@@ -328,7 +321,9 @@ class TorLink:
     def _uploaded(self, service_id: str) -> None:
         """An HS_DESC UPLOADED event: one of *our* descriptors reached an HSDir (an
         operator's tor reports its other services' uploads too)."""
-        ours = {key.service_id for key in self.wanted.values()}
+        ours = {key.service_id for key in self.wanted.values()} | {self.instance_id}
+        with self.lock:
+            self.uploads.add(service_id)
         if service_id in ours:
             with self.lock:
                 self.published.add(service_id)
@@ -373,8 +368,9 @@ class TorLink:
         self.publish_all(self.wanted, target)
         self.down = False
         self.restarts += 1
-        self.say("tor is back; the same address(es) are handed to it again (wait for "
-                 "'descriptor published')")
+        again = ("it runs the instance from its torrc again" if self.cfg.torrc_service
+                 else "the same address(es) are handed to it again")
+        self.say(f"tor is back; {again} (wait for 'descriptor published')")
 
     def bootstrap(self) -> int:
         return bootstrap_percent(self.ctl) if self.ctl is not None else -1

@@ -73,7 +73,9 @@ class Served:
         return self.root / "serve.log"
 
     @classmethod
-    def start(cls, root: Path, net: TorNet, extra: list[str] | None = None) -> Served:
+    def start(cls, root: Path, net: TorNet, extra: list[str] | None = None,
+              port: int | None = None, own_tor: bool = True) -> Served:
+        """``own_tor=False``: serve attaches to a tor ``extra`` names (--control-port)."""
         root.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, SKRYNKA_DATA=str(root / "data"), PYTHONPATH=str(ROOT))
         env.pop("SKRYNKA_HOSTNAMES_FILE", None)
@@ -81,11 +83,12 @@ class Served:
         srv.make_analyst_key()
         run(["-m", "app", "init"], env)
         (root / "network.torrc").write_text(net.service_config())
-        port = free_ports(1)[0]
+        port = port or free_ports(1)[0]
+        tor = ["--tor-config", str(root / "network.torrc")] if own_tor else []
         with open(srv.log, "ab") as log:
             srv.proc = subprocess.Popen(
-                [sys.executable, "-m", "onion", "serve", "--tor-config",
-                 str(root / "network.torrc"), "--bind", f"127.0.0.1:{port}", *(extra or [])],
+                [sys.executable, "-m", "onion", "serve", *tor, "--bind", f"127.0.0.1:{port}",
+                 *(extra or [])],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         srv.wait_for(lambda: "onion address:" in srv.log_text(), 60, "serve to start")
         return srv

@@ -122,16 +122,18 @@ def test_app_answers_both_frontends_and_shows_the_move(client: FlaskClient,
     assert client.get("/en/", base_url=f"http://{addresses(1)[0]}").status_code == 421
 
 
-def test_attached_mode_is_refused_with_a_hint(tmp_path: Path) -> None:
+def test_attached_mode_goes_on_to_the_operators_tor(skrynka_data: Path) -> None:
+    """Attached backend mode (tests/onion/test_attached.py) is no longer refused up front:
+    serve goes on to the control port (none listens here) and writes no instance."""
     front = addresses(1)[0]
-    for attach in (["--control-port", "9051"], ["--control-socket", "/run/tor/control"]):
-        res = onion("--data", str(tmp_path), "serve", *attach, "--onionbalance-frontend", front)
-        assert res.returncode == 2, res.stderr
-        lines = res.stderr.splitlines()
-        assert lines[0].startswith("onion: error: --onionbalance-frontend needs the tor serve "
-                                   "launches"), lines
-        assert lines[1].startswith("hint: ") and "docs/onionbalance.md" in lines[1]
-    assert list(tmp_path.iterdir()) == []
+    for attach in (["--control-port", "9"],
+                   ["--control-socket", str(skrynka_data.parent / "none")]):
+        res = onion("--data", str(skrynka_data), "serve", *attach,
+                    "--onionbalance-frontend", front)
+        assert res.returncode == 22, res.stderr
+        assert res.stderr.startswith("onion: error: tor's control "), res.stderr
+        assert "--onionbalance-frontend" not in res.stderr
+    assert not backend.is_backend(skrynka_data)
 
 
 def test_client_auth_and_bad_addresses_are_refused(tmp_path: Path) -> None:
