@@ -10,10 +10,13 @@ gunicorn, the limit that bound first (read from those figures), and every acknow
 report found exactly once after export + decrypt. Voters use client tors of their own
 (several, as on the real network each voter solves PoW on their own device); the flood
 uses the network's client tor (and two more in the 3x run). All of it runs on one 2-core
-machine: the client side's CPU is in the table so the figures can be read honestly. No
-run's suggested effort moved in `make bench`: tor recomputes it every 300 s, and only
-when its PoW queue backed up; `make soak` runs longer, with one run whose queue rate is
-throttled below the flood's.
+machine: the client side's CPU is in the table so the figures can be read honestly. On
+the default server no run's suggested effort moves: tor recomputes it every 300 s, and
+only when its PoW queue backed up; `make soak` runs longer, with one run whose queue rate
+is throttled below the flood's. Two more runs (PoW on, PoW off; 330 s each, past the
+300 s update) put the service's tor in a cgroup capped at a few % of one core: an
+EMULATED small server that the same flood saturates (bench/surge_small.py; skipped with
+a row saying why when no cgroup is writable).
 """
 
 from __future__ import annotations
