@@ -10,14 +10,19 @@ gunicorn, the limit that bound first (read from those figures), and every acknow
 report found exactly once after export + decrypt. Voters use client tors of their own
 (several, as on the real network each voter solves PoW on their own device); the flood
 uses the network's client tor (and two more in the 3x run). All of it runs on one 2-core
-machine: the client side's CPU is in the table so the figures can be read honestly. No
-run's suggested effort moved in `make bench`: tor recomputes it every 300 s, and only
-when its PoW queue backed up; `make soak` runs longer, with one run whose queue rate is
-throttled below the flood's.
+machine: the client side's CPU is in the table so the figures can be read honestly. On
+the default server no run's suggested effort moves: tor recomputes it every 300 s, and
+only when its PoW queue backed up; `make soak` runs longer, with one run whose queue rate
+is throttled below the flood's. Two more runs (PoW on, PoW off; 330 s each, past the
+300 s update) put the service's tor in a cgroup capped at a few % of one core: an
+EMULATED small server that the same flood saturates (bench/surge_small.py; skipped with
+a row saying why when no cgroup is writable).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import sys
 import tempfile
@@ -26,8 +31,9 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from bench import Row
+from bench import Row, surge_small
 from testkit.onion_serve import Served
+from testkit.surge.cgroup import CpuCap
 from testkit.surge.observe import ClientTors
 from testkit.surge.scenario import (
     Flood,
@@ -142,8 +148,10 @@ def run_rows(name: str, out: Outcome, pow_on: bool, judged: bool,
 
 
 def one_run(net: TorNet, clients: tuple[ClientTors, ClientTors], root: Path, name: str,
-            serve_args: list[str], flood: Flood | None, profile: Profile) -> list[Row]:
-    """One fresh ``onion serve`` with ``serve_args``, one surge, its rows."""
+            serve_args: list[str], flood: Flood | None, profile: Profile,
+            small: bool = False) -> list[Row]:
+    """One fresh ``onion serve`` with ``serve_args``, one surge, its rows. ``small``: the
+    service's tor in a cgroup capped at surge_small.CAP_PCT % of a core (removed after)."""
     pow_on = "--no-pow" not in serve_args
     log(f"{name}: serve {' '.join(serve_args) or '(PoW on, defaults)'}, "
         f"{len(profile.arrivals())} voters{', flood' if flood else ''}")
@@ -151,21 +159,37 @@ def one_run(net: TorNet, clients: tuple[ClientTors, ClientTors], root: Path, nam
     extra = ["--grace-seconds", "3600", *serve_args]
     slug = "".join(c if c.isalnum() else "-" for c in name)
     srv = Served.start(root / slug, net, extra)
+    cap = CpuCap(f"skrynka-surge-{os.getpid()}", surge_small.CAP_PCT) if small else None
     try:
         srv.wait_for(lambda: (srv.data / "onion" / "status.json").exists(), 60, "status")
         srv.wait_for(lambda: all(s.get("published") for s in srv.status()["services"]), 90,
                      "the descriptor upload")
-        out = run_surge(srv, net, clients[0], profile, flood, grace=240,
-                        more_flood_tors=clients[1])
+        with cap or contextlib.nullcontext():
+            poll = None
+            if cap is not None:
+                cap.add(int(srv.status()["tor_pid"]))
+                log(f"{name}: service tor in cgroup v{cap.version} {cap.path}")
+                poll = surge_small.EffortPoll(clients[1].nodes[-1], srv.address,
+                                              net.client.proc.pid if net.client.proc else 0)
+            out = run_surge(srv, net, clients[0], profile, flood,
+                            grace=120 if small else 240, more_flood_tors=clients[1],
+                            sidecar=poll)
+            throttle = cap.throttling() if cap is not None else (0, 0, 0.0)
         reconciled = out.reconcile(srv, root / f"{slug}-out")
     finally:
         code = srv.stop()
         if code != 0:
             log(f"{name}: serve exited with {code}")
+        if cap is not None:
+            cap.__exit__(None, None, None)  # again, now tor has gone (no-op if removed)
     log(f"{name}: done in {time.monotonic() - started:.0f} s; receipts "
         f"{out.receipts():.0%}, p95 {out.p(0.95):.1f} s")
-    judged = not serve_args and flood is not None and flood.tors == 1
-    return run_rows(name, out, pow_on, judged, reconciled, profile)
+    judged = not serve_args and flood is not None and flood.tors == 1 and not small
+    rows = run_rows(name, out, pow_on, judged, reconciled, profile)
+    if poll is not None:
+        rows += (surge_small.cap_rows(name, out, throttle) + surge_small.paid_rows(name, out)
+                 + surge_small.flood_rows(name, poll))
+    return rows
 
 
 def runs(flood: Flood, soak: bool) -> list[tuple[str, list[str], Flood | None]]:
@@ -207,4 +231,25 @@ def run(soak: bool) -> list[Row]:
                         log(f"{name}: FAILED\n{traceback.format_exc()}")
                         rows.append(Row(GROUP, f"{name}: run failed (see stderr)", 1, "",
                                         target="runs", ok=False))
+                rows += small_runs(net, (voters, flooders), root)
+    return rows
+
+
+def small_runs(net: TorNet, clients: tuple[ClientTors, ClientTors], root: Path) -> list[Row]:
+    """PoW on and off on the emulated small server (surge_small), or a row saying why
+    they could not run."""
+    why = CpuCap.available()
+    if why:
+        log(f"small server: skipped ({why})")
+        return [Row(GROUP, f"small server runs skipped: {why}", 0, "runs")]
+    profile, flood = surge_small.sizes()
+    rows: list[Row] = []
+    for label, args in (("PoW on + flood", []), ("PoW off + flood", ["--no-pow"])):
+        name = f"small server (emulated: tor at {surge_small.CAP_PCT:g} % of a core), {label}"
+        try:
+            rows += one_run(net, clients, root, name, args, flood, profile, small=True)
+        except Exception:
+            log(f"{name}: FAILED\n{traceback.format_exc()}")
+            rows.append(Row(GROUP, f"{name}: run failed (see stderr)", 1, "",
+                            target="runs", ok=False))
     return rows

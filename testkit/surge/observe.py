@@ -75,6 +75,7 @@ class PowWatch:
 
     nodes: list[Node]
     efforts: dict[tuple[str, str], int] = field(default_factory=dict)  # (tor, circ) -> effort
+    seen: dict[tuple[str, str], float] = field(default_factory=dict)  # first event, monotonic
     _ctls: list[Controller] = field(default_factory=list)
 
     def __enter__(self) -> PowWatch:
@@ -93,12 +94,18 @@ class PowWatch:
             key = (name, str(getattr(event, "id", "")) or raw.split()[1])
             effort = int(m.group(1)) if m else 0  # no HS_POW: no PoW sent (effort 0)
             self.efforts[key] = max(self.efforts.get(key, 0), effort)
+            self.seen.setdefault(key, time.monotonic())
         return on_circ
 
     def __exit__(self, *exc: object) -> None:
         for ctl in self._ctls:
             with contextlib.suppress(Exception):
                 ctl.close()
+
+    def log(self, since: float) -> list[tuple[float, str, int]]:
+        """(seconds after ``since`` it was first seen, tor name, effort) per circuit."""
+        return sorted((self.seen[k] - since, k[0], e) for k, e in self.efforts.items()
+                      if k in self.seen)
 
     def summary(self) -> tuple[int, int, int, float]:
         """(introduction circuits seen, of them with effort > 0, max effort, mean effort)."""

@@ -11,10 +11,12 @@ tor's main thread and of gunicorn, and how busy the whole machine was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +44,10 @@ class Flood:
     bodies: int = 4     # slow-body uploads
     lead_s: float = 10  # the flood starts this long before the first voter
     tors: int = 1       # client tors it is spread over (the network's, then extra ones)
+
+
+Attackers = dict[str, list[IntroFlood | SlowHeads | SlowBodies]]
+Sidecar = Callable[[Attackers], AbstractContextManager[object]]
 
 
 class CpuMeter:
@@ -103,6 +109,7 @@ class Outcome:
     seconds: float = 0.0
     flood_tors: int = 1
     voter_tors: int = 1
+    intro_log: list[tuple[float, str, int]] = field(default_factory=list)  # PowWatch.log
 
     def flood_total(self, key: str, what: str) -> int:
         return sum(int(getattr(a, what)) for a in self.flood.get(key, []))
@@ -163,9 +170,11 @@ def groups(srv: Served, net: TorNet, voter_tors: ClientTors,
 
 def run_surge(srv: Served, net: TorNet, voter_tors: ClientTors, profile: Profile,
               flood: Flood | None, *, grace: float = 300.0,
-              more_flood_tors: ClientTors | None = None) -> Outcome:
+              more_flood_tors: ClientTors | None = None,
+              sidecar: Sidecar | None = None) -> Outcome:
     """Flood (on the network's own client tor, and ``more_flood_tors`` if ``flood.tors``
-    asks for more) while the voters (on ``voter_tors``) vote."""
+    asks for more) while the voters (on ``voter_tors``) vote. ``sidecar``, if given, is
+    entered with the attackers once they run and left when they stop (an observer)."""
     address = srv.address
     srv.fetch(address, "/en/", timeout=150)
     before = published_pow(net.client, address)
@@ -191,17 +200,19 @@ def run_surge(srv: Served, net: TorNet, voter_tors: ClientTors, profile: Profile
         for a in everyone:
             a.__enter__()
         try:
-            if flood is not None:
-                time.sleep(flood.lead_s)
-            voters = Election(address, voter_tors.socks_ports, profile).run(grace=grace)
+            with sidecar(attackers) if sidecar else contextlib.nullcontext():
+                if flood is not None:
+                    time.sleep(flood.lead_s)
+                voters = Election(address, voter_tors.socks_ports, profile).run(grace=grace)
         finally:
             for a in everyone:
                 a.stop()
         paid = watch.summary()
+        log = watch.log(started)
     seconds = time.monotonic() - started
     after = published_pow(net.client, address)
     return Outcome(voters, meter, before, after, paid, attackers, seconds, flood_tors=n,
-                   voter_tors=len(voter_tors.nodes))
+                   voter_tors=len(voter_tors.nodes), intro_log=log)
 
 
 def utilisation(out: Outcome) -> dict[str, float]:
