@@ -273,7 +273,9 @@ def post(port: int, path: str, body: Multipart, *,
 # -- the form page -------------------------------------------------------------------------
 
 
-class _FormParser(HTMLParser):
+class FormParser(HTMLParser):
+    """The report form of a page: its POST action, enctype and hidden inputs."""
+
     def __init__(self) -> None:
         super().__init__()
         self.action: str | None = None
@@ -308,7 +310,7 @@ def get_form(port: int, lang: str, timeout: float = 60.0) -> FormPage:
     resp = get(port, page_path, timeout=timeout)
     if resp.status != 200:
         raise AssertionError(f"GET {page_path} -> {resp.status}")
-    parser = _FormParser()
+    parser = FormParser()
     parser.feed(resp.text)
     if parser.action is None:
         raise AssertionError(f"no POST form on {page_path}")

@@ -39,7 +39,7 @@ from keys.reader import open_batch
 from testkit.formfill import answers, curl_form_args, parse_form
 from testkit.onion_serve import Curl, Served, curl_socks, run
 from testkit.procfs import alive, rss_kib
-from testkit.tornet import Node, TorNet, free_ports, wait_bootstrapped
+from testkit.tornet import Node, TorNet, free_ports, terminate, wait_bootstrapped
 
 BIN = Path(sys.executable).parent
 
@@ -251,13 +251,8 @@ class Balanced:
     def stop(self) -> list[int]:
         """Stop everything; returns the pids that were running (to check none is left)."""
         pids = self.all_pids()
-        if self.ob_proc is not None and self.ob_proc.poll() is None:
-            self.ob_proc.terminate()
-            try:
-                self.ob_proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.ob_proc.kill()
-                self.ob_proc.wait(10)
+        if self.ob_proc is not None:
+            terminate(self.ob_proc)
         if self.front_tor is not None:
             self.front_tor.stop()
         for b in self.backends:

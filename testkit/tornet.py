@@ -71,6 +71,17 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def terminate(proc: subprocess.Popen[bytes], wait: float = 10) -> None:
+    """SIGTERM a process still running, SIGKILL it if it has not exited within ``wait`` s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(wait)
+
+
 def tor_env() -> dict[str, str]:
     return dict(os.environ, MALLOC_ARENA_MAX="1")
 
@@ -110,15 +121,8 @@ class Node:
         return ctl
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.proc is not None:
+            terminate(self.proc)
 
 
 @dataclass

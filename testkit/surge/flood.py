@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 
-from testkit.live_client import FilePart, Multipart, _FormParser, pattern, report_fields
+from testkit.live_client import FilePart, FormParser, Multipart, pattern, report_fields
 from testkit.slowloris import HEAD_PREFIX
 from testkit.surge.socks import SocksError, SocksHTTPConnection, open_stream
 
@@ -146,7 +146,7 @@ class SlowBodies(_Threads):
         try:
             conn.request("GET", "/en/")
             resp = conn.getresponse()
-            parser = _FormParser()
+            parser = FormParser()
             parser.feed(resp.read().decode("utf-8", "replace"))
             return parser.action or "/en/", parser.hidden
         except Exception:  # counted as a failed stream

@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from testkit.live_client import FilePart, Multipart, _FormParser, report_fields, token
+from testkit.live_client import FilePart, FormParser, Multipart, report_fields, token
 from testkit.surge.socks import SocksError, SocksHTTPConnection
 
 
@@ -161,7 +161,7 @@ class Election:
         page = resp.read()
         if resp.status != 200:
             return f"form: HTTP {resp.status}"
-        parser = _FormParser()
+        parser = FormParser()
         parser.feed(page.decode("utf-8", "replace"))
         action = parser.action or "/en/"
         files = [FilePart.of("attachments", "photo.jpg",
